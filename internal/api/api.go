@@ -1,0 +1,72 @@
+// Package api serves weir's REST API under /v1/. Every route needs a bearer
+// token; handlers sit on top of the packages below (ingress, bus) and call down.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/weir-dev/weir/internal/ingress"
+	"github.com/weir-dev/weir/internal/problem"
+	"github.com/weir-dev/weir/internal/token"
+)
+
+// API holds what the /v1/ handlers need.
+type API struct {
+	tokens       *token.Store
+	pub          *ingress.Publisher
+	metrics      *ingress.Metrics
+	log          *slog.Logger
+	maxBody      int64
+	dedupeWindow time.Duration
+}
+
+// Config are the API's settings.
+type Config struct {
+	// MaxBody bounds a POST /v1/events body.
+	MaxBody int64
+	// DedupeWindow is how long (source, id) pairs are remembered.
+	DedupeWindow time.Duration
+}
+
+// New builds the API.
+func New(cfg Config, tokens *token.Store, pub *ingress.Publisher, m *ingress.Metrics, log *slog.Logger) *API {
+	return &API{tokens: tokens, pub: pub, metrics: m, log: log, maxBody: cfg.MaxBody, dedupeWindow: cfg.DedupeWindow}
+}
+
+// Register adds the /v1/ routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.Handle("POST /v1/events", a.auth(http.HandlerFunc(a.publishEvents)))
+	mux.Handle("GET /v1/whoami", a.auth(http.HandlerFunc(a.whoami)))
+	mux.Handle("/v1/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		problem.New(http.StatusNotFound, "not-found", "there is no API route "+r.Method+" "+r.URL.Path).Write(w, r)
+	})))
+}
+
+type tokenKey struct{}
+
+// auth checks the bearer token before any /v1/ handler runs.
+func (a *API) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := a.tokens.Authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="weir"`)
+			problem.New(http.StatusUnauthorized, "unauthorized", err.Error()).WithField("Authorization").Write(w, r)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
+	})
+}
+
+// tokenOf is the authenticated token of a request.
+func tokenOf(r *http.Request) *token.Token {
+	t, _ := r.Context().Value(tokenKey{}).(*token.Token)
+	return t
+}
+
+func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
+	t := tokenOf(r)
+	writeJSON(w, http.StatusOK, map[string]any{"name": t.Name, "roles": t.Roles})
+}

@@ -1,0 +1,121 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/ingress"
+	"github.com/weir-dev/weir/internal/problem"
+)
+
+// apiSourceLabel is the metrics label of events published through the API.
+const apiSourceLabel = "api"
+
+// publishEvents serves POST /v1/events: the CloudEvents HTTP binding in
+// structured, binary and batch modes.
+//
+// A batch is checked whole before anything is stored: one bad event refuses the
+// batch with the index of the culprit, and nothing is written. If the bus fails
+// in the middle of a batch, the answer is 503 and the events already stored stay
+// stored; retrying the same batch is safe, since every event is de-duplicated on
+// (source, id).
+func (a *API) publishEvents(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			a.fail(w, r, "too_large", problem.New(http.StatusRequestEntityTooLarge, "body-too-large",
+				"the body is larger than the limit of "+itoa(a.maxBody)+" bytes (ingress.max_body)").WithField("body"))
+			return
+		}
+		a.fail(w, r, "bad_request", problem.New(http.StatusBadRequest, "body-unreadable", err.Error()).WithField("body"))
+		return
+	}
+	events, mode, err := event.ReadHTTP(r.Header, body)
+	if err != nil {
+		a.fail(w, r, "malformed", eventProblem(err))
+		return
+	}
+	if len(events) == 0 {
+		a.fail(w, r, "malformed", problem.New(http.StatusBadRequest, "empty-batch", "the batch holds no events").WithField("body"))
+		return
+	}
+	tok := tokenOf(r)
+	now := time.Now().UTC()
+	for i := range events {
+		ev := &events[i]
+		field := func(f string) string {
+			if mode == event.ModeBatch {
+				return "[" + itoa(int64(i)) + "]." + f
+			}
+			return f
+		}
+		if err := config.ValidType(ev.Type); err != nil {
+			a.fail(w, r, "bad_type", problem.New(http.StatusBadRequest, "invalid-type", "the event type "+err.Error()).WithField(field("type")))
+			return
+		}
+		if !tok.Can("publish", ev.Type) {
+			a.fail(w, r, "forbidden", problem.New(http.StatusForbidden, "forbidden",
+				"token "+quote(tok.Name)+" may not publish events of type "+quote(ev.Type)+"; it needs a role publish:<pattern> that matches it").WithField(field("type")))
+			return
+		}
+		if ev.Time.IsZero() {
+			ev.Time = now
+		}
+		if ev.Extensions == nil {
+			ev.Extensions = map[string]any{}
+		}
+		// Every event carries a trace context: its own, the request's, or a new one.
+		if tp, _ := ev.Extensions["traceparent"].(string); tp == "" {
+			ev.Extensions["traceparent"] = ingress.Traceparent(r.Header.Get("Traceparent"))
+		}
+	}
+	results := make([]ingress.Result, 0, len(events))
+	for i := range events {
+		ev := &events[i]
+		res, err := a.pub.Publish(r.Context(), ev, "ce\x00"+ev.Source+"\x00"+ev.ID, a.dedupeWindow)
+		if err != nil {
+			a.log.WarnContext(r.Context(), "event not stored", slog.String("event_id", ev.ID), slog.Any("error", err))
+			a.fail(w, r, "unavailable", ingress.Unavailable(err))
+			return
+		}
+		a.metrics.Count(apiSourceLabel, string(res.Status))
+		a.log.DebugContext(r.Context(), "event "+string(res.Status), slog.String("event_id", ev.ID), slog.String("type", ev.Type), slog.String("token", tok.Name))
+		results = append(results, res)
+	}
+	if mode != event.ModeBatch {
+		ingress.WriteResult(w, results[0])
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"results": results})
+}
+
+// eventProblem turns a decoding error into a 400 naming the attribute.
+func eventProblem(err error) *problem.Problem {
+	var fe *event.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return problem.New(http.StatusBadRequest, "invalid-event", err.Error()).WithField(fe.Field)
+	case errors.Is(err, event.ErrNotCloudEvent):
+		return problem.New(http.StatusUnsupportedMediaType, "not-a-cloudevent", err.Error()).WithField("Content-Type")
+	default:
+		return problem.New(http.StatusBadRequest, "malformed-json", err.Error()).WithField("body")
+	}
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, outcome string, p *problem.Problem) {
+	a.metrics.Count(apiSourceLabel, outcome)
+	p.Write(w, r)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,247 @@
+// Package bus is weir's connection to NATS JetStream: the embedded server that
+// `weir serve` runs by default, or an external server or cluster. It owns the
+// streams weir stores events in and nothing else; the engine's own features
+// (de-duplication by Nats-Msg-Id, acks, replication) do the work.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the streams, buckets and subjects weir owns.
+const (
+	// EventsStream stores every accepted event, on subject events.<type>.
+	EventsStream = "EVENTS"
+	// EventsPrefix is the subject prefix of events: events.<type>.
+	EventsPrefix = "events."
+	// DedupeBucket remembers senders' delivery ids for the de-duplication window.
+	DedupeBucket = "weir-dedupe"
+)
+
+// StreamDuplicateWindow is the EVENTS stream's own de-duplication window. It
+// makes publish-and-dedupe one atomic step for racing requests and for a retry
+// after an ack that was lost; the long window lives in DedupeBucket.
+const StreamDuplicateWindow = 2 * time.Minute
+
+// ErrUnavailable means the bus cannot take a publish right now; callers answer
+// 503 with Retry-After and keep no de-duplication record.
+var ErrUnavailable = errors.New("the event bus is unavailable")
+
+// Config selects and tunes the bus.
+type Config struct {
+	// URL of an external NATS server or cluster; empty runs the embedded server.
+	URL string
+	// CredsFile authenticates to the external server.
+	CredsFile string
+	// StoreDir holds the embedded server's JetStream files.
+	StoreDir string
+	// Listen exposes the embedded server on host:port; empty keeps it in-process.
+	Listen string
+	// Replicas of weir's streams (external clusters only).
+	Replicas int
+	// MaxAge is the EVENTS stream's retention.
+	MaxAge time.Duration
+	// DedupeWindow is the longest de-duplication window of any source.
+	DedupeWindow time.Duration
+	// MaxPayload is the embedded server's largest message.
+	MaxPayload int32
+	// Name identifies this weir node to NATS.
+	Name string
+}
+
+// Bus is a live connection to JetStream with weir's streams in place.
+type Bus struct {
+	cfg    Config
+	log    *slog.Logger
+	ns     *server.Server // nil when external
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	events jetstream.Stream
+	dedupe jetstream.KeyValue
+	closed atomic.Bool
+}
+
+// Open starts the embedded server (or connects to the external one) and makes
+// sure the EVENTS stream and the de-duplication bucket exist with cfg's settings.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
+	b := &Bus{cfg: cfg, log: log}
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil && !b.closed.Load() {
+				log.Warn("bus disconnected", slog.Any("error", err))
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("bus reconnected", slog.String("url", nc.ConnectedUrlRedacted()))
+		}),
+	}
+	if cfg.URL == "" {
+		ns, err := startEmbedded(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		b.ns = ns
+		opts = append(opts, nats.InProcessServer(ns))
+	} else if cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		b.shutdownEmbedded()
+		return nil, fmt.Errorf("connect to the bus: %w", err)
+	}
+	b.nc = nc
+	b.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	if err := b.ensureStreams(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName: cfg.Name,
+		JetStream:  true,
+		StoreDir:   cfg.StoreDir,
+		NoSigs:     true,
+		DontListen: true,
+		MaxPayload: cfg.MaxPayload,
+		// The embedded server's own limits follow the machine; weir bounds its
+		// streams itself.
+		JetStreamMaxMemory: -1,
+		JetStreamMaxStore:  -1,
+	}
+	if cfg.Listen != "" {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("bus.listen: %w", err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("bus.listen: port %q: %w", port, err)
+		}
+		opts.DontListen = false
+		opts.Host, opts.Port = host, p
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded bus: %w", err)
+	}
+	ns.SetLoggerV2(&natsLogger{log: log.With(slog.String("component", "nats"))}, false, false, false)
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded bus: not ready after 30s")
+	}
+	return ns, nil
+}
+
+func (b *Bus) ensureStreams(ctx context.Context) error {
+	var err error
+	b.events, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        EventsStream,
+		Description: "weir: every accepted event, on events.<type>",
+		Subjects:    []string{EventsPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      b.cfg.MaxAge,
+		Duplicates:  StreamDuplicateWindow,
+		Replicas:    b.cfg.Replicas,
+		AllowDirect: true,
+	})
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", EventsStream, err)
+	}
+	window := b.cfg.DedupeWindow
+	if window < StreamDuplicateWindow {
+		window = StreamDuplicateWindow
+	}
+	b.dedupe, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      DedupeBucket,
+		Description: "weir: senders' delivery ids seen within the de-duplication window",
+		TTL:         window,
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    b.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", DedupeBucket, err)
+	}
+	return nil
+}
+
+// JetStream gives the packages above the bus (delivery, tail) the JetStream API.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Conn is the underlying NATS connection.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// Dedupe is the bucket of remembered delivery ids.
+func (b *Bus) Dedupe() jetstream.KeyValue { return b.dedupe }
+
+// Events is the EVENTS stream.
+func (b *Bus) Events() jetstream.Stream { return b.events }
+
+// Connected reports whether the connection to the bus is up; when it is not,
+// publishes fail fast instead of waiting for a timeout.
+func (b *Bus) Connected() bool { return b.nc != nil && b.nc.IsConnected() }
+
+// Embedded is the in-process server, or nil on an external bus.
+func (b *Bus) Embedded() *server.Server { return b.ns }
+
+// Ready checks that JetStream answers, for /readyz.
+func (b *Bus) Ready(ctx context.Context) error {
+	if !b.Connected() {
+		return ErrUnavailable
+	}
+	_, err := b.js.AccountInfo(ctx)
+	return err
+}
+
+// Close drains the connection (pending acks arrive first) and stops the embedded
+// server.
+func (b *Bus) Close() {
+	if !b.closed.CompareAndSwap(false, true) {
+		return
+	}
+	if b.nc != nil {
+		done := make(chan struct{})
+		b.nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+		if err := b.nc.Drain(); err != nil {
+			b.nc.Close()
+		} else {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				b.nc.Close()
+			}
+		}
+	}
+	b.shutdownEmbedded()
+}
+
+func (b *Bus) shutdownEmbedded() {
+	if b.ns != nil {
+		b.ns.Shutdown()
+		b.ns.WaitForShutdown()
+	}
+}

@@ -1,0 +1,86 @@
+// Package cli implements weir's command line: serve, send and tail.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/weir-dev/weir/internal/config"
+)
+
+const usage = `weir — the event-first integration layer for micro apps
+
+Usage:
+  weir serve [--config FILE] [--data DIR] [--addr HOST:PORT]
+        run weir: embedded NATS JetStream bus, API, webhook ingress, one port
+  weir send  [--config FILE] [--url URL] --source NAME [--type TYPE] FILE|-
+        sign a JSON file with a source's scheme and POST it to /in/NAME
+  weir tail  [--config FILE] [--bus URL] [--all] [PATTERN]
+        print events whose type matches PATTERN (e.g. order.*) as they arrive
+  weir version
+
+--config defaults to ./weir.yaml when that file exists.
+`
+
+// Version is set at build time with -ldflags "-X .../cli.Version=...".
+var Version = "dev"
+
+// Main runs the command line and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:], stdout, stderr)
+	case "send":
+		err = send(args[1:], stdout, stderr)
+	case "tail":
+		err = tail(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "weir", Version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "weir: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "weir:", err)
+		return 1
+	}
+	return 0
+}
+
+// loadConfig reads --config, or ./weir.yaml when present, or nothing.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		if _, err := os.Stat("weir.yaml"); err == nil {
+			path = "weir.yaml"
+		}
+	}
+	if path == "" {
+		return config.Parse(nil, os.LookupEnv)
+	}
+	return config.Load(path)
+}
+
+// newLogger builds the process logger from the configuration.
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

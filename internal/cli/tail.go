@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/config"
+)
+
+// tail prints events straight from the bus, with an ordered consumer: no state
+// is left behind on the server when it exits.
+func tail(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (default ./weir.yaml when present)")
+	busURL := fs.String("bus", "", "NATS URL (default: bus.url, or nats://<bus.listen> of the configuration)")
+	all := fs.Bool("all", false, "start with the oldest stored event instead of new ones")
+	count := fs.Int("n", 0, "exit after this many events (0: run until interrupted)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pattern := ">"
+	if fs.NArg() > 1 {
+		return errors.New("usage: weir tail [PATTERN]")
+	}
+	if fs.NArg() == 1 {
+		pattern = fs.Arg(0)
+	}
+	if err := config.ValidPattern(pattern); err != nil {
+		return fmt.Errorf("pattern: %w", err)
+	}
+	url := *busURL
+	if url == "" {
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cfg.Bus.URL != "":
+			url = cfg.Bus.URL
+		case cfg.Bus.Listen != "":
+			url = "nats://" + cfg.Bus.Listen
+		default:
+			return errors.New("the embedded bus is not exposed: set bus.listen (e.g. 127.0.0.1:7422) in weir.yaml and restart weir serve, or give --bus")
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	nc, err := nats.Connect(url, nats.Name("weir tail"), nats.Timeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	policy := jetstream.DeliverNewPolicy
+	if *all {
+		policy = jetstream.DeliverAllPolicy
+	}
+	cons, err := js.OrderedConsumer(ctx, bus.EventsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.EventsPrefix + pattern},
+		DeliverPolicy:  policy,
+	})
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", bus.EventsStream, err)
+	}
+	fmt.Fprintf(stderr, "weir tail: events of type %s from %s (Ctrl-C to stop)\n", pattern, url)
+	seen := 0
+	done := make(chan struct{})
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if *count > 0 && seen >= *count {
+			return
+		}
+		fmt.Fprintf(stdout, "%s\n", m.Data())
+		seen++
+		if *count > 0 && seen == *count {
+			close(done)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer cc.Stop()
+	select {
+	case <-ctx.Done():
+	case <-done:
+	}
+	return nil
+}

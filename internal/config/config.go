@@ -1,0 +1,185 @@
+// Package config reads weir.yaml: weir's sources, tokens, bus and server settings
+// declared as code. Secrets come from the environment through ${NAME} references,
+// which are expanded inside string values only (never in keys), so a secret that
+// contains YAML syntax cannot change the shape of the file.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole of weir.yaml. Every field has a default (see WithDefaults),
+// so an empty file, or no file at all, is a valid configuration.
+type Config struct {
+	// DataDir is where the embedded bus keeps its files and where weir stores the
+	// bootstrap admin token. Default "./weir-data". The --data flag overrides it.
+	DataDir string `yaml:"data_dir"`
+
+	// Server holds the HTTP listener's settings.
+	Server Server `yaml:"server"`
+
+	// Bus says which NATS JetStream weir stores events on.
+	Bus Bus `yaml:"bus"`
+
+	// Ingress holds defaults that apply to every source and to POST /v1/events.
+	Ingress Ingress `yaml:"ingress"`
+
+	// Log controls weir's structured logs.
+	Log Log `yaml:"log"`
+
+	// Tokens are the API credentials. When none is declared, weir creates one admin
+	// token on first start, stores its hash in the data directory and prints it once.
+	Tokens []Token `yaml:"tokens"`
+
+	// Sources are the inbound webhook endpoints, keyed by name: POST /in/{name}.
+	Sources map[string]Source `yaml:"sources"`
+}
+
+// Server is the HTTP listener that carries the API, ingress and operations routes.
+type Server struct {
+	// Addr is the host:port to listen on. Default "127.0.0.1:8080". The --addr flag
+	// overrides it.
+	Addr string `yaml:"addr"`
+
+	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests before
+	// weir closes the listener hard. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	// ReadHeaderTimeout bounds how long a client may take to send request headers.
+	// Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+}
+
+// Bus selects the event bus: the embedded NATS server (default) or an external
+// NATS JetStream cluster (when URL is set).
+type Bus struct {
+	// URL of an external NATS server or cluster (comma-separated for several seeds),
+	// e.g. "nats://nats-1:4222,nats://nats-2:4222". Empty means the embedded server.
+	URL string `yaml:"url"`
+
+	// CredsFile is a NATS credentials file for the external bus. Optional.
+	CredsFile string `yaml:"creds_file"`
+
+	// Listen exposes the embedded server to NATS clients on this host:port (for
+	// `weir tail` or any NATS client). Empty (the default) means in-process only.
+	// weir never picks 4222 by itself.
+	Listen string `yaml:"listen"`
+
+	// Replicas is the replication factor of weir's streams on an external cluster.
+	// Default 1; use 3 on a three-node cluster.
+	Replicas int `yaml:"replicas"`
+
+	// PublishTimeout bounds how long a request waits for JetStream's ack before it
+	// answers 503. Default 5s.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+
+	// MaxAge is how long the EVENTS stream keeps events. Default 168h (7 days).
+	MaxAge time.Duration `yaml:"max_age"`
+
+	// MaxPayload raises the embedded server's largest message. Default 8 MiB, which
+	// leaves room for an event of ingress.max_body plus its envelope.
+	MaxPayload int32 `yaml:"max_payload"`
+}
+
+// Ingress holds the defaults of every source.
+type Ingress struct {
+	// MaxBody is the largest request body accepted, in bytes. Default 1048576
+	// (1 MiB). Larger bodies get 413.
+	MaxBody int64 `yaml:"max_body"`
+
+	// DedupeWindow is how long a delivery id is remembered. Default 24h.
+	DedupeWindow time.Duration `yaml:"dedupe_window"`
+
+	// Tolerance is how far a signed timestamp may be from now before the request is
+	// refused as a replay. Default 5m.
+	Tolerance time.Duration `yaml:"tolerance"`
+}
+
+// Log controls weir's logs.
+type Log struct {
+	// Level is debug, info (default), warn or error. At debug every accepted event is
+	// logged with its id.
+	Level string `yaml:"level"`
+
+	// Format is text (default) or json.
+	Format string `yaml:"format"`
+}
+
+// Token is an API credential.
+type Token struct {
+	// Name identifies the token in logs and metrics.
+	Name string `yaml:"name"`
+
+	// Secret is the bearer value; use ${ENV} so that it is not written in the file.
+	// At least 16 characters.
+	Secret string `yaml:"secret"`
+
+	// Roles are "admin", "publish:<type pattern>" or "subscribe:<type pattern>".
+	// Patterns use NATS wildcards over the dot-separated type: "order.*" matches
+	// one segment, "order.>" one or more.
+	Roles []string `yaml:"roles"`
+}
+
+// Source is an inbound webhook endpoint, POST /in/{name}.
+type Source struct {
+	// Verify says how the sender signs its requests.
+	Verify Verify `yaml:"verify"`
+
+	// Type is the fixed event type of this source, e.g. "order.created".
+	Type string `yaml:"type"`
+
+	// TypeFrom takes the event type from the request: "header:X-GitHub-Event" or
+	// "json:/event_type" (an RFC 6901 pointer into the body). Exactly one of Type
+	// and TypeFrom is set.
+	TypeFrom string `yaml:"type_from"`
+
+	// TypePrefix is put before a type taken with TypeFrom, e.g. "github." gives
+	// "github.push".
+	TypePrefix string `yaml:"type_prefix"`
+
+	// IdempotencyKey names the sender's delivery id used for de-duplication:
+	// "header:<Name>" or "json:<pointer>". Default: the scheme's own id
+	// (webhook-id, X-GitHub-Delivery, Stripe's /id, X-Shopify-Webhook-Id). When
+	// neither exists, every request is a new event.
+	IdempotencyKey string `yaml:"idempotency_key"`
+
+	// DedupeWindow overrides ingress.dedupe_window for this source.
+	DedupeWindow time.Duration `yaml:"dedupe_window"`
+
+	// MaxBody overrides ingress.max_body for this source, in bytes.
+	MaxBody int64 `yaml:"max_body"`
+
+	// AllowRaw accepts bodies that are not JSON; they are carried base64-encoded
+	// (data_base64) with the request's Content-Type.
+	AllowRaw bool `yaml:"allow_raw"`
+}
+
+// Verify is a source's signature scheme.
+type Verify struct {
+	// Scheme is standard-webhooks, github, stripe, shopify, hmac or none. It has no
+	// default: "none" must be written explicitly.
+	Scheme string `yaml:"scheme"`
+
+	// Secrets are tried in order; list the new one next to the old during rotation.
+	Secrets []string `yaml:"secrets"`
+
+	// Tolerance overrides ingress.tolerance for this source.
+	Tolerance time.Duration `yaml:"tolerance"`
+
+	// Header carries the signature (hmac only), e.g. "X-Signature".
+	Header string `yaml:"header"`
+
+	// Algorithm is sha256 (default) or sha512 (hmac only).
+	Algorithm string `yaml:"algorithm"`
+
+	// Encoding of the digest: hex (default) or base64 (hmac only).
+	Encoding string `yaml:"encoding"`
+
+	// Prefix before the digest in the header, e.g. "sha256=" (hmac only).
+	Prefix string `yaml:"prefix"`
+
+	// TimestampHeader, when set, carries a unix timestamp; the signed content is
+	// "<timestamp>.<body>" and the timestamp is checked against the tolerance
+	// (hmac only).
+	TimestampHeader string `yaml:"timestamp_header"`
+}

@@ -1,0 +1,131 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the file at path, expands ${NAME} references from the environment,
+// applies defaults and validates the result. Errors name the field path, e.g.
+// `weir.yaml: sources.shop.verify.scheme: unknown scheme "hmac256"`.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Parse(raw, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse is Load on bytes, with lookup standing in for the environment.
+func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	if err := expandNode(&doc, "", lookup); err != nil {
+		return nil, err
+	}
+	// Re-encode the expanded tree and decode it strictly, so that a misspelt field
+	// is an error instead of a silently ignored setting.
+	expanded, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, err
+	}
+	var cfg Config
+	if len(bytes.TrimSpace(raw)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(expanded))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return nil, friendlyYAMLError(err)
+		}
+	}
+	cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandNode replaces ${NAME} in every scalar value ($$ is a literal $). A missing
+// variable is an error that names the field, because an empty secret would
+// silently disable a check.
+func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool)) error {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := expandNode(c, path, lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if err := expandNode(n.Content[i+1], join(path, key), lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := expandNode(c, fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "$") {
+			return nil
+		}
+		var missing string
+		out := envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			if m == "$$" {
+				return "$"
+			}
+			name := m[2 : len(m)-1]
+			v, ok := lookup(name)
+			if !ok && missing == "" {
+				missing = name
+			}
+			return v
+		})
+		if missing != "" {
+			return fmt.Errorf("%s: environment variable %s is not set", path, missing)
+		}
+		if out != n.Value {
+			n.Value = out
+			// An expanded value is always a string: a secret of digits must not
+			// turn into a number.
+			n.Tag = "!!str"
+			n.Style = yaml.DoubleQuotedStyle
+		}
+	}
+	return nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var fieldNotFound = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+
+// friendlyYAMLError rewrites the decoder's Go type names into the file's words.
+func friendlyYAMLError(err error) error {
+	msg := err.Error()
+	msg = fieldNotFound.ReplaceAllString(msg, "line $1: unknown field \"$2\" (in $3 settings)")
+	msg = strings.ReplaceAll(msg, "time.Duration", "duration (e.g. 30s, 5m, 24h)")
+	return errors.New(msg)
+}

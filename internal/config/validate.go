@@ -1,0 +1,250 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// WithDefaults fills every unset field with its documented default.
+func (c *Config) WithDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "./weir-data"
+	}
+	if c.Server.Addr == "" {
+		c.Server.Addr = "127.0.0.1:8080"
+	}
+	if c.Server.ShutdownTimeout == 0 {
+		c.Server.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Server.ReadHeaderTimeout == 0 {
+		c.Server.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.Bus.Replicas == 0 {
+		c.Bus.Replicas = 1
+	}
+	if c.Bus.PublishTimeout == 0 {
+		c.Bus.PublishTimeout = 5 * time.Second
+	}
+	if c.Bus.MaxAge == 0 {
+		c.Bus.MaxAge = 7 * 24 * time.Hour
+	}
+	if c.Bus.MaxPayload == 0 {
+		c.Bus.MaxPayload = 8 << 20
+	}
+	if c.Ingress.MaxBody == 0 {
+		c.Ingress.MaxBody = 1 << 20
+	}
+	if c.Ingress.DedupeWindow == 0 {
+		c.Ingress.DedupeWindow = 24 * time.Hour
+	}
+	if c.Ingress.Tolerance == 0 {
+		c.Ingress.Tolerance = 5 * time.Minute
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	for name, s := range c.Sources {
+		if s.DedupeWindow == 0 {
+			s.DedupeWindow = c.Ingress.DedupeWindow
+		}
+		if s.MaxBody == 0 {
+			s.MaxBody = c.Ingress.MaxBody
+		}
+		if s.Verify.Tolerance == 0 {
+			s.Verify.Tolerance = c.Ingress.Tolerance
+		}
+		c.Sources[name] = s
+	}
+}
+
+// Schemes are the signature schemes a source can name.
+var Schemes = []string{"standard-webhooks", "github", "stripe", "shopify", "hmac", "none"}
+
+// sourceName keeps a source usable as a URL path segment and a NATS subject token.
+var sourceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// typeToken is one dot-separated segment of an event type.
+var typeToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// ValidType reports why t cannot be an event type, or nil. Types become NATS
+// subjects (events.<type>), so each dot-separated segment is letters, digits,
+// '-' or '_'.
+func ValidType(t string) error {
+	if t == "" {
+		return fmt.Errorf("is empty")
+	}
+	if len(t) > 200 {
+		return fmt.Errorf("is longer than 200 characters")
+	}
+	for seg := range strings.SplitSeq(t, ".") {
+		if !typeToken.MatchString(seg) {
+			return fmt.Errorf("%q is not a valid event type: use dot-separated segments of letters, digits, '-' and '_' (e.g. order.created)", t)
+		}
+	}
+	return nil
+}
+
+// ValidPattern reports why p cannot be a type pattern, or nil. A pattern is a
+// type whose segments may be "*" (one segment), and whose last may be ">" (one
+// or more).
+func ValidPattern(p string) error {
+	if p == "" {
+		return fmt.Errorf("is empty")
+	}
+	segs := strings.Split(p, ".")
+	for i, seg := range segs {
+		switch {
+		case seg == "*":
+		case seg == ">" && i == len(segs)-1:
+		case typeToken.MatchString(seg):
+		default:
+			return fmt.Errorf("%q is not a valid type pattern: use segments of letters, digits, '-', '_', '*' for one segment, '>' last for the rest", p)
+		}
+	}
+	return nil
+}
+
+// Validate checks the whole configuration and returns the first problem, naming
+// its field path.
+func (c *Config) Validate() error {
+	if c.Server.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
+			return fmt.Errorf("server.addr: %q is not host:port", c.Server.Addr)
+		}
+	}
+	if c.Bus.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Bus.Listen); err != nil {
+			return fmt.Errorf("bus.listen: %q is not host:port", c.Bus.Listen)
+		}
+		if c.Bus.URL != "" {
+			return fmt.Errorf("bus.listen: only applies to the embedded bus, but bus.url is set")
+		}
+	}
+	if c.Bus.Replicas < 1 || c.Bus.Replicas > 5 {
+		return fmt.Errorf("bus.replicas: %d is out of range 1..5", c.Bus.Replicas)
+	}
+	if c.Bus.URL == "" && c.Bus.Replicas != 1 {
+		return fmt.Errorf("bus.replicas: the embedded bus is a single server, replicas must be 1")
+	}
+	if c.Bus.PublishTimeout < 0 || c.Bus.MaxAge < 0 {
+		return fmt.Errorf("bus: durations must be positive")
+	}
+	if c.Ingress.MaxBody < 0 {
+		return fmt.Errorf("ingress.max_body: must be positive")
+	}
+	if int64(c.Bus.MaxPayload) < c.Ingress.MaxBody+64<<10 {
+		return fmt.Errorf("bus.max_payload: %d is too small for ingress.max_body %d plus the envelope (64 KiB)", c.Bus.MaxPayload, c.Ingress.MaxBody)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		return fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level)
+	}
+	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
+		return fmt.Errorf("log.format: %q is not text or json", c.Log.Format)
+	}
+	names := map[string]bool{}
+	for i, t := range c.Tokens {
+		p := fmt.Sprintf("tokens[%d]", i)
+		if t.Name == "" {
+			return fmt.Errorf("%s.name: required", p)
+		}
+		if names[t.Name] {
+			return fmt.Errorf("%s.name: %q is declared twice", p, t.Name)
+		}
+		names[t.Name] = true
+		if len(t.Secret) < 16 {
+			return fmt.Errorf("%s.secret: must be at least 16 characters", p)
+		}
+		if len(t.Roles) == 0 {
+			return fmt.Errorf("%s.roles: at least one role is required", p)
+		}
+		for j, r := range t.Roles {
+			if err := ValidRole(r); err != nil {
+				return fmt.Errorf("%s.roles[%d]: %w", p, j, err)
+			}
+		}
+	}
+	for name, s := range c.Sources {
+		if err := s.validate(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidRole reports why r is not admin, publish:<pattern> or subscribe:<pattern>.
+func ValidRole(r string) error {
+	if r == "admin" {
+		return nil
+	}
+	kind, pattern, ok := strings.Cut(r, ":")
+	if !ok || (kind != "publish" && kind != "subscribe") {
+		return fmt.Errorf("%q is not a role: use admin, publish:<type pattern> or subscribe:<type pattern>", r)
+	}
+	return ValidPattern(pattern)
+}
+
+func (s Source) validate(name string) error {
+	p := "sources." + name
+	if !sourceName.MatchString(name) {
+		return fmt.Errorf("%s: the name must be 1-64 letters, digits, '-' or '_', starting with a letter or digit", p)
+	}
+	if s.Verify.Scheme == "" {
+		return fmt.Errorf("%s.verify.scheme: required (one of %s; write none explicitly for unsigned sources)", p, strings.Join(Schemes, ", "))
+	}
+	if !slices.Contains(Schemes, s.Verify.Scheme) {
+		return fmt.Errorf("%s.verify.scheme: unknown scheme %q (want one of %s)", p, s.Verify.Scheme, strings.Join(Schemes, ", "))
+	}
+	if s.Verify.Scheme != "none" && len(s.Verify.Secrets) == 0 {
+		return fmt.Errorf("%s.verify.secrets: at least one secret is required for scheme %s", p, s.Verify.Scheme)
+	}
+	for i, sec := range s.Verify.Secrets {
+		if sec == "" {
+			return fmt.Errorf("%s.verify.secrets[%d]: is empty", p, i)
+		}
+	}
+	switch {
+	case s.Type == "" && s.TypeFrom == "":
+		return fmt.Errorf("%s.type: required (or type_from)", p)
+	case s.Type != "" && s.TypeFrom != "":
+		return fmt.Errorf("%s.type_from: set either type or type_from, not both", p)
+	case s.Type != "":
+		if err := ValidType(s.Type); err != nil {
+			return fmt.Errorf("%s.type: %w", p, err)
+		}
+	default:
+		if err := validLocator(s.TypeFrom); err != nil {
+			return fmt.Errorf("%s.type_from: %w", p, err)
+		}
+	}
+	if s.IdempotencyKey != "" {
+		if err := validLocator(s.IdempotencyKey); err != nil {
+			return fmt.Errorf("%s.idempotency_key: %w", p, err)
+		}
+	}
+	if s.DedupeWindow < 0 {
+		return fmt.Errorf("%s.dedupe_window: must be positive", p)
+	}
+	if s.MaxBody < 0 {
+		return fmt.Errorf("%s.max_body: must be positive", p)
+	}
+	return nil
+}
+
+// validLocator checks "header:<Name>" and "json:<RFC 6901 pointer>".
+func validLocator(l string) error {
+	kind, arg, ok := strings.Cut(l, ":")
+	switch {
+	case ok && kind == "header" && arg != "":
+		return nil
+	case ok && kind == "json" && strings.HasPrefix(arg, "/"):
+		return nil
+	}
+	return fmt.Errorf("%q: want header:<Name> or json:/<pointer>", l)
+}

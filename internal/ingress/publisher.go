@@ -1,0 +1,134 @@
+package ingress
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/event"
+)
+
+// Status is what happened to one incoming event.
+type Status string
+
+// The statuses weir answers with.
+const (
+	// StatusAccepted: the event is stored on the bus.
+	StatusAccepted Status = "accepted"
+	// StatusDuplicate: the same delivery was stored before; nothing new was stored.
+	StatusDuplicate Status = "duplicate"
+)
+
+// Result is the answer for one event.
+type Result struct {
+	// ID is the event's id; for a duplicate, the id of the event stored first.
+	ID string `json:"id"`
+	// Status is accepted or duplicate.
+	Status Status `json:"status"`
+	// Seq is the event's sequence in the EVENTS stream.
+	Seq uint64 `json:"-"`
+}
+
+// Publisher stores events on the bus exactly once per de-duplication key. It is
+// the one path by which events enter weir: webhook ingress and POST /v1/events
+// both end here.
+type Publisher struct {
+	bus     *bus.Bus
+	log     *slog.Logger
+	metrics *Metrics
+	timeout time.Duration
+}
+
+// NewPublisher builds a Publisher; timeout bounds the wait for JetStream's ack.
+func NewPublisher(b *bus.Bus, m *Metrics, timeout time.Duration, log *slog.Logger) *Publisher {
+	return &Publisher{bus: b, log: log, metrics: m, timeout: timeout}
+}
+
+// Publish stores ev on subject events.<type>.
+//
+// With a non-empty key, a delivery with the same key seen within window is a
+// duplicate: nothing is stored and the first event's id is returned. The check
+// runs in two layers. The long window is a key-value record written only after
+// JetStream acked the event, so a failed publish leaves no record behind and the
+// sender's retry is accepted. Requests racing each other (or a retry whose first
+// ack was lost) are resolved by JetStream itself: the key is also the message's
+// Nats-Msg-Id, and the stream stores only the first within its own window.
+//
+// Errors wrap bus.ErrUnavailable when the bus cannot take the event.
+func (p *Publisher) Publish(ctx context.Context, ev *event.Event, key string, window time.Duration) (Result, error) {
+	var dk string
+	if key != "" {
+		dk = dedupeKey(key)
+		if id, ok, err := p.seen(ctx, dk, window); err != nil {
+			return Result{}, err
+		} else if ok {
+			return Result{ID: id, Status: StatusDuplicate}, nil
+		}
+	}
+	msg := nats.NewMsg(bus.EventsPrefix + ev.Type)
+	msg.Header.Set(bus.HeaderEventID, ev.ID)
+	msg.Header.Set(bus.HeaderEventType, ev.Type)
+	msg.Header.Set(bus.HeaderEventSource, ev.Source)
+	msg.Header.Set("Content-Type", "application/cloudevents+json")
+	msg.Data = ev.AppendJSON(make([]byte, 0, 256+len(ev.Data)+len(ev.DataBase64)*4/3))
+
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	start := time.Now()
+	pub, err := p.bus.Publish(ctx, msg, dk)
+	p.metrics.publishSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{ID: ev.ID, Status: StatusAccepted, Seq: pub.Seq}
+	if pub.Duplicate {
+		res.Status = StatusDuplicate
+		if id, err := p.bus.EventIDAt(ctx, pub.Seq); err == nil && id != "" {
+			res.ID = id
+		}
+	}
+	if dk != "" {
+		// The event is durable whatever happens here; a lost record only narrows
+		// de-duplication to the stream's own window for this one delivery.
+		if _, err := p.bus.Dedupe().Put(ctx, dk, []byte(res.ID)); err != nil {
+			p.metrics.dedupeRecordErrors.Inc()
+			p.log.WarnContext(ctx, "de-duplication record not written", slog.String("event_id", res.ID), slog.Any("error", err))
+		}
+	}
+	return res, nil
+}
+
+// seen looks the key up in the de-duplication bucket.
+func (p *Publisher) seen(ctx context.Context, dk string, window time.Duration) (string, bool, error) {
+	if !p.bus.Connected() {
+		return "", false, bus.ErrUnavailable
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	e, err := p.bus.Dedupe().Get(ctx, dk)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("%w: de-duplication lookup: %v", bus.ErrUnavailable, err)
+	}
+	if window > 0 && time.Since(e.Created()) > window {
+		return "", false, nil
+	}
+	return string(e.Value()), true, nil
+}
+
+// dedupeKey turns a namespaced delivery key into a bucket key and message id:
+// fixed length, and only characters both accept.
+func dedupeKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}

@@ -1,0 +1,63 @@
+package ingress
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/verify"
+)
+
+// Source is a configured webhook endpoint, compiled for the request path.
+type Source struct {
+	name       string
+	verifier   verify.Verifier
+	typ        string  // fixed type, or ""
+	typeFrom   locator // where the type is, when not fixed
+	typePrefix string
+	idFrom     locator // the sender's delivery id
+	window     time.Duration
+	maxBody    int64
+	allowRaw   bool
+}
+
+// NewSource compiles the configuration of source name; errors name the field.
+func NewSource(name string, c config.Source) (*Source, error) {
+	p := "sources." + name
+	v, err := verify.New(verify.Config{
+		Scheme:          c.Verify.Scheme,
+		Secrets:         c.Verify.Secrets,
+		Tolerance:       c.Verify.Tolerance,
+		Header:          c.Verify.Header,
+		Algorithm:       c.Verify.Algorithm,
+		Encoding:        c.Verify.Encoding,
+		Prefix:          c.Verify.Prefix,
+		TimestampHeader: c.Verify.TimestampHeader,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s.%w", p, err)
+	}
+	s := &Source{
+		name:       name,
+		verifier:   v,
+		typ:        c.Type,
+		typePrefix: c.TypePrefix,
+		window:     c.DedupeWindow,
+		maxBody:    c.MaxBody,
+		allowRaw:   c.AllowRaw,
+	}
+	if s.typeFrom, err = parseLocator(c.TypeFrom); err != nil {
+		return nil, fmt.Errorf("%s.type_from: %w", p, err)
+	}
+	idFrom := c.IdempotencyKey
+	if idFrom == "" {
+		idFrom = v.DeliveryIDFrom()
+	}
+	if s.idFrom, err = parseLocator(idFrom); err != nil {
+		return nil, fmt.Errorf("%s.idempotency_key: %w", p, err)
+	}
+	return s, nil
+}
+
+// Name is the source's name, the {source} of POST /in/{source}.
+func (s *Source) Name() string { return s.name }

@@ -1,0 +1,266 @@
+package ingress
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/problem"
+)
+
+// Webhooks serves POST /in/{source}: verify, read, find type and delivery id,
+// wrap as a CloudEvent, then hand to the Publisher, which answers only after
+// JetStream acked the event.
+type Webhooks struct {
+	sources map[string]*Source
+	pub     *Publisher
+	metrics *Metrics
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// NewWebhooks builds the handler over compiled sources.
+func NewWebhooks(sources []*Source, pub *Publisher, m *Metrics, log *slog.Logger) *Webhooks {
+	w := &Webhooks{sources: map[string]*Source{}, pub: pub, metrics: m, log: log, now: time.Now}
+	for _, s := range sources {
+		w.sources[s.name] = s
+	}
+	return w
+}
+
+// unknownSourceLabel keeps metric cardinality bounded when strangers probe names.
+const unknownSourceLabel = "_unknown"
+
+// ServeHTTP handles one webhook.
+func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("source")
+	src, ok := wh.sources[name]
+	if !ok {
+		wh.fail(w, r, unknownSourceLabel, "unknown_source",
+			problem.New(http.StatusNotFound, "unknown-source", "there is no source named "+quote(name)+"; sources are declared under sources: in weir.yaml").WithField("source"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, src.maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			wh.fail(w, r, name, "too_large", problem.New(http.StatusRequestEntityTooLarge, "body-too-large",
+				"the body is larger than this source's limit of "+itoa(src.maxBody)+" bytes (max_body)").WithField("body"))
+			return
+		}
+		wh.fail(w, r, name, "bad_request", problem.New(http.StatusBadRequest, "body-unreadable", "the body could not be read: "+err.Error()).WithField("body"))
+		return
+	}
+	isJSON, ctype, p := src.mediaType(r.Header.Get("Content-Type"), body)
+	if p != nil {
+		wh.fail(w, r, name, "unsupported_media", p)
+		return
+	}
+	if err := src.verifier.Verify(r.Header, body, wh.now()); err != nil {
+		wh.fail(w, r, name, "unauthorized", problem.New(http.StatusUnauthorized, "signature-invalid", err.Error()).WithField(verifyField(err)))
+		return
+	}
+	var doc any
+	var decoded bool
+	decode := func() (any, bool) {
+		if !decoded && isJSON {
+			doc, _ = decodeJSON(body)
+			decoded = true
+		}
+		return doc, doc != nil
+	}
+	if isJSON && !json.Valid(body) {
+		wh.fail(w, r, name, "malformed", problem.New(http.StatusBadRequest, "malformed-json", malformedDetail(body)).WithField("body"))
+		return
+	}
+	typ, p := src.eventType(r.Header, decode)
+	if p != nil {
+		wh.fail(w, r, name, "bad_type", p)
+		return
+	}
+	deliveryID, _ := src.idFrom.find(r.Header, decode)
+
+	ev := &event.Event{
+		ID:          ulid.Make().String(),
+		Source:      "/sources/" + name,
+		SpecVersion: "1.0",
+		Type:        typ,
+		Time:        wh.now().UTC(),
+		Extensions:  map[string]any{"traceparent": Traceparent(r.Header.Get("Traceparent"))},
+	}
+	if ts := r.Header.Get("Tracestate"); ts != "" {
+		ev.Extensions["tracestate"] = ts
+	}
+	if deliveryID != "" {
+		ev.Extensions["deliveryid"] = deliveryID
+	}
+	if isJSON {
+		ev.DataContentType = "application/json"
+		ev.Data = body
+	} else {
+		ev.DataContentType = ctype
+		ev.DataBase64 = body
+	}
+	key := ""
+	if deliveryID != "" {
+		key = "in\x00" + name + "\x00" + deliveryID
+	}
+	res, err := wh.pub.Publish(r.Context(), ev, key, src.window)
+	if err != nil {
+		wh.log.WarnContext(r.Context(), "event not stored", slog.String("source", name), slog.String("event_id", ev.ID), slog.Any("error", err))
+		wh.fail(w, r, name, "unavailable", Unavailable(err))
+		return
+	}
+	wh.metrics.Count(name, string(res.Status))
+	wh.log.DebugContext(r.Context(), "event "+string(res.Status), slog.String("source", name), slog.String("event_id", res.ID), slog.String("type", typ), slog.String("delivery_id", deliveryID))
+	WriteResult(w, res)
+}
+
+// Unavailable is the 503 answer when the bus cannot take an event.
+func Unavailable(err error) *problem.Problem {
+	p := problem.New(http.StatusServiceUnavailable, "bus-unavailable",
+		"the event was not stored because the event bus is unavailable; retry later, it will not be treated as a duplicate")
+	if !errors.Is(err, bus.ErrUnavailable) {
+		p.Detail = "the event was not stored: " + err.Error()
+	}
+	p.RetryAfter = 5 * time.Second
+	return p
+}
+
+// WriteResult answers 202 for a stored event and 200 for a duplicate.
+func WriteResult(w http.ResponseWriter, res Result) {
+	w.Header().Set("Content-Type", "application/json")
+	if res.Status == StatusDuplicate {
+		w.WriteHeader(http.StatusOK)
+	} else {
+		w.WriteHeader(http.StatusAccepted)
+	}
+	b := make([]byte, 0, 64)
+	b = append(b, `{"id":`...)
+	b = appendQuoted(b, res.ID)
+	b = append(b, `,"status":"`...)
+	b = append(b, res.Status...)
+	b = append(b, "\"}\n"...)
+	_, _ = w.Write(b)
+}
+
+func (wh *Webhooks) fail(w http.ResponseWriter, r *http.Request, source, outcome string, p *problem.Problem) {
+	wh.metrics.Count(source, outcome)
+	p.Write(w, r)
+}
+
+// mediaType decides whether the body is JSON. A missing Content-Type is taken as
+// JSON, since many senders omit it; anything else that is not JSON needs
+// allow_raw.
+func (s *Source) mediaType(ct string, body []byte) (isJSON bool, mediatype string, p *problem.Problem) {
+	if ct == "" {
+		if s.allowRaw && !json.Valid(body) {
+			return false, "application/octet-stream", nil
+		}
+		return true, "", nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false, "", problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "the Content-Type header "+quote(ct)+" cannot be parsed").WithField("Content-Type")
+	}
+	if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+		return true, mt, nil
+	}
+	if s.allowRaw {
+		return false, ct, nil
+	}
+	return false, "", problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type",
+		"this source accepts JSON bodies only, but Content-Type is "+quote(mt)+"; send application/json or set allow_raw: true on the source").WithField("Content-Type")
+}
+
+// eventType finds and checks the event type.
+func (s *Source) eventType(h http.Header, doc func() (any, bool)) (string, *problem.Problem) {
+	if s.typ != "" {
+		return s.typ, nil
+	}
+	v, ok := s.typeFrom.find(h, doc)
+	if !ok {
+		return "", problem.New(http.StatusBadRequest, "missing-type",
+			"this source takes the event type from "+s.typeFrom.String()+", which is missing or empty").WithField(s.typeFrom.field())
+	}
+	t := s.typePrefix + v
+	if err := config.ValidType(t); err != nil {
+		return "", problem.New(http.StatusBadRequest, "invalid-type", "the event type "+err.Error()).WithField(s.typeFrom.field())
+	}
+	return t, nil
+}
+
+func (l locator) field() string {
+	if l.header != "" {
+		return l.header
+	}
+	return l.pointer
+}
+
+// verifyField names the header a signature error is about, when it says.
+func verifyField(err error) string {
+	var he interface{ HeaderName() string }
+	if errors.As(err, &he) {
+		return he.HeaderName()
+	}
+	return "signature"
+}
+
+// malformedDetail points at where the JSON breaks.
+func malformedDetail(body []byte) string {
+	var v any
+	err := json.Unmarshal(body, &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "the body is not valid JSON: " + se.Error() + " (at byte " + itoa(se.Offset) + ")"
+	}
+	if err != nil {
+		return "the body is not valid JSON: " + err.Error()
+	}
+	return "the body is not valid JSON"
+}
+
+// Traceparent keeps a valid W3C traceparent, or starts a new trace so that every
+// event carries one.
+func Traceparent(tp string) string {
+	if validTraceparent(tp) {
+		return tp
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	out := make([]byte, 0, 55)
+	out = append(out, "00-"...)
+	out = hex.AppendEncode(out, b[:16])
+	out = append(out, '-')
+	out = hex.AppendEncode(out, b[16:])
+	out = append(out, "-01"...)
+	return string(out)
+}
+
+func validTraceparent(tp string) bool {
+	if len(tp) != 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' || tp[:2] == "ff" {
+		return false
+	}
+	for i := 0; i < len(tp); i++ {
+		if i == 2 || i == 35 || i == 52 {
+			continue
+		}
+		c := tp[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return tp[3:35] != "00000000000000000000000000000000" && tp[36:52] != "0000000000000000"
+}

@@ -1,0 +1,233 @@
+// Package server wires weir together from its configuration: the bus, ingress,
+// the API and the operations endpoints, all on one HTTP listener, run under one
+// context and stopped in order.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/weir-dev/weir/internal/api"
+	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/ingress"
+	"github.com/weir-dev/weir/internal/token"
+)
+
+// Server is one running weir node.
+type Server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	out      io.Writer
+	bus      *bus.Bus
+	http     *http.Server
+	listener net.Listener
+	served   chan error
+	registry *prometheus.Registry
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// New prepares a node; out receives what is shown to the operator once (the
+// bootstrap admin token).
+func New(cfg *config.Config, log *slog.Logger, out io.Writer) *Server {
+	return &Server{cfg: cfg, log: log, out: out}
+}
+
+// Start opens the bus, builds every part and starts serving HTTP. It returns when
+// the node is ready to take requests.
+func (s *Server) Start(ctx context.Context) error {
+	cfg := s.cfg
+	sources := make([]*ingress.Source, 0, len(cfg.Sources))
+	window := cfg.Ingress.DedupeWindow
+	for _, name := range sortedKeys(cfg.Sources) {
+		src, err := ingress.NewSource(name, cfg.Sources[name])
+		if err != nil {
+			return err
+		}
+		sources = append(sources, src)
+		window = max(window, cfg.Sources[name].DedupeWindow)
+	}
+	tokens, err := s.tokens()
+	if err != nil {
+		return err
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	host, _ := os.Hostname()
+	s.bus, err = bus.Open(ctx, bus.Config{
+		URL:          cfg.Bus.URL,
+		CredsFile:    cfg.Bus.CredsFile,
+		StoreDir:     filepath.Join(cfg.DataDir, "bus"),
+		Listen:       cfg.Bus.Listen,
+		Replicas:     cfg.Bus.Replicas,
+		MaxAge:       cfg.Bus.MaxAge,
+		DedupeWindow: window,
+		MaxPayload:   cfg.Bus.MaxPayload,
+		Name:         "weir-" + host,
+	}, s.log)
+	if err != nil {
+		return err
+	}
+
+	s.registry = prometheus.NewRegistry()
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "weir_bus_connected",
+		Help: "1 when this node's connection to the bus is up.",
+	}, func() float64 {
+		if s.bus.Connected() {
+			return 1
+		}
+		return 0
+	}))
+	metrics := ingress.NewMetrics(s.registry)
+	pub := ingress.NewPublisher(s.bus, metrics, cfg.Bus.PublishTimeout, s.log)
+
+	// In-flight requests are what a graceful shutdown waits for; operators see them.
+	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "weir_http_in_flight_requests",
+		Help: "Ingress and API requests being served.",
+	})
+	s.registry.MustRegister(inFlight)
+	apiMux := http.NewServeMux()
+	apiMux.Handle("POST /in/{source}", ingress.NewWebhooks(sources, pub, metrics, s.log))
+	api.New(api.Config{MaxBody: cfg.Ingress.MaxBody, DedupeWindow: cfg.Ingress.DedupeWindow}, tokens, pub, metrics, s.log).Register(apiMux)
+	mux := http.NewServeMux()
+	mux.Handle("/", promhttp.InstrumentHandlerInFlight(inFlight, apiMux))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+
+	s.listener, err = net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		s.bus.Close()
+		return fmt.Errorf("server.addr: %w", err)
+	}
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.served = make(chan error, 1)
+	go func() { s.served <- s.http.Serve(s.listener) }()
+	s.log.Info("weir is serving",
+		slog.String("addr", s.listener.Addr().String()),
+		slog.String("bus", s.busDescription()),
+		slog.Int("sources", len(sources)))
+	return nil
+}
+
+// tokens builds the token store from the configuration, or from the bootstrap
+// admin token when the configuration declares none.
+func (s *Server) tokens() (*token.Store, error) {
+	if len(s.cfg.Tokens) > 0 {
+		ts := make([]token.Token, 0, len(s.cfg.Tokens))
+		for _, t := range s.cfg.Tokens {
+			ts = append(ts, token.Token{Name: t.Name, Hash: token.Hash(t.Secret), Roles: t.Roles})
+		}
+		return token.NewStore(ts), nil
+	}
+	t, secret, err := token.Bootstrap(s.cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	if secret != "" {
+		fmt.Fprintf(s.out, "\nweir created an admin token. It is shown only this once; keep it safe:\n\n    %s\n\n", secret)
+	}
+	return token.NewStore([]token.Token{t}), nil
+}
+
+func (s *Server) busDescription() string {
+	if s.cfg.Bus.URL != "" {
+		return s.bus.Conn().ConnectedUrlRedacted()
+	}
+	if s.cfg.Bus.Listen != "" {
+		return "embedded, listening on nats://" + s.cfg.Bus.Listen
+	}
+	return "embedded (in-process)"
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	if err := s.bus.Ready(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintf(w, `{"status":"unavailable","bus":%q}`+"\n", err.Error())
+		return
+	}
+	_, _ = io.WriteString(w, `{"status":"ready","bus":"ok"}`+"\n")
+}
+
+// Addr is the HTTP listener's address (useful with port 0).
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Bus is the node's bus, for tests and tools built on the server.
+func (s *Server) Bus() *bus.Bus { return s.bus }
+
+// Stop drains the node: the listener closes, in-flight requests finish (each one
+// either stored and answered, or not stored and answered 503), then the bus
+// connection drains and the embedded server stops. If ctx ends first, remaining
+// connections are closed hard.
+func (s *Server) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() { s.stopErr = s.stop(ctx) })
+	return s.stopErr
+}
+
+func (s *Server) stop(ctx context.Context) error {
+	var err error
+	if s.http != nil {
+		err = s.http.Shutdown(ctx)
+		if err != nil {
+			_ = s.http.Close()
+		}
+		if serr := <-s.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+	}
+	if s.bus != nil {
+		s.bus.Close()
+	}
+	return err
+}
+
+// Run starts the node and stops it when ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	s.log.Info("shutting down: finishing in-flight requests")
+	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	return s.Stop(stopCtx)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

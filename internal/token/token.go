@@ -1,0 +1,158 @@
+// Package token holds weir's API credentials: bearer tokens with roles scoped to
+// event-type patterns.
+package token
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Prefix starts every token weir generates, so that secret scanners can spot one.
+const Prefix = "weir_"
+
+// ErrMissing means the request carried no bearer token.
+var ErrMissing = errors.New("missing bearer token: send Authorization: Bearer <token>")
+
+// ErrUnknown means the bearer token matches no configured token.
+var ErrUnknown = errors.New("the bearer token is not valid")
+
+// Token is one credential as weir keeps it: only the hash of its secret.
+type Token struct {
+	// Name identifies the token in logs.
+	Name string `json:"name"`
+	// Hash is the hex SHA-256 of the secret.
+	Hash string `json:"sha256"`
+	// Roles are admin, publish:<pattern> and subscribe:<pattern>.
+	Roles []string `json:"roles"`
+}
+
+// Can reports whether the token's roles allow action ("publish" or "subscribe")
+// on event type typ. admin allows everything.
+func (t *Token) Can(action, typ string) bool {
+	for _, r := range t.Roles {
+		if r == "admin" {
+			return true
+		}
+		kind, pattern, _ := strings.Cut(r, ":")
+		if kind == action && Match(pattern, typ) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsAdmin reports whether the token has the admin role.
+func (t *Token) IsAdmin() bool {
+	for _, r := range t.Roles {
+		if r == "admin" {
+			return true
+		}
+	}
+	return false
+}
+
+// Match reports whether event type typ matches pattern, with NATS wildcard
+// rules over dot-separated segments: "*" is one segment, a final ">" one or more.
+func Match(pattern, typ string) bool {
+	for {
+		pseg, prest, pmore := strings.Cut(pattern, ".")
+		tseg, trest, tmore := strings.Cut(typ, ".")
+		switch {
+		case pseg == ">" && !pmore:
+			return tseg != ""
+		case pseg != "*" && pseg != tseg:
+			return false
+		case pmore != tmore:
+			return false
+		case !pmore:
+			return true
+		}
+		pattern, typ = prest, trest
+	}
+}
+
+// Store looks tokens up by the hash of their secret.
+type Store struct {
+	byHash map[string]*Token
+}
+
+// NewStore builds a store of tokens.
+func NewStore(tokens []Token) *Store {
+	s := &Store{byHash: make(map[string]*Token, len(tokens))}
+	for i := range tokens {
+		s.byHash[tokens[i].Hash] = &tokens[i]
+	}
+	return s
+}
+
+// Hash is the stored form of a secret.
+func Hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Authenticate finds the token of the request's Authorization: Bearer header.
+// Lookup is by SHA-256 of the presented value, so its time does not depend on how
+// much of a real secret the value shares.
+func (s *Store) Authenticate(r *http.Request) (*Token, error) {
+	h := r.Header.Get("Authorization")
+	scheme, secret, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+		return nil, ErrMissing
+	}
+	t, ok := s.byHash[Hash(strings.TrimSpace(secret))]
+	if !ok {
+		return nil, ErrUnknown
+	}
+	return t, nil
+}
+
+// Generate makes a new random secret.
+func Generate() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return Prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// bootstrapFile holds the admin token created on first start.
+const bootstrapFile = "admin-token.json"
+
+// Bootstrap returns the admin token kept in dir, creating it when absent. When it
+// creates one it also returns its secret, which the caller shows once: only the
+// hash is written to disk.
+func Bootstrap(dir string) (tok Token, secret string, err error) {
+	path := filepath.Join(dir, bootstrapFile)
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		if err := json.Unmarshal(raw, &tok); err != nil || tok.Hash == "" {
+			return Token{}, "", fmt.Errorf("%s is damaged; delete it to create a new admin token", path)
+		}
+		return tok, "", nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return Token{}, "", err
+	}
+	secret = Generate()
+	tok = Token{Name: "admin", Hash: Hash(secret), Roles: []string{"admin"}}
+	raw, _ = json.MarshalIndent(tok, "", "  ")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Token{}, "", err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return Token{}, "", err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return Token{}, "", err
+	}
+	return tok, secret, nil
+}

@@ -1,0 +1,72 @@
+package token
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestMatch(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		pattern, typ string
+		want         bool
+	}{
+		{"order.created", "order.created", true},
+		{"order.created", "order.updated", false},
+		{"order.*", "order.created", true},
+		{"order.*", "order.created.v2", false},
+		{"order.*", "order", false},
+		{"order.>", "order.created.v2", true},
+		{"order.>", "order", false},
+		{">", "anything.at.all", true},
+		{"*.created", "order.created", true},
+		{"*.created", "order.deleted", false},
+		{"order", "order.created", false},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.want, Match(c.pattern, c.typ), "%s ~ %s", c.pattern, c.typ)
+	}
+}
+
+func TestCanAndAuthenticate(t *testing.T) {
+	t.Parallel()
+	s := NewStore([]Token{
+		{Name: "admin", Hash: Hash("admin-secret-0123456789"), Roles: []string{"admin"}},
+		{Name: "app", Hash: Hash("app-secret-0123456789"), Roles: []string{"publish:order.*", "subscribe:invoice.>"}},
+	})
+	req := func(h string) *http.Request {
+		r, _ := http.NewRequest("GET", "/", nil)
+		if h != "" {
+			r.Header.Set("Authorization", h)
+		}
+		return r
+	}
+	_, err := s.Authenticate(req(""))
+	require.ErrorIs(t, err, ErrMissing)
+	_, err = s.Authenticate(req("Basic abc"))
+	require.ErrorIs(t, err, ErrMissing)
+	_, err = s.Authenticate(req("Bearer wrong"))
+	require.ErrorIs(t, err, ErrUnknown)
+	tok, err := s.Authenticate(req("bearer app-secret-0123456789"))
+	require.NoError(t, err)
+	require.True(t, tok.Can("publish", "order.created"))
+	require.False(t, tok.Can("publish", "invoice.paid"))
+	require.True(t, tok.Can("subscribe", "invoice.paid.eu"))
+	require.False(t, tok.Can("subscribe", "order.created"))
+	require.False(t, tok.IsAdmin())
+}
+
+func TestBootstrapCreatesOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tok, secret, err := Bootstrap(dir)
+	require.NoError(t, err)
+	require.NotEmpty(t, secret)
+	require.Equal(t, Hash(secret), tok.Hash)
+	again, secret2, err := Bootstrap(dir)
+	require.NoError(t, err)
+	require.Empty(t, secret2, "the secret is shown only when created")
+	require.Equal(t, tok, again)
+}
