@@ -139,6 +139,11 @@ func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bus.listen: port %q: %w", port, err)
 		}
+		if p == 0 {
+			// nats-server reads 0 as its default, 4222; weir reads it as "any free
+			// port", like every other listener.
+			p = server.RANDOM_PORT
+		}
 		opts.DontListen = false
 		opts.Host, opts.Port = host, p
 	}
@@ -204,6 +209,18 @@ func (b *Bus) Events() jetstream.Stream { return b.events }
 // Connected reports whether the connection to the bus is up; when it is not,
 // publishes fail fast instead of waiting for a timeout.
 func (b *Bus) Connected() bool { return b.nc != nil && b.nc.IsConnected() }
+
+// ClientURL is the URL NATS clients reach the bus at: the external URL, or the
+// embedded server's listener ("" when it is in-process only).
+func (b *Bus) ClientURL() string {
+	if b.ns == nil {
+		return b.cfg.URL
+	}
+	if b.cfg.Listen == "" {
+		return ""
+	}
+	return b.ns.ClientURL()
+}
 
 // Embedded is the in-process server, or nil on an external bus.
 func (b *Bus) Embedded() *server.Server { return b.ns }

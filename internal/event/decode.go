@@ -57,6 +57,7 @@ func DecodeBatch(b []byte) ([]Event, error) {
 		return nil, wrongShape(b, "a batch is a JSON array")
 	}
 	s.i++
+	s.depth++
 	s.ws()
 	events := []Event{}
 	var first error // the first element's error, reported once the syntax is known good
@@ -120,6 +121,7 @@ func (s *scanner) event() (Event, error) {
 	var d decoder
 	var err error
 	s.i++
+	s.depth++
 	s.ws()
 	if s.peek() == '}' {
 		s.i++
@@ -161,6 +163,7 @@ func (s *scanner) event() (Event, error) {
 			break
 		}
 	}
+	s.depth--
 	if err == nil {
 		err = d.finish()
 	}

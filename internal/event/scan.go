@@ -65,10 +65,15 @@ func checkJSON(b []byte) error {
 // error bad is set and the results are meaningless; the caller turns that
 // into an ErrMalformed with malformed, which asks encoding/json for details.
 type scanner struct {
-	b   []byte
-	i   int
-	bad bool
+	b     []byte
+	i     int
+	depth int // objects and arrays open around the cursor outside nested
+	bad   bool
 }
+
+// maxDepth is encoding/json's nesting limit. Refusing what it refuses keeps
+// every accepted event decodable by Go consumers, and agrees with json.Valid.
+const maxDepth = 10000
 
 // ws skips insignificant whitespace.
 func (s *scanner) ws() {
@@ -197,7 +202,11 @@ func (s *scanner) nested() bool {
 	for {
 		// A value is expected at the cursor.
 		s.ws()
-		switch s.peek() {
+		c := s.peek()
+		if (c == '{' || c == '[') && s.depth+len(open) >= maxDepth {
+			return false
+		}
+		switch c {
 		case '{':
 			s.i++
 			s.ws()

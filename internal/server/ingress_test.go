@@ -93,11 +93,11 @@ func TestIngressRefusesBadInput(t *testing.T) {
 		field  string
 		kind   string
 	}{
-		{"wrong secret", signedRequest(t, b.base, "shop", wrongSecret, body, "m1", now), 401, "", "signature-invalid"},
+		{"wrong secret", signedRequest(t, b.base, "shop", wrongSecret, body, "m1", now), 401, "webhook-signature", "signature-invalid"},
 		{"tampered body", tampered, 401, "", "signature-invalid"},
 		{"expired timestamp", signedRequest(t, b.base, "shop", shopScheme, body, "m1", now.Add(-10*time.Minute)), 401, "", "signature-invalid"},
 		{"future timestamp", signedRequest(t, b.base, "shop", shopScheme, body, "m1", now.Add(10*time.Minute)), 401, "", "signature-invalid"},
-		{"no signature", rawRequest(t, b.base+"/in/shop", "application/json", string(body)), 401, "", "signature-invalid"},
+		{"no signature", rawRequest(t, b.base+"/in/shop", "application/json", string(body)), 401, "webhook-signature", "signature-invalid"},
 		{"malformed JSON", signedRequest(t, b.base, "shop", shopScheme, []byte(`{"order":`), "m2", now), 400, "body", "malformed-json"},
 		{"unknown source", rawRequest(t, b.base+"/in/nope", "application/json", "{}"), 404, "source", "unknown-source"},
 		{"too large", rawRequest(t, b.base+"/in/small", "application/json", `{"pad":"`+strings.Repeat("x", 100)+`"}`), 413, "body", "body-too-large"},

@@ -162,7 +162,7 @@ func (s *Server) busDescription() string {
 		return s.bus.Conn().ConnectedUrlRedacted()
 	}
 	if s.cfg.Bus.Listen != "" {
-		return "embedded, listening on nats://" + s.cfg.Bus.Listen
+		return "embedded, listening on " + s.bus.ClientURL()
 	}
 	return "embedded (in-process)"
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -171,7 +172,7 @@ func (c Config) validate() error {
 	switch {
 	case c.Scheme == "":
 		return fmt.Errorf("verify.scheme: required (want one of %s)", want)
-	case !isScheme(c.Scheme):
+	case !slices.Contains(schemeNames, c.Scheme):
 		return fmt.Errorf("verify.scheme: unknown scheme %q (want one of %s)", c.Scheme, want)
 	case c.Tolerance < 0:
 		return fmt.Errorf("verify.tolerance: must not be negative, got %s", c.Tolerance)
@@ -226,15 +227,6 @@ func (c Config) rawKeys() [][]byte {
 		keys[i] = []byte(s)
 	}
 	return keys
-}
-
-func isScheme(s string) bool {
-	for _, n := range schemeNames {
-		if s == n {
-			return true
-		}
-	}
-	return false
 }
 
 // mac computes the HMAC of the concatenated parts, which avoids copying the
@@ -293,12 +285,12 @@ func checkFreshness(header string, ts int64, now time.Time, tolerance time.Durat
 	switch {
 	case ts < nowSec:
 		if age := uint64(nowSec) - uint64(ts); age > tolSec {
-			return fmt.Errorf("%w: %s is %d seconds old, more than the %s tolerance",
+			return headerErr(header, "%w: %s is %d seconds old, more than the %s tolerance",
 				ErrTimestampExpired, header, age, tolerance)
 		}
 	case ts > nowSec:
 		if ahead := uint64(ts) - uint64(nowSec); ahead > tolSec {
-			return fmt.Errorf("%w: %s is %d seconds ahead of this server's clock, more than the %s tolerance",
+			return headerErr(header, "%w: %s is %d seconds ahead of this server's clock, more than the %s tolerance",
 				ErrTimestampInFuture, header, ahead, tolerance)
 		}
 	}
@@ -317,16 +309,37 @@ func decodeBase64(s string) ([]byte, bool) {
 
 // errMissing reports an absent header.
 func errMissing(header string) error {
-	return fmt.Errorf("%w %s", ErrMissingSignature, header)
+	return headerErr(header, "%w %s", ErrMissingSignature, header)
 }
 
 // errMalformed reports an unreadable header; why must not quote the value.
 func errMalformed(header, why string) error {
-	return fmt.Errorf("%w %s: %s", ErrMalformedSignature, header, why)
+	return headerErr(header, "%w %s: %s", ErrMalformedSignature, header, why)
 }
 
 // errMismatch reports a signature that no secret produced.
 func errMismatch(header string) error {
-	return fmt.Errorf("%w: the signature in header %s was not made from this body with any configured secret",
+	return headerErr(header, "%w: the signature in header %s was not made from this body with any configured secret",
 		ErrSignatureMismatch, header)
+}
+
+// HeaderError is a verification failure about one request header; callers name
+// that header in their answer (the problem's field).
+type HeaderError struct {
+	// Header is the request header at fault.
+	Header string
+	err    error
+}
+
+// Error is the full sentence.
+func (e *HeaderError) Error() string { return e.err.Error() }
+
+// Unwrap gives the sentinel, for errors.Is.
+func (e *HeaderError) Unwrap() error { return e.err }
+
+// HeaderName names the header at fault.
+func (e *HeaderError) HeaderName() string { return e.Header }
+
+func headerErr(header, format string, args ...any) error {
+	return &HeaderError{Header: header, err: fmt.Errorf(format, args...)}
 }

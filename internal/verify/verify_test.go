@@ -44,15 +44,15 @@ type schemeCase struct {
 	header string
 }
 
-// secret returns a config like c.cfg with other secrets.
+// withSecrets returns c.cfg with the given secrets.
 func (c schemeCase) withSecrets(secrets ...string) Config {
 	cfg := c.cfg
 	cfg.Secrets = secrets
 	return cfg
 }
 
-// signedSchemes lists a configuration for every scheme that signs, with two
-// distinct valid secrets available through secretPair.
+// signedSchemes lists a configuration for every scheme that signs, without
+// secrets; withSecrets adds them.
 func signedSchemes() []schemeCase {
 	return []schemeCase{
 		{"standard-webhooks", Config{Scheme: SchemeStandardWebhooks}, "webhook-signature"},
@@ -327,4 +327,50 @@ func FuzzParseUnix(f *testing.F) {
 		require.GreaterOrEqual(t, ts, int64(0))
 		require.Equal(t, v, strconv.FormatInt(ts, 10), "only the canonical spelling is accepted")
 	})
+}
+
+func TestHugeAndOddHeaders(t *testing.T) {
+	t.Parallel()
+	oldSecret, _ := secretPair()
+	odd := []string{
+		strings.Repeat("v1,"+strings.Repeat("A", 43)+"= ", 20_000),
+		strings.Repeat("t=1,v1=", 100_000),
+		strings.Repeat("=", 1<<20),
+		"\x00\xff\xfe" + strings.Repeat("é", 1000),
+	}
+	for _, c := range signedSchemes() {
+		v, err := New(c.withSecrets(oldSecret))
+		require.NoError(t, err)
+		for _, value := range odd {
+			h := http.Header{}
+			for _, name := range []string{c.header, "webhook-id", "webhook-timestamp", "X-Timestamp"} {
+				h.Set(name, value)
+			}
+			err := v.Verify(h, []byte(value), testNow)
+			require.Error(t, err, c.name)
+			requireVerifyError(t, err)
+			require.Less(t, len(err.Error()), 300, "the header value is never echoed")
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	oldSecret, newSecret := secretPair()
+	body := []byte(strings.Repeat(`{"k":"v"},`, 400)) // about 4 KiB
+	for _, c := range signedSchemes() {
+		b.Run(c.name, func(b *testing.B) {
+			h, err := Sign(c.withSecrets(newSecret), body, testNow, "dlv")
+			require.NoError(b, err)
+			// The matching secret second: the cost during a rotation.
+			v, err := New(c.withSecrets(oldSecret, newSecret))
+			require.NoError(b, err)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := v.Verify(h, body, testNow); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
