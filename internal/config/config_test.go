@@ -35,13 +35,13 @@ tokens:
     roles: [admin]
 sources:
   shop:
-    verify: {scheme: standard-webhooks, secrets: ["${SHOP_SECRET}", "literal$$dollar"]}
+    verify: {scheme: standard-webhooks, secrets: [${SHOP_SECRET}, "literal$$dollar", "a${CI_TOKEN}b"]}
     type: order.created
     dedupe_window: 1h
 `), env(map[string]string{"CI_TOKEN": "0123456789012345678", "SHOP_SECRET": "whsec_a: b # not yaml"}))
 	require.NoError(t, err)
 	require.Equal(t, "0123456789012345678", cfg.Tokens[0].Secret, "a secret of digits stays a string")
-	require.Equal(t, []string{"whsec_a: b # not yaml", "literal$dollar"}, cfg.Sources["shop"].Verify.Secrets)
+	require.Equal(t, []string{"whsec_a: b # not yaml", "literal$dollar", "a0123456789012345678b"}, cfg.Sources["shop"].Verify.Secrets)
 	require.Equal(t, time.Hour, cfg.Sources["shop"].DedupeWindow)
 	require.Equal(t, int64(1<<20), cfg.Sources["shop"].MaxBody, "source defaults come from ingress")
 }

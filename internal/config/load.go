@@ -29,6 +29,14 @@ func Load(path string) (*Config, error) {
 
 // Parse is Load on bytes, with lookup standing in for the environment.
 func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
+	// ${NAME} is not YAML-safe everywhere (inside [ ] it opens a mapping), so each
+	// reference is first swapped for a plain marker, then expanded in values only.
+	raw = envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
+		if string(m) == "$$" {
+			return m
+		}
+		return []byte(markerOpen + string(m[2:len(m)-1]) + markerClose)
+	})
 	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, err
@@ -59,6 +67,15 @@ func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
 
 var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
+// The marker that stands for ${NAME} while the YAML is parsed: plain-scalar
+// safe, and '-' cannot occur in a variable name.
+const (
+	markerOpen  = "WEIRENV-"
+	markerClose = "-WEIRENV"
+)
+
+var markerRef = regexp.MustCompile(`\$\$|WEIRENV-([A-Za-z_][A-Za-z0-9_]*)-WEIRENV`)
+
 // expandNode replaces ${NAME} in every scalar value ($$ is a literal $). A missing
 // variable is an error that names the field, because an empty secret would
 // silently disable a check.
@@ -84,15 +101,15 @@ func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool)) e
 			}
 		}
 	case yaml.ScalarNode:
-		if !strings.Contains(n.Value, "$") {
+		if !strings.Contains(n.Value, "$") && !strings.Contains(n.Value, markerOpen) {
 			return nil
 		}
 		var missing string
-		out := envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+		out := markerRef.ReplaceAllStringFunc(n.Value, func(m string) string {
 			if m == "$$" {
 				return "$"
 			}
-			name := m[2 : len(m)-1]
+			name := m[len(markerOpen) : len(m)-len(markerClose)]
 			v, ok := lookup(name)
 			if !ok && missing == "" {
 				missing = name

@@ -30,12 +30,14 @@ func FuzzDecode(f *testing.F) {
 		`{"specversion":"1.0","id":"a\"\u00e9\ud83d\ude00","source":"urn:x#f","type":"t","datacontenttype":"text/plain; charset=\"utf-8\"","data":"\u2028"}`,
 		`{"specversion":"1.0","id":"1","source":"/s","type":"t","data_base64":"AAE"}`,
 		`{"specversion":"1.0","id":"1","id":"2"}`, `[]`, `{`, "\xff", `{"data":{"a":[1,"]}"]}}`,
+		`{"data":[1e5,-0.5,0,{"":null,"\\":[[]]}]}`, `[{"specversion":"1.0"},7]`,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// The scanner checks the grammar itself; it must agree with
 		// encoding/json on what is valid.
+		require.Equal(t, json.Valid(b), validJSON(b))
 		valid := json.Valid(b) && utf8.Valid(b)
 		trimmed := trimJSONSpace(b)
 		batch, err := DecodeBatch(b)

@@ -443,3 +443,23 @@ func TestErrorMessagesCutLongValues(t *testing.T) {
 	requireFieldError(t, err, "specversion")
 	require.Less(t, len(err.Error()), 200)
 }
+
+func TestNestingLimitMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	base := `"specversion":"1.0","id":"1","source":"/s","type":"t"`
+	for _, depth := range []int{maxDepth - 2, maxDepth - 1, maxDepth, maxDepth + 1} {
+		data := strings.Repeat("[", depth) + strings.Repeat("]", depth)
+		event := `{` + base + `,"data":` + data + `}`
+		_, err := Decode([]byte(event))
+		require.Equal(t, json.Valid([]byte(event)), err == nil, "event, data depth %d: %v", depth, err)
+
+		batch := `[` + event + `]`
+		_, err = DecodeBatch([]byte(batch))
+		require.Equal(t, json.Valid([]byte(batch)), err == nil, "batch, data depth %d: %v", depth, err)
+
+		require.Equal(t, json.Valid([]byte(data)), validJSON([]byte(data)), "bare, depth %d", depth)
+	}
+	_, err := Decode([]byte(`{` + base + `,"data":` + strings.Repeat("[", 1<<20) + `}`))
+	require.ErrorIs(t, err, ErrMalformed)
+	require.Contains(t, err.Error(), "exceeded max depth")
+}

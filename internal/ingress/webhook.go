@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -108,7 +109,9 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if isJSON {
 		ev.DataContentType = "application/json"
-		ev.Data = body
+		// The signature covered the raw bytes; the stored data drops the
+		// surrounding whitespace (often a trailing newline), which is not data.
+		ev.Data = bytes.TrimSpace(body)
 	} else {
 		ev.DataContentType = ctype
 		ev.DataBase64 = body

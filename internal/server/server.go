@@ -220,7 +220,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("shutting down: finishing in-flight requests")
 	stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
 	defer cancel()
-	return s.Stop(stopCtx)
+	err := s.Stop(stopCtx)
+	s.log.Info("weir stopped", slog.Any("error", err))
+	return err
 }
 
 func sortedKeys[V any](m map[string]V) []string {
