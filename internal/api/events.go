@@ -102,7 +102,7 @@ func eventProblem(err error) *problem.Problem {
 	switch {
 	case errors.As(err, &fe):
 		return problem.New(http.StatusBadRequest, "invalid-event", err.Error()).WithField(fe.Field)
-	case errors.Is(err, event.ErrNotCloudEvent):
+	case errors.Is(err, event.ErrNotCloudEvent), errors.Is(err, event.ErrUnsupportedFormat):
 		return problem.New(http.StatusUnsupportedMediaType, "not-a-cloudevent", err.Error()).WithField("Content-Type")
 	default:
 		return problem.New(http.StatusBadRequest, "malformed-json", err.Error()).WithField("body")

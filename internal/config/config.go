@@ -33,6 +33,12 @@ type Config struct {
 
 	// Sources are the inbound webhook endpoints, keyed by name: POST /in/{name}.
 	Sources map[string]Source `yaml:"sources"`
+
+	// Delivery is the policy of push subscriptions (allowed target addresses).
+	Delivery Delivery `yaml:"delivery"`
+
+	// Subscriptions hand events to micro apps, keyed by name.
+	Subscriptions map[string]*Subscription `yaml:"subscriptions"`
 }
 
 // Server is the HTTP listener that carries the API, ingress and operations routes.

@@ -174,6 +174,21 @@ func (c *Config) Validate() error {
 		if err := s.validate(name); err != nil {
 			return err
 		}
+		if s.MaxBody+64<<10 > int64(c.Bus.MaxPayload) {
+			return fmt.Errorf("sources.%s.max_body: %d does not fit bus.max_payload %d with the envelope (64 KiB)", name, s.MaxBody, c.Bus.MaxPayload)
+		}
+	}
+	for name, s := range c.Subscriptions {
+		p := "subscriptions." + name
+		if err := ValidSubscriptionName(name); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if s == nil {
+			return fmt.Errorf("%s: is empty: give types and push or pull", p)
+		}
+		if err := s.Validate(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -145,15 +145,14 @@ func readBinary(h http.Header, keys []string, ct string, body []byte) (Event, er
 			continue
 		}
 		name := strings.ToLower(key[3:])
-		header := "ce-" + name
 		if len(vals) > 1 {
-			return Event{}, &FieldError{name, fmt.Sprintf("header %s appears more than once", header)}
+			return Event{}, &FieldError{name, fmt.Sprintf("header ce-%s appears more than once", name)}
 		}
 		v, r := decodeHeaderValue(vals[0])
 		if r != "" {
-			return Event{}, &FieldError{name, fmt.Sprintf("header %s: %s", header, r)}
+			return Event{}, &FieldError{name, fmt.Sprintf("header ce-%s: %s", name, r)}
 		}
-		if err := d.header(name, header, v); err != nil {
+		if err := d.header(name, v); err != nil {
 			return Event{}, err
 		}
 	}
@@ -184,7 +183,7 @@ func readBinary(h http.Header, keys []string, ct string, body []byte) (Event, er
 
 // header sets the attribute name from the decoded value of its ce- header.
 // Every value is a string: headers carry no JSON types.
-func (d *decoder) header(name, header, v string) error {
+func (d *decoder) header(name, v string) error {
 	e := &d.e
 	var bit uint16
 	var dst *string
@@ -206,13 +205,13 @@ func (d *decoder) header(name, header, v string) error {
 	case "datacontenttype":
 		return &FieldError{name, "binary mode carries it as the Content-Type header; ce-datacontenttype must not be sent"}
 	case "data":
-		return &FieldError{name, fmt.Sprintf("is reserved for the payload; header %s must not be sent", header)}
+		return &FieldError{name, fmt.Sprintf("is reserved for the payload; header ce-%s must not be sent", name)}
 	default:
 		if !validName(name) {
-			return &FieldError{name, fmt.Sprintf("header %s: attribute names must be 1 to 20 characters, each a lower-case letter a-z or a digit 0-9", header)}
+			return &FieldError{name, fmt.Sprintf("header ce-%s: attribute names must be 1 to 20 characters, each a lower-case letter a-z or a digit 0-9", name)}
 		}
 		if _, dup := e.Extensions[name]; dup {
-			return &FieldError{name, fmt.Sprintf("header %s appears more than once", header)}
+			return &FieldError{name, fmt.Sprintf("header ce-%s appears more than once", name)}
 		}
 		if e.Extensions == nil {
 			e.Extensions = make(map[string]any, 4)
@@ -221,11 +220,11 @@ func (d *decoder) header(name, header, v string) error {
 		return nil
 	}
 	if d.seen&bit != 0 {
-		return &FieldError{name, fmt.Sprintf("header %s appears more than once", header)}
+		return &FieldError{name, fmt.Sprintf("header ce-%s appears more than once", name)}
 	}
 	d.seen |= bit
 	if v == "" {
-		return &FieldError{name, fmt.Sprintf("header %s must not be empty", header)}
+		return &FieldError{name, fmt.Sprintf("header ce-%s must not be empty", name)}
 	}
 	if dst != nil {
 		*dst = v
@@ -233,7 +232,7 @@ func (d *decoder) header(name, header, v string) error {
 	}
 	t, r := parseTime(v)
 	if r != "" {
-		return &FieldError{name, fmt.Sprintf("header %s: %s", header, r)}
+		return &FieldError{name, fmt.Sprintf("header ce-%s: %s", name, r)}
 	}
 	e.Time = t
 	return nil
