@@ -6,8 +6,10 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/token"
@@ -17,6 +19,7 @@ import (
 type API struct {
 	tokens       *token.Store
 	pub          *ingress.Publisher
+	deliv        *delivery.Manager
 	metrics      *ingress.Metrics
 	log          *slog.Logger
 	maxBody      int64
@@ -32,14 +35,15 @@ type Config struct {
 }
 
 // New builds the API.
-func New(cfg Config, tokens *token.Store, pub *ingress.Publisher, m *ingress.Metrics, log *slog.Logger) *API {
-	return &API{tokens: tokens, pub: pub, metrics: m, log: log, maxBody: cfg.MaxBody, dedupeWindow: cfg.DedupeWindow}
+func New(cfg Config, tokens *token.Store, pub *ingress.Publisher, deliv *delivery.Manager, m *ingress.Metrics, log *slog.Logger) *API {
+	return &API{tokens: tokens, pub: pub, deliv: deliv, metrics: m, log: log, maxBody: cfg.MaxBody, dedupeWindow: cfg.DedupeWindow}
 }
 
 // Register adds the /v1/ routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/events", a.auth(http.HandlerFunc(a.publishEvents)))
 	mux.Handle("GET /v1/whoami", a.auth(http.HandlerFunc(a.whoami)))
+	a.registerSubscriptions(mux)
 	mux.Handle("/v1/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.New(http.StatusNotFound, "not-found", "there is no API route "+r.Method+" "+r.URL.Path).Write(w, r)
 	})))
@@ -50,6 +54,11 @@ type tokenKey struct{}
 // auth checks the bearer token before any /v1/ handler runs.
 func (a *API) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/stream") {
+			if at := r.URL.Query().Get("access_token"); at != "" {
+				r.Header.Set("Authorization", "Bearer "+at)
+			}
+		}
 		t, err := a.tokens.Authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="weir"`)

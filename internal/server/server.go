@@ -24,6 +24,7 @@ import (
 	"github.com/weir-dev/weir/internal/api"
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/token"
 )
@@ -34,6 +35,7 @@ type Server struct {
 	log      *slog.Logger
 	out      io.Writer
 	bus      *bus.Bus
+	deliv    *delivery.Manager
 	http     *http.Server
 	listener net.Listener
 	served   chan error
@@ -108,7 +110,18 @@ func (s *Server) Start(ctx context.Context) error {
 	s.registry.MustRegister(inFlight)
 	apiMux := http.NewServeMux()
 	apiMux.Handle("POST /in/{source}", ingress.NewWebhooks(sources, pub, metrics, s.log))
-	api.New(api.Config{MaxBody: cfg.Ingress.MaxBody, DedupeWindow: cfg.Ingress.DedupeWindow}, tokens, pub, metrics, s.log).Register(apiMux)
+	s.deliv, err = delivery.New(s.bus, delivery.Config{
+		Subscriptions: cfg.Subscriptions, Delivery: cfg.Delivery, Replicas: cfg.Bus.Replicas,
+	}, delivery.NewMetrics(s.registry), s.log)
+	if err != nil {
+		s.bus.Close()
+		return err
+	}
+	if err := s.deliv.Start(ctx); err != nil {
+		s.bus.Close()
+		return err
+	}
+	api.New(api.Config{MaxBody: cfg.Ingress.MaxBody, DedupeWindow: cfg.Ingress.DedupeWindow}, tokens, pub, s.deliv, metrics, s.log).Register(apiMux)
 	mux := http.NewServeMux()
 	mux.Handle("/", promhttp.InstrumentHandlerInFlight(inFlight, apiMux))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -204,6 +217,9 @@ func (s *Server) stop(ctx context.Context) error {
 		if serr := <-s.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 			err = errors.Join(err, serr)
 		}
+	}
+	if s.deliv != nil {
+		s.deliv.Stop()
 	}
 	if s.bus != nil {
 		s.bus.Close()

@@ -156,3 +156,48 @@ func Bootstrap(dir string) (tok Token, secret string, err error) {
 	}
 	return tok, secret, nil
 }
+
+// Covers reports whether every type matched by pattern sub is matched by
+// pattern role: a token may only subscribe to what its roles allow.
+func Covers(role, sub string) bool {
+	for {
+		rseg, rrest, rmore := strings.Cut(role, ".")
+		sseg, srest, smore := strings.Cut(sub, ".")
+		switch {
+		case rseg == ">" && !rmore:
+			return sseg != ""
+		case sseg == ">":
+			return false // sub reaches further than role
+		case rseg == "*":
+		case rseg != sseg:
+			return false
+		}
+		if rmore != smore {
+			return false
+		}
+		if !rmore {
+			return true
+		}
+		role, sub = rrest, srest
+	}
+}
+
+// CanSubscribe reports whether the token may read events of every pattern.
+func (t *Token) CanSubscribe(patterns []string) bool {
+	if t.IsAdmin() {
+		return true
+	}
+	for _, p := range patterns {
+		ok := false
+		for _, r := range t.Roles {
+			if pat, found := strings.CutPrefix(r, "subscribe:"); found && Covers(pat, p) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

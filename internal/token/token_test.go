@@ -70,3 +70,28 @@ func TestBootstrapCreatesOnce(t *testing.T) {
 	require.Empty(t, secret2, "the secret is shown only when created")
 	require.Equal(t, tok, again)
 }
+
+func TestCovers(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		role, sub string
+		want      bool
+	}{
+		{"order.*", "order.created", true},
+		{"order.*", "order.*", true},
+		{"order.*", "order.>", false},
+		{"order.>", "order.*", true},
+		{"order.>", "order.>", true},
+		{"order.>", "order", false},
+		{">", "anything.>", true},
+		{"order.created", "order.*", false},
+		{"*.created", "order.created", true},
+		{"*.created", "*.*", false},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.want, Covers(c.role, c.sub), "%s covers %s", c.role, c.sub)
+	}
+	tok := &Token{Roles: []string{"subscribe:order.*", "publish:>"}}
+	require.True(t, tok.CanSubscribe([]string{"order.created", "order.*"}))
+	require.False(t, tok.CanSubscribe([]string{"order.created", "invoice.paid"}))
+}

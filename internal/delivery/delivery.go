@@ -1,0 +1,489 @@
+// Package delivery hands events to micro apps. Every subscription is a durable
+// JetStream consumer on the EVENTS stream, so a restart resumes exactly where it
+// stopped; push subscriptions are served by a worker in this process that POSTs
+// signed CloudEvents with retries, a circuit breaker and dead letters, and pull
+// subscriptions are read by the app through the API (long-poll or SSE).
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/deadletter"
+)
+
+// SubscriptionsBucket holds subscriptions created through the API
+// ("spec.<name>") and every subscription's state ("state.<name>").
+const SubscriptionsBucket = "weir-subscriptions"
+
+// consumerPrefix starts the durable consumer name of every subscription.
+const consumerPrefix = "sub-"
+
+// Errors callers decide on.
+var (
+	// ErrNotFound means there is no subscription of that name.
+	ErrNotFound = errors.New("no such subscription")
+	// ErrDeclaredInConfig means the subscription is in weir.yaml, which wins over the API.
+	ErrDeclaredInConfig = errors.New("the subscription is declared in weir.yaml; change it there")
+	// ErrExists means a subscription of that name already exists.
+	ErrExists = errors.New("a subscription of that name already exists")
+	// ErrNotPull means the subscription is push, so it cannot be fetched from.
+	ErrNotPull = errors.New("the subscription delivers by push; only pull subscriptions can be fetched from")
+)
+
+// Origins of a subscription.
+const (
+	OriginConfig = "config"
+	OriginAPI    = "api"
+)
+
+// States of a subscription.
+const (
+	StateActive   = "active"
+	StateDisabled = "disabled"
+)
+
+// State is what weir remembers about a subscription between restarts.
+type State struct {
+	// State is active or disabled.
+	State string `json:"state"`
+	// Reason explains a disabled subscription.
+	Reason string `json:"reason,omitempty"`
+	// Since is when the state was entered.
+	Since time.Time `json:"since"`
+}
+
+// Config are the manager's settings.
+type Config struct {
+	// Subscriptions declared in weir.yaml.
+	Subscriptions map[string]*config.Subscription
+	// Delivery is the target address policy.
+	Delivery config.Delivery
+	// Replicas of the streams and buckets delivery owns.
+	Replicas int
+}
+
+// Manager runs every subscription of this node.
+type Manager struct {
+	bus      *bus.Bus
+	js       jetstream.JetStream
+	log      *slog.Logger
+	metrics  *Metrics
+	cfg      Config
+	policy   *TargetPolicy
+	client   *http.Client
+	kv       jetstream.KeyValue
+	attempts *Attempts
+	dead     *deadletter.Store
+
+	mu   sync.Mutex
+	subs map[string]*Sub
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New builds a manager; Start makes it run.
+func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error) {
+	policy, err := NewTargetPolicy(cfg.Delivery.Allow, cfg.Delivery.Deny)
+	if err != nil {
+		return nil, err
+	}
+	for name, s := range cfg.Subscriptions {
+		if err := checkSpec(policy, s); err != nil {
+			return nil, fmt.Errorf("subscriptions.%s.%w", name, err)
+		}
+	}
+	mgr := &Manager{
+		bus: b, js: b.JetStream(), log: log, metrics: m, cfg: cfg, policy: policy,
+		client: &http.Client{Transport: policy.Transport(), CheckRedirect: noRedirects},
+		subs:   map[string]*Sub{},
+	}
+	m.m = mgr
+	return mgr, nil
+}
+
+// noRedirects keeps a delivery on the URL the policy checked: a redirect is an
+// answer (3xx), retried like any other failure.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// checkSpec checks what config validation cannot: the filter compiles and the
+// push URL is allowed. Errors start with the field ("filter: ...").
+func checkSpec(policy *TargetPolicy, s *config.Subscription) error {
+	if _, err := CompileFilter(s.Filter); err != nil {
+		return fmt.Errorf("filter: %w", err)
+	}
+	if s.Push != nil {
+		if err := policy.CheckURL(s.Push.URL); err != nil {
+			return fmt.Errorf("push.url: %w", err)
+		}
+	}
+	return nil
+}
+
+// Start creates delivery's streams and buckets, reconciles the bus's consumers
+// with the subscriptions (a subscription removed from weir.yaml loses its
+// consumer), starts the push workers and follows API changes made on any node.
+func (m *Manager) Start(ctx context.Context) error {
+	var err error
+	if m.attempts, err = openAttempts(ctx, m.js, m.cfg.Delivery.AttemptsMaxAge, m.cfg.Replicas); err != nil {
+		return err
+	}
+	if m.dead, err = deadletter.Open(ctx, m.js, m.cfg.Delivery.DeadLetterMaxAge, m.cfg.Replicas); err != nil {
+		return err
+	}
+	m.kv, err = m.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      SubscriptionsBucket,
+		Description: "weir: subscriptions created through the API, and every subscription's state",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    m.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", SubscriptionsBucket, err)
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+
+	want := map[string]bool{}
+	for name, spec := range m.cfg.Subscriptions {
+		want[name] = true
+		if err := m.upsert(ctx, name, spec, OriginConfig); err != nil {
+			return fmt.Errorf("subscriptions.%s: %w", name, err)
+		}
+	}
+	apiSpecs, err := m.apiSpecs(ctx)
+	if err != nil {
+		return err
+	}
+	for name, spec := range apiSpecs {
+		if want[name] {
+			continue // weir.yaml wins
+		}
+		want[name] = true
+		if err := m.upsert(ctx, name, spec, OriginAPI); err != nil {
+			m.log.ErrorContext(ctx, "subscription not started", slog.String("subscription", name), slog.Any("error", err))
+		}
+	}
+	// A subscription that is no longer declared anywhere loses its consumer.
+	names := m.bus.Events().ConsumerNames(ctx)
+	for c := range names.Name() {
+		name, ok := strings.CutPrefix(c, consumerPrefix)
+		if ok && !want[name] {
+			if err := m.js.DeleteConsumer(ctx, bus.EventsStream, c); err == nil {
+				m.log.InfoContext(ctx, "removed the consumer of a subscription no longer declared", slog.String("subscription", name))
+			}
+		}
+	}
+	if err := names.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
+		return err
+	}
+	m.wg.Go(m.follow)
+	return nil
+}
+
+// Stop ends every worker; deliveries in flight finish or are left unacked, to
+// be delivered again after a restart.
+func (m *Manager) Stop() {
+	if m.cancel == nil {
+		return
+	}
+	m.cancel()
+	m.mu.Lock()
+	subs := make([]*Sub, 0, len(m.subs))
+	for _, s := range m.subs {
+		subs = append(subs, s)
+	}
+	m.mu.Unlock()
+	for _, s := range subs {
+		s.stop()
+	}
+	m.wg.Wait()
+}
+
+func (m *Manager) apiSpecs(ctx context.Context) (map[string]*config.Subscription, error) {
+	out := map[string]*config.Subscription{}
+	lister, err := m.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for k := range lister.Keys() {
+		name, ok := strings.CutPrefix(k, "spec.")
+		if !ok {
+			continue
+		}
+		e, err := m.kv.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var spec config.Subscription
+		if json.Unmarshal(e.Value(), &spec) == nil {
+			out[name] = &spec
+		}
+	}
+	return out, nil
+}
+
+// follow applies API changes made on any node: subscriptions created, replaced
+// or deleted, and states changed.
+func (m *Manager) follow() {
+	w, err := m.kv.WatchAll(m.ctx, jetstream.UpdatesOnly())
+	if err != nil {
+		m.log.Error("cannot follow subscription changes", slog.Any("error", err))
+		return
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e == nil {
+				continue
+			}
+			m.apply(e)
+		}
+	}
+}
+
+func (m *Manager) apply(e jetstream.KeyValueEntry) {
+	kind, name, _ := strings.Cut(e.Key(), ".")
+	deleted := e.Operation() != jetstream.KeyValuePut
+	switch kind {
+	case "spec":
+		if _, declared := m.cfg.Subscriptions[name]; declared {
+			return
+		}
+		if deleted {
+			m.remove(name)
+			return
+		}
+		var spec config.Subscription
+		if json.Unmarshal(e.Value(), &spec) != nil {
+			return
+		}
+		if err := m.upsert(m.ctx, name, &spec, OriginAPI); err != nil {
+			m.log.Error("subscription not applied", slog.String("subscription", name), slog.Any("error", err))
+		}
+	case "state":
+		var st State
+		if !deleted && json.Unmarshal(e.Value(), &st) == nil {
+			m.mu.Lock()
+			s := m.subs[name]
+			m.mu.Unlock()
+			if s != nil {
+				s.setState(st)
+			}
+		}
+	}
+}
+
+// upsert creates or updates a subscription's consumer and (re)starts its worker.
+func (m *Manager) upsert(ctx context.Context, name string, spec *config.Subscription, origin string) error {
+	spec.WithDefaults()
+	if err := spec.Validate(name); err != nil {
+		return err
+	}
+	filter, err := CompileFilter(spec.Filter)
+	if err != nil {
+		return fmt.Errorf("filter: %w", err)
+	}
+	raw, _ := json.Marshal(spec)
+	m.mu.Lock()
+	old := m.subs[name]
+	m.mu.Unlock()
+	if old != nil && old.specJSON == string(raw) {
+		return nil
+	}
+	cons, err := m.js.CreateOrUpdateConsumer(ctx, bus.EventsStream, consumerConfig(name, spec))
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	st := State{State: StateActive}
+	if e, err := m.kv.Get(ctx, "state."+name); err == nil {
+		_ = json.Unmarshal(e.Value(), &st)
+	}
+	s := newSub(m, name, spec, string(raw), origin, filter, cons, st)
+	if old != nil {
+		old.stop()
+	}
+	m.mu.Lock()
+	m.subs[name] = s
+	m.mu.Unlock()
+	s.start()
+	return nil
+}
+
+func (m *Manager) remove(name string) {
+	m.mu.Lock()
+	s := m.subs[name]
+	delete(m.subs, name)
+	m.mu.Unlock()
+	if s != nil {
+		s.stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = m.js.DeleteConsumer(ctx, bus.EventsStream, consumerPrefix+name)
+}
+
+// consumerConfig is the durable consumer behind a subscription.
+func consumerConfig(name string, spec *config.Subscription) jetstream.ConsumerConfig {
+	filters := make([]string, 0, len(spec.Types))
+	for _, t := range spec.Types {
+		filters = append(filters, bus.EventsPrefix+t)
+	}
+	slices.Sort(filters)
+	filters = slices.Compact(filters)
+	c := jetstream.ConsumerConfig{
+		Durable:        consumerPrefix + name,
+		Description:    "weir subscription " + name,
+		FilterSubjects: filters,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		// weir counts attempts itself and turns the last failure into a dead
+		// letter, so the server never gives up on its own.
+		MaxDeliver: -1,
+	}
+	if spec.Start == "all" {
+		c.DeliverPolicy = jetstream.DeliverAllPolicy
+	}
+	if p := spec.Push; p != nil {
+		c.AckWait = p.Timeout.D() + 30*time.Second
+		c.MaxAckPending = p.MaxInFlight
+		if p.Ordered {
+			// Events wait in weir for their key's turn; they count as pending.
+			c.MaxAckPending = 1000
+		}
+	} else {
+		c.AckWait = spec.Pull.AckWait.D()
+		c.MaxAckPending = 10000
+	}
+	return c
+}
+
+// Get returns a subscription's view for the API.
+func (m *Manager) Get(ctx context.Context, name string) (*View, error) {
+	m.mu.Lock()
+	s := m.subs[name]
+	m.mu.Unlock()
+	if s == nil {
+		return nil, ErrNotFound
+	}
+	return s.view(ctx), nil
+}
+
+// List returns every subscription's view, by name.
+func (m *Manager) List(ctx context.Context) []*View {
+	m.mu.Lock()
+	subs := make([]*Sub, 0, len(m.subs))
+	for _, s := range m.subs {
+		subs = append(subs, s)
+	}
+	m.mu.Unlock()
+	slices.SortFunc(subs, func(a, b *Sub) int { return strings.Compare(a.name, b.name) })
+	out := make([]*View, 0, len(subs))
+	for _, s := range subs {
+		out = append(out, s.view(ctx))
+	}
+	return out
+}
+
+// Create adds a subscription through the API; it is stored in the bucket and
+// every node starts it.
+func (m *Manager) Create(ctx context.Context, name string, spec *config.Subscription, replace bool) error {
+	if err := config.ValidSubscriptionName(name); err != nil {
+		return fmt.Errorf("name: %w", err)
+	}
+	if _, declared := m.cfg.Subscriptions[name]; declared {
+		return ErrDeclaredInConfig
+	}
+	spec.WithDefaults()
+	if err := spec.Validate(""); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "."))
+	}
+	if err := checkSpec(m.policy, spec); err != nil {
+		return err
+	}
+	raw, _ := json.Marshal(spec)
+	if replace {
+		if _, err := m.kv.Put(ctx, "spec."+name, raw); err != nil {
+			return err
+		}
+	} else if _, err := m.kv.Create(ctx, "spec."+name, raw); errors.Is(err, jetstream.ErrKeyExists) {
+		return ErrExists
+	} else if err != nil {
+		return err
+	}
+	return m.upsert(ctx, name, spec, OriginAPI)
+}
+
+// Delete removes a subscription created through the API, with its consumer.
+func (m *Manager) Delete(ctx context.Context, name string) error {
+	if _, declared := m.cfg.Subscriptions[name]; declared {
+		return ErrDeclaredInConfig
+	}
+	if _, err := m.kv.Get(ctx, "spec."+name); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err := m.kv.Delete(ctx, "spec."+name); err != nil {
+		return err
+	}
+	_ = m.kv.Delete(ctx, "state."+name)
+	m.remove(name)
+	return nil
+}
+
+// SetState enables or disables a subscription on every node.
+func (m *Manager) SetState(ctx context.Context, name, state, reason string) error {
+	m.mu.Lock()
+	s := m.subs[name]
+	m.mu.Unlock()
+	if s == nil {
+		return ErrNotFound
+	}
+	st := State{State: state, Reason: reason, Since: time.Now().UTC()}
+	raw, _ := json.Marshal(st)
+	if _, err := m.kv.Put(ctx, "state."+name, raw); err != nil {
+		return err
+	}
+	s.setState(st)
+	return nil
+}
+
+// Attempts queries delivery attempts.
+func (m *Manager) Attempts(ctx context.Context, q Query) ([]deadletter.Attempt, error) {
+	if _, err := m.Get(ctx, q.Subscription); err != nil {
+		return nil, err
+	}
+	return m.attempts.List(ctx, q)
+}
+
+// DeadLetters is the dead-letter store.
+func (m *Manager) DeadLetters() *deadletter.Store { return m.dead }
+
+// sub returns a running subscription.
+func (m *Manager) sub(name string) (*Sub, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.subs[name]
+	if s == nil {
+		return nil, ErrNotFound
+	}
+	return s, nil
+}

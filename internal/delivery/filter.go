@@ -1,0 +1,315 @@
+package delivery
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/interpreter"
+	celext "github.com/google/cel-go/ext"
+
+	"github.com/weir-dev/weir/internal/event"
+)
+
+const (
+	// maxFilterLen bounds the source of a filter, in bytes. A filter is a
+	// line or two in weir.yaml; the bound keeps parsing and checking cheap
+	// whatever the config holds.
+	maxFilterLen = 4096
+
+	// filterCostLimit bounds the work of one Match, in CEL cost units (about
+	// one per comparison, field access or list element visited). It leaves
+	// room for a filter that walks a list of tens of thousands of items,
+	// while nested comprehensions over a large list stop after about 200 ms
+	// (measured) instead of pinning a CPU.
+	filterCostLimit = 1_000_000
+
+	// maxFilterIssues caps how many compile problems an error lists: a
+	// syntax error tends to cascade, and only the first few help.
+	maxFilterIssues = 3
+)
+
+// filterVars names the variables a filter can use, in the order the error
+// for an unknown name lists them.
+const filterVars = "id, source, type, subject, time, datacontenttype, dataschema, data, ext and event"
+
+// Filter is a compiled CEL expression that selects events for a
+// subscription (the `filter:` of a subscription in weir.yaml). It is safe
+// for concurrent use.
+//
+// The expression sees these variables:
+//
+//   - id, source, type, subject, datacontenttype, dataschema: the event's
+//     attributes as strings; an absent optional attribute is "".
+//   - time: the event's time as a CEL timestamp; an event without a time
+//     has the Unix epoch, 1970-01-01T00:00:00Z. Functions such as
+//     time.getHours() use UTC unless given a time zone.
+//   - data: the payload decoded from JSON: maps, lists, strings, bools,
+//     null, and numbers as doubles (integers compare with doubles, so
+//     data.total > 100 works). data is null when the event has no payload
+//     or a binary one; a text payload of a non-JSON media type is a string.
+//   - ext: the extension attributes, a map(string, dyn) whose values are
+//     strings, bools or ints.
+//   - event: a map holding all of the above by the same names, so that
+//     event.type or event.data.total also work.
+//
+// The expression must give true or false. Besides the CEL standard library
+// it may use the strings extension (lowerAscii, split, replace, ...) and the
+// has() macro.
+//
+// Reading a field the payload lacks is an error in CEL, not false, so Match
+// returns (false, err) and the caller counts the event as not matched. A
+// filter over an optional field should test for it first:
+//
+//	has(data.total) && data.total > 100
+type Filter struct {
+	src  string
+	prg  cel.Program
+	data bool // whether the expression reads data, directly or through event
+}
+
+// CompileFilter parses and type-checks expr. An expr that is empty or only
+// white space means no filter: it returns (nil, nil), and a nil *Filter
+// matches every event.
+//
+// The error is a sentence meant for whoever wrote weir.yaml; it names the
+// line and column of each problem, as in
+// `filter: line 1, column 6: undeclared reference to 'totl'`, and lists
+// the variables when a name is unknown. An expression longer than 4096
+// bytes, or one whose type is known and is not bool, is refused.
+func CompileFilter(expr string) (*Filter, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, nil
+	}
+	if len(expr) > maxFilterLen {
+		return nil, fmt.Errorf("filter: the expression is %d bytes long; the limit is %d", len(expr), maxFilterLen)
+	}
+	env, err := filterEnv()
+	if err != nil {
+		return nil, fmt.Errorf("filter: %w", err)
+	}
+	ast, iss := env.Compile(expr)
+	if iss.Err() != nil {
+		return nil, compileError(iss.Errors())
+	}
+	// A dyn result (data.flag, say) can only be judged per event, so Match
+	// checks it; any other known type can never be true or false.
+	if out := ast.OutputType(); out.Kind() != types.BoolKind && out.Kind() != types.DynKind {
+		return nil, fmt.Errorf("filter: the expression gives a value of type %s, but a filter must be true or false; compare it, as in data.total > 100",
+			cel.FormatCELType(out))
+	}
+	prg, err := env.Program(ast,
+		cel.CostLimit(filterCostLimit),
+		// Folds constants and compiles literal regular expressions once,
+		// here, instead of on every Match.
+		cel.EvalOptions(cel.OptOptimize),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("filter: %w", err)
+	}
+	f := &Filter{src: expr, prg: prg}
+	for _, r := range ast.NativeRep().ReferenceMap() {
+		if r.Name == "data" || r.Name == "event" {
+			f.data = true
+			break
+		}
+	}
+	return f, nil
+}
+
+// Match reports whether ev passes the filter. A nil *Filter matches
+// everything.
+//
+// An error means the expression could not be evaluated for this event: it
+// read a field the payload lacks, gave something other than true or false,
+// exceeded the cost limit, or the payload is not valid JSON. The caller
+// should count such an event as not matched; the error says why, for logs.
+func (f *Filter) Match(ev *event.Event) (bool, error) {
+	if f == nil {
+		return true, nil
+	}
+	if ev == nil {
+		return false, errors.New("filter: no event to match")
+	}
+	act := &activation{ev: ev}
+	// Decoding is most of the cost of a Match, so it happens only for
+	// expressions that look at the payload.
+	if f.data {
+		d, err := decodeData(ev)
+		if err != nil {
+			return false, err
+		}
+		act.data = d
+	}
+	out, _, err := f.prg.Eval(act)
+	if err != nil {
+		return false, evalError(err)
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("filter: the expression gave a value of type %s for this event, not true or false", out.Type().TypeName())
+	}
+	return bool(b), nil
+}
+
+// String returns the source expression, or "" for a nil *Filter.
+func (f *Filter) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.src
+}
+
+// filterEnv is built once: an environment takes milliseconds to build and
+// is safe for concurrent use, so every filter shares it.
+var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable("id", cel.StringType),
+		cel.Variable("source", cel.StringType),
+		cel.Variable("type", cel.StringType),
+		cel.Variable("subject", cel.StringType),
+		cel.Variable("time", cel.TimestampType),
+		cel.Variable("datacontenttype", cel.StringType),
+		cel.Variable("dataschema", cel.StringType),
+		cel.Variable("data", cel.DynType),
+		cel.Variable("ext", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("event", cel.MapType(cel.StringType, cel.DynType)),
+		// JSON has one number type, decoded as double; without this,
+		// data.total > 100 would fail for want of a double-int overload.
+		cel.CrossTypeNumericComparisons(true),
+		// Events keep the offset they were sent with; UTC makes
+		// time.getHours() mean the same thing for every sender.
+		cel.DefaultUTCTimeZone(true),
+		celext.Strings(),
+		// Bad literals are mistakes in weir.yaml, so report them when the
+		// config loads rather than on every event.
+		cel.ASTValidators(
+			cel.ValidateDurationLiterals(),
+			cel.ValidateTimestampLiterals(),
+			cel.ValidateRegexLiterals(),
+		),
+	)
+})
+
+// compileError turns CEL's issues into one sentence per problem, each with
+// its position, dropping CEL's source snippet (which reads poorly inside a
+// config error) and the container note, which means nothing to a weir user.
+func compileError(issues []*cel.Error) error {
+	var b strings.Builder
+	b.WriteString("filter: ")
+	unknown := false
+	for i, e := range issues {
+		if i == maxFilterIssues {
+			fmt.Fprintf(&b, "; and %d more", len(issues)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if loc := e.Location; loc != nil && loc != common.NoLocation && loc.Line() > 0 {
+			fmt.Fprintf(&b, "line %d, column %d: ", loc.Line(), loc.Column()+1)
+		}
+		msg := strings.ReplaceAll(e.Message, " (in container '')", "")
+		b.WriteString(msg)
+		switch {
+		case strings.HasPrefix(msg, "undeclared reference"):
+			unknown = true
+		case msg == "invalid matches argument":
+			b.WriteString(": the pattern is not a valid RE2 regular expression")
+		}
+	}
+	if unknown {
+		b.WriteString(" (the variables are " + filterVars + ")")
+	}
+	return errors.New(b.String())
+}
+
+// evalError explains an evaluation failure, adding the remedy for the
+// commonest one: reading a field that this event's payload lacks.
+func evalError(err error) error {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "no such key") || strings.HasPrefix(msg, "no such attribute") {
+		return fmt.Errorf("filter: %w (test for a field that may be absent with has(), as in has(data.total) && data.total > 100)", err)
+	}
+	return fmt.Errorf("filter: %w", err)
+}
+
+// decodeData returns the payload as a CEL-ready Go value, or nil (CEL null)
+// when there is no JSON payload.
+func decodeData(ev *event.Event) (any, error) {
+	if len(ev.Data) == 0 {
+		return nil, nil
+	}
+	var v any
+	if err := json.Unmarshal(ev.Data, &v); err != nil {
+		return nil, fmt.Errorf("filter: the event's data is not valid JSON: %w", err)
+	}
+	return v, nil
+}
+
+// epoch stands in for an absent time, so that comparisons such as
+// time > timestamp("2020-01-01T00:00:00Z") are false rather than errors.
+var epoch = types.Timestamp{Time: time.Unix(0, 0).UTC()}
+
+// emptyExt stands in for absent extensions so that ext.x is a "no such
+// key" error, as for a map that is present but lacks x. It is never written.
+var emptyExt = map[string]any{}
+
+// activation hands an event's fields to CEL as they are asked for, so that
+// a Match costs no more than the variables its expression reads.
+type activation struct {
+	ev    *event.Event
+	data  any
+	event map[string]any // built on first use of the event variable
+}
+
+var _ interpreter.Activation = (*activation)(nil)
+
+// ResolveName returns the value of a filter variable. Values are CEL types
+// where that is cheap, which spares the type adapter a reflection lookup.
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "id":
+		return types.String(a.ev.ID), true
+	case "source":
+		return types.String(a.ev.Source), true
+	case "type":
+		return types.String(a.ev.Type), true
+	case "subject":
+		return types.String(a.ev.Subject), true
+	case "time":
+		if a.ev.Time.IsZero() {
+			return epoch, true
+		}
+		return types.Timestamp{Time: a.ev.Time}, true
+	case "datacontenttype":
+		return types.String(a.ev.DataContentType), true
+	case "dataschema":
+		return types.String(a.ev.DataSchema), true
+	case "data":
+		return a.data, true
+	case "ext":
+		if a.ev.Extensions == nil {
+			return emptyExt, true
+		}
+		return a.ev.Extensions, true
+	case "event":
+		if a.event == nil {
+			a.event = make(map[string]any, 10)
+			for _, n := range [...]string{"id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data", "ext"} {
+				a.event[n], _ = a.ResolveName(n)
+			}
+		}
+		return a.event, true
+	}
+	return nil, false
+}
+
+// Parent returns nil: the event is the only source of variables.
+func (a *activation) Parent() interpreter.Activation { return nil }

@@ -1,0 +1,92 @@
+package delivery
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are delivery's Prometheus collectors.
+type Metrics struct {
+	deliveries     *prometheus.CounterVec
+	attemptSeconds *prometheus.HistogramVec
+	deadLetters    *prometheus.CounterVec
+	filterErrors   *prometheus.CounterVec
+	breaker        *prometheus.GaugeVec
+	m              *Manager
+}
+
+// NewMetrics registers delivery's collectors on reg; lag and in-flight figures
+// are read from the bus at scrape time.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_deliveries_total",
+			Help: "Delivery attempts by subscription and outcome (delivered, failed, retry_after, gone, dead_letter, denied, filtered).",
+		}, []string{"subscription", "outcome"}),
+		attemptSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "weir_delivery_attempt_seconds",
+			Help:    "Duration of push delivery attempts.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"subscription"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_dead_letters_total",
+			Help: "Events that became dead letters, by subscription.",
+		}, []string{"subscription"}),
+		filterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_filter_errors_total",
+			Help: "Events skipped because the subscription's filter failed on them (e.g. a missing field).",
+		}, []string{"subscription"}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "weir_subscription_breaker_state",
+			Help: "Circuit breaker of a push subscription: 0 closed, 1 half-open, 2 open.",
+		}, []string{"subscription"}),
+	}
+	reg.MustRegister(m.deliveries, m.attemptSeconds, m.deadLetters, m.filterErrors, m.breaker, lagCollector{m})
+	return m
+}
+
+func (m *Metrics) breakerState(sub string, s BreakerState) {
+	v := 0.0
+	switch s {
+	case BreakerHalfOpen:
+		v = 1
+	case BreakerOpen:
+		v = 2
+	}
+	m.breaker.WithLabelValues(sub).Set(v)
+}
+
+var (
+	lagDesc      = prometheus.NewDesc("weir_subscription_lag", "Events stored but not yet handed to the subscription.", []string{"subscription"}, nil)
+	inFlightDesc = prometheus.NewDesc("weir_subscription_in_flight", "Events handed out and not yet acknowledged.", []string{"subscription"}, nil)
+)
+
+// lagCollector reads each subscription's consumer state at scrape time.
+type lagCollector struct{ m *Metrics }
+
+func (c lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagDesc; ch <- inFlightDesc }
+
+func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
+	mgr := c.m.m
+	if mgr == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	mgr.mu.Lock()
+	subs := make([]*Sub, 0, len(mgr.subs))
+	for _, s := range mgr.subs {
+		subs = append(subs, s)
+	}
+	mgr.mu.Unlock()
+	for _, s := range subs {
+		info, err := s.cons.Info(ctx)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(info.NumPending), s.name)
+		ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(info.NumAckPending), s.name)
+	}
+}

@@ -1,0 +1,129 @@
+package delivery
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/weir-dev/weir/internal/bus"
+)
+
+// Pulled is one event handed to a pull subscriber.
+type Pulled struct {
+	// AckID acknowledges (or nacks) this delivery through the ack endpoint.
+	AckID string `json:"ack_id"`
+	// Attempt is how many times the event has been handed out, this one included.
+	Attempt int `json:"attempt"`
+	// Event is the CloudEvent.
+	Event json.RawMessage `json:"event"`
+}
+
+// ErrBadAckID means an ack id is not one this subscription handed out.
+var ErrBadAckID = errors.New("not an ack id of this subscription")
+
+// Fetch long-polls a pull subscription: it returns as soon as at least one event
+// is there (up to max), or empty after wait. Unacknowledged events are handed
+// out again after the subscription's ack_wait.
+func (m *Manager) Fetch(ctx context.Context, name string, maxEvents int, wait time.Duration) ([]Pulled, error) {
+	s, err := m.sub(name)
+	if err != nil {
+		return nil, err
+	}
+	if s.spec.Pull == nil {
+		return nil, ErrNotPull
+	}
+	out := []Pulled{}
+	deadline := time.Now().Add(wait)
+	for len(out) == 0 {
+		left := time.Until(deadline)
+		if left < 100*time.Millisecond {
+			left = 100 * time.Millisecond
+		}
+		batch, err := s.cons.Fetch(maxEvents, jetstream.FetchMaxWait(left), jetstream.FetchContext(ctx))
+		if err != nil {
+			return nil, err
+		}
+		for msg := range batch.Messages() {
+			meta, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			if !s.selects(msg) {
+				continue
+			}
+			if maxA := s.spec.Pull.MaxAttempts; maxA > 0 && int(meta.NumDelivered) > maxA {
+				s.pullDeadLetter(ctx, msg, meta)
+				continue
+			}
+			out = append(out, Pulled{
+				AckID:   base64.RawURLEncoding.EncodeToString([]byte(msg.Reply())),
+				Attempt: int(meta.NumDelivered),
+				Event:   append(json.RawMessage(nil), msg.Data()...),
+			})
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return out, err
+		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (s *Sub) pullDeadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) {
+	r := result{}
+	r.attempt.Subscription, r.attempt.EventID = s.name, msg.Headers().Get(bus.HeaderEventID)
+	r.attempt.Number, r.attempt.At, r.attempt.Outcome = int(meta.NumDelivered)-1, time.Now().UTC(), OutcomeDeadLetter
+	r.attempt.Error = "handed out but never acknowledged"
+	s.deadLetterPull(ctx, msg, meta, r)
+}
+
+// AckAction is what a subscriber says about one pulled event.
+type AckAction struct {
+	// AckID from the fetch.
+	AckID string `json:"ack_id"`
+	// Nack asks for the event again (after Delay); otherwise it is acknowledged.
+	Nack bool `json:"nack,omitempty"`
+	// Delay before a nacked event comes back, e.g. "30s".
+	Delay string `json:"delay,omitempty"`
+}
+
+// Ack applies acks and nacks. Every id must belong to the subscription.
+func (m *Manager) Ack(ctx context.Context, name string, actions []AckAction) error {
+	if _, err := m.sub(name); err != nil {
+		return err
+	}
+	prefix := "$JS.ACK." + bus.EventsStream + "." + consumerPrefix + name + "."
+	nc := m.bus.Conn()
+	for i, a := range actions {
+		raw, err := base64.RawURLEncoding.DecodeString(a.AckID)
+		reply := string(raw)
+		if err != nil || !strings.HasPrefix(reply, prefix) || strings.ContainsAny(reply, " *>") {
+			return fmt.Errorf("[%d].ack_id: %w", i, ErrBadAckID)
+		}
+		var payload []byte
+		switch {
+		case !a.Nack:
+			payload = []byte("+ACK")
+		case a.Delay != "":
+			d, err := time.ParseDuration(a.Delay)
+			if err != nil || d < 0 || d > 24*time.Hour {
+				return fmt.Errorf("[%d].delay: %q is not a duration between 0s and 24h", i, a.Delay)
+			}
+			payload = fmt.Appendf(nil, `-NAK {"delay": %d}`, d.Nanoseconds())
+		default:
+			payload = []byte("-NAK")
+		}
+		if err := nc.Publish(reply, payload); err != nil {
+			return err
+		}
+	}
+	return nc.FlushWithContext(ctx)
+}

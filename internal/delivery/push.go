@@ -1,0 +1,328 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/deadletter"
+	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/verify"
+)
+
+// responseKeep is how much of an answer's body an attempt keeps.
+const responseKeep = 512
+
+// result is what one attempt ended with.
+type result struct {
+	attempt    deadletter.Attempt
+	ok         bool          // 2xx
+	gone       bool          // 410
+	retryAfter time.Duration // from Retry-After on 429/503
+	delay      time.Duration // before the next attempt
+}
+
+// handle delivers one event of an unordered subscription: one attempt now, and
+// on failure a delayed redelivery by the server (NakWithDelay), so no slot is
+// held while waiting hours for a retry.
+func (s *Sub) handle(ctx context.Context, msg jetstream.Msg) {
+	defer s.held.remove(msg)
+	meta, err := msg.Metadata()
+	if err != nil {
+		_ = msg.Term()
+		return
+	}
+	if !s.selects(msg) {
+		return
+	}
+	n := int(meta.NumDelivered)
+	if s.tooOld(ctx, msg, meta, n) {
+		return
+	}
+	if !s.gate(ctx) {
+		return // stopping: the event stays unacked and comes back
+	}
+	r := s.attempt(ctx, msg, n)
+	switch {
+	case r.ok:
+		_ = msg.Ack()
+	case r.gone:
+		s.disableGone(ctx, msg, r)
+	case n >= s.spec.Push.MaxAttempts:
+		s.deadLetter(ctx, msg, meta, r, fmt.Sprintf("all %d attempts failed", n))
+	default:
+		_ = msg.NakWithDelay(r.delay)
+	}
+}
+
+// handleOrdered delivers one event of an ordered subscription. Retries happen
+// here, holding the key, so that no later event of the same key overtakes it.
+func (s *Sub) handleOrdered(ctx context.Context, msg jetstream.Msg) {
+	defer s.held.remove(msg)
+	meta, err := msg.Metadata()
+	if err != nil {
+		_ = msg.Term()
+		return
+	}
+	if !s.selects(msg) {
+		return
+	}
+	for n := int(meta.NumDelivered); ; n++ {
+		if s.tooOld(ctx, msg, meta, n) {
+			return
+		}
+		if !s.gate(ctx) {
+			return
+		}
+		r := s.attempt(ctx, msg, n)
+		switch {
+		case r.ok:
+			_ = msg.Ack()
+			return
+		case r.gone:
+			s.disableGone(ctx, msg, r)
+			return
+		case n >= s.spec.Push.MaxAttempts:
+			s.deadLetter(ctx, msg, meta, r, fmt.Sprintf("all %d attempts failed", n))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.delay):
+		}
+	}
+}
+
+// selects applies the filter; a skipped event is acknowledged.
+func (s *Sub) selects(msg jetstream.Msg) bool {
+	if s.filter == nil {
+		return true
+	}
+	ev, err := event.Decode(msg.Data())
+	ok := false
+	if err == nil {
+		ok, err = s.filter.Match(&ev)
+	}
+	if !ok {
+		if err != nil {
+			s.m.metrics.filterErrors.WithLabelValues(s.name).Inc()
+		}
+		s.m.metrics.deliveries.WithLabelValues(s.name, "filtered").Inc()
+		_ = msg.Ack()
+		return false
+	}
+	return true
+}
+
+// selectsData applies the filter without acknowledging anything.
+func (s *Sub) selectsData(data []byte) bool {
+	if s.filter == nil {
+		return true
+	}
+	ev, err := event.Decode(data)
+	if err != nil {
+		return false
+	}
+	ok, _ := s.filter.Match(&ev)
+	return ok
+}
+
+// tooOld turns an event older than max_age into a dead letter.
+func (s *Sub) tooOld(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, n int) bool {
+	maxAge := s.spec.Push.MaxAge.D()
+	if maxAge <= 0 || time.Since(meta.Timestamp) <= maxAge {
+		return false
+	}
+	at := deadletter.Attempt{Subscription: s.name, EventID: msg.Headers().Get(bus.HeaderEventID), Number: n - 1,
+		At: time.Now().UTC(), Outcome: OutcomeDeadLetter, Error: "max_age exceeded before delivery"}
+	s.deadLetter(ctx, msg, meta, result{attempt: at}, fmt.Sprintf("it was still undelivered after max_age (%s)", maxAge))
+	return true
+}
+
+// attempt makes one signed POST and records it.
+func (s *Sub) attempt(ctx context.Context, msg jetstream.Msg, n int) result {
+	p := s.spec.Push
+	id := msg.Headers().Get(bus.HeaderEventID)
+	r := result{attempt: deadletter.Attempt{Subscription: s.name, EventID: id, Number: n, At: time.Now().UTC()}}
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+
+	actx, cancel := context.WithTimeout(ctx, p.Timeout.D())
+	defer cancel()
+	body := msg.Data()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, p.URL, bytes.NewReader(body))
+	if err == nil {
+		var h http.Header
+		h, err = verify.Sign(verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{p.Secret}}, body, time.Now(), id)
+		if err == nil {
+			req.Header = h
+			req.Header.Set("Content-Type", event.MediaTypeStructured)
+			req.Header.Set("User-Agent", "weir")
+		}
+	}
+	start := time.Now()
+	var resp *http.Response
+	if err == nil {
+		resp, err = s.m.client.Do(req)
+	}
+	r.attempt.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+	s.m.metrics.attemptSeconds.WithLabelValues(s.name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		r.attempt.Error = attemptError(err, p.Timeout.D())
+		r.attempt.Outcome = OutcomeFailed
+		if errors.Is(err, ErrTargetDenied) {
+			r.attempt.Outcome = OutcomeDenied
+		}
+		if ctx.Err() != nil {
+			return r // stopping; not the endpoint's fault
+		}
+		s.breaker.Failure(time.Now())
+	} else {
+		head, _ := io.ReadAll(io.LimitReader(resp.Body, responseKeep))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
+		resp.Body.Close()
+		r.attempt.Status = resp.StatusCode
+		r.attempt.Response = printable(head)
+		switch c := resp.StatusCode; {
+		case c >= 200 && c < 300:
+			r.ok = true
+			r.attempt.Outcome = OutcomeDelivered
+			s.breaker.Success(time.Now())
+		case c == http.StatusGone:
+			r.gone = true
+			r.attempt.Outcome = OutcomeGone
+		default:
+			r.attempt.Outcome = OutcomeFailed
+			if c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable {
+				if d, ok := RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+					r.retryAfter = d
+					r.attempt.Outcome = OutcomeRetryAfter
+				}
+			}
+			// A throttling endpoint is alive; only real failures trip the breaker.
+			if r.retryAfter == 0 {
+				s.breaker.Failure(time.Now())
+			}
+		}
+	}
+	if !r.ok && !r.gone && n < p.MaxAttempts {
+		d := r.retryAfter
+		if d == 0 {
+			d = s.backoff.Delay(n, jitter)
+		}
+		r.delay = d
+		r.attempt.NextRetryIn = d.Round(time.Millisecond).String()
+	}
+	if !r.ok && n >= p.MaxAttempts {
+		r.attempt.Outcome = OutcomeDeadLetter
+	}
+	s.m.metrics.deliveries.WithLabelValues(s.name, r.attempt.Outcome).Inc()
+	// The last attempt is waited for: the dead letter reads the history back.
+	if err := s.m.attempts.record(context.WithoutCancel(ctx), &r.attempt, r.attempt.Outcome == OutcomeDeadLetter); err != nil {
+		s.m.log.Warn("attempt not recorded", "subscription", s.name, "event_id", id, "error", err)
+	}
+	return r
+}
+
+// disableGone disables the subscription: the app said it no longer exists.
+func (s *Sub) disableGone(ctx context.Context, msg jetstream.Msg, r result) {
+	_ = msg.Nak() // stays pending for when the subscription is resumed
+	reason := fmt.Sprintf("the endpoint answered 410 Gone at %s, which means it no longer wants events; resume the subscription when it does", r.attempt.At.Format(time.RFC3339))
+	if err := s.m.SetState(context.WithoutCancel(ctx), s.name, StateDisabled, reason); err != nil {
+		s.m.log.Error("subscription not disabled", "subscription", s.name, "error", err)
+	}
+	s.m.log.Warn("subscription disabled", "subscription", s.name, "reason", reason)
+}
+
+// deadLetter keeps the event with its history, then stops its redelivery.
+func (s *Sub) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, r result, why string) {
+	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	select {
+	case <-s.m.js.PublishAsyncComplete():
+	case <-ctx.Done():
+	}
+	id := msg.Headers().Get(bus.HeaderEventID)
+	attempts, err := s.m.attempts.List(ctx, Query{Subscription: s.name, EventID: id, Limit: 1000})
+	if err != nil || len(attempts) == 0 {
+		attempts = []deadletter.Attempt{r.attempt}
+	}
+	reason, guidance := explain(s.spec.Push.URL, r.attempt, why)
+	s.storeDeadLetter(ctx, msg, meta, r, attempts, reason, guidance)
+}
+
+// deadLetterPull keeps a pull subscription's event that was never acknowledged.
+func (s *Sub) deadLetterPull(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, r result) {
+	reason := fmt.Sprintf("the event was handed out %d times and never acknowledged", r.attempt.Number)
+	guidance := "The app fetched this event but never acknowledged it (POST /v1/subscriptions/" + s.name + "/ack with its ack_id). Check that the app acknowledges events it has handled, then redrive this event."
+	s.storeDeadLetter(ctx, msg, meta, r, []deadletter.Attempt{r.attempt}, reason, guidance)
+}
+
+func (s *Sub) storeDeadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, r result, attempts []deadletter.Attempt, reason, guidance string) {
+	id := msg.Headers().Get(bus.HeaderEventID)
+	d := &deadletter.DeadLetter{
+		Kind:         "undeliverable",
+		Subscription: s.name,
+		EventID:      id,
+		EventType:    msg.Headers().Get(bus.HeaderEventType),
+		StreamSeq:    meta.Sequence.Stream,
+		Event:        append([]byte(nil), msg.Data()...),
+		Reason:       reason,
+		Guidance:     guidance,
+		LastError:    lastError(r.attempt),
+		Attempts:     attempts,
+	}
+	if err := s.m.dead.Add(ctx, d); err != nil {
+		// Without a dead letter the event must not be dropped: leave it to the
+		// server to hand out again.
+		s.m.log.Error("dead letter not stored; the event will be retried", "subscription", s.name, "event_id", id, "error", err)
+		_ = msg.NakWithDelay(time.Minute)
+		return
+	}
+	s.m.metrics.deadLetters.WithLabelValues(s.name).Inc()
+	s.m.log.Warn("event dead-lettered", "subscription", s.name, "event_id", id, "dead_letter_id", d.ID, "reason", reason)
+	_ = msg.TermWithReason("dead-lettered: " + d.ID)
+}
+
+func attemptError(err error, timeout time.Duration) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("no answer within the %s timeout", timeout)
+	case errors.Is(err, ErrTargetDenied):
+		return err.Error()
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "dial tcp") {
+		return "could not connect: " + msg[i+2:]
+	}
+	return msg
+}
+
+func lastError(a deadletter.Attempt) string {
+	if a.Error != "" {
+		return a.Error
+	}
+	if a.Status != 0 {
+		return fmt.Sprintf("HTTP %d %s", a.Status, http.StatusText(a.Status))
+	}
+	return ""
+}
+
+// printable keeps the start of an answer readable in JSON.
+func printable(b []byte) string {
+	for !utf8.Valid(b) && len(b) > 0 {
+		b = b[:len(b)-1]
+	}
+	return string(b)
+}

@@ -1,0 +1,216 @@
+package delivery
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/weir-dev/weir/internal/config"
+)
+
+// Sub is one running subscription on this node.
+type Sub struct {
+	m        *Manager
+	name     string
+	spec     *config.Subscription
+	specJSON string
+	origin   string
+	filter   *Filter
+	cons     jetstream.Consumer
+	breaker  *Breaker
+	backoff  Backoff
+
+	mu      sync.Mutex
+	state   State
+	cancel  context.CancelFunc
+	done    chan struct{}
+	running bool
+
+	held     heldSet
+	inFlight atomic.Int64
+}
+
+func newSub(m *Manager, name string, spec *config.Subscription, specJSON, origin string, filter *Filter, cons jetstream.Consumer, st State) *Sub {
+	s := &Sub{m: m, name: name, spec: spec, specJSON: specJSON, origin: origin, filter: filter, cons: cons, state: st}
+	if p := spec.Push; p != nil {
+		s.breaker = NewBreaker(p.Breaker.Threshold, p.Breaker.Cooldown.D(), 10*time.Minute)
+		s.breaker.SetOnChange(func(from, to BreakerState) {
+			m.metrics.breakerState(name, to)
+			m.log.Warn("circuit breaker "+string(to), "subscription", name, "from", string(from))
+		})
+		s.backoff = Backoff{Initial: p.Retry.Initial.D(), Max: p.Retry.Max.D(), Jitter: 0.2}
+		m.metrics.breakerState(name, BreakerClosed)
+	}
+	return s
+}
+
+// start runs the push worker when the subscription is push and active.
+func (s *Sub) start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.spec.Push == nil || s.running || s.state.State == StateDisabled {
+		return
+	}
+	ctx, cancel := context.WithCancel(s.m.ctx)
+	s.cancel, s.done, s.running = cancel, make(chan struct{}), true
+	go func() {
+		defer close(s.done)
+		s.runPush(ctx)
+	}()
+}
+
+// stop ends the worker and waits for it.
+func (s *Sub) stop() {
+	s.mu.Lock()
+	cancel, done, running := s.cancel, s.done, s.running
+	s.running = false
+	s.mu.Unlock()
+	if running {
+		cancel()
+		<-done
+	}
+}
+
+func (s *Sub) setState(st State) {
+	s.mu.Lock()
+	s.state = st
+	s.mu.Unlock()
+	if st.State == StateDisabled {
+		go s.stop() // may be called from the worker itself
+	} else {
+		s.start()
+	}
+}
+
+// runPush fetches events and delivers them, at most max_in_flight at once.
+func (s *Sub) runPush(ctx context.Context) {
+	p := s.spec.Push
+	pull := p.MaxInFlight
+	if p.Ordered {
+		pull = 1000
+	}
+	it, err := s.cons.Messages(jetstream.PullMaxMessages(pull))
+	if err != nil {
+		s.m.log.Error("subscription cannot read the bus", "subscription", s.name, "error", err)
+		return
+	}
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.keepHeld(ctx) })
+
+	sem := make(chan struct{}, p.MaxInFlight)
+	var keyed *keyedQueue
+	if p.Ordered {
+		keyed = newKeyedQueue()
+	}
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			return // stopped
+		}
+		s.held.add(msg)
+		if keyed == nil {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				s.handle(ctx, msg)
+			})
+			continue
+		}
+		key := partitionKey(msg)
+		if !keyed.push(key, msg) {
+			continue // queued behind its key
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for m := msg; m != nil; m = keyed.next(key) {
+				s.handleOrdered(ctx, m)
+			}
+		})
+	}
+}
+
+// keepHeld tells the server that the events weir holds (waiting for the
+// breaker, for their key's turn, or between in-process retries) are still being
+// worked on, so they are not handed out again meanwhile.
+func (s *Sub) keepHeld(ctx context.Context) {
+	every := max((s.spec.Push.Timeout.D()+30*time.Second)/3, time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.held.each(func(m jetstream.Msg) { _ = m.InProgress() })
+		}
+	}
+}
+
+// gate waits until the breaker lets an attempt through.
+func (s *Sub) gate(ctx context.Context) bool {
+	for {
+		ok, wait := s.breaker.Allow(time.Now())
+		if ok {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(max(wait, 10*time.Millisecond)):
+		}
+	}
+}
+
+// jitter is the random source of the retry schedule.
+func jitter() float64 { return rand.Float64() }
+
+// heldSet is the set of messages this worker holds unacknowledged.
+type heldSet struct {
+	mu sync.Mutex
+	m  map[jetstream.Msg]struct{}
+}
+
+func (h *heldSet) add(m jetstream.Msg) {
+	h.mu.Lock()
+	if h.m == nil {
+		h.m = map[jetstream.Msg]struct{}{}
+	}
+	h.m[m] = struct{}{}
+	h.mu.Unlock()
+}
+
+func (h *heldSet) remove(m jetstream.Msg) {
+	h.mu.Lock()
+	delete(h.m, m)
+	h.mu.Unlock()
+}
+
+func (h *heldSet) each(fn func(jetstream.Msg)) {
+	h.mu.Lock()
+	msgs := make([]jetstream.Msg, 0, len(h.m))
+	for m := range h.m {
+		msgs = append(msgs, m)
+	}
+	h.mu.Unlock()
+	for _, m := range msgs {
+		fn(m)
+	}
+}
