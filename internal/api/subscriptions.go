@@ -228,6 +228,10 @@ func (a *API) ackEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.deliv.Ack(r.Context(), r.PathValue("name"), body.Acks); err != nil {
+		if !errors.Is(err, delivery.ErrBadAckID) {
+			problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+			return
+		}
 		field, _, _ := strings.Cut(err.Error(), ":")
 		problem.New(http.StatusBadRequest, "invalid-ack", "acks"+err.Error()).WithField("acks"+field).Write(w, r)
 		return

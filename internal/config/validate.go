@@ -50,6 +50,17 @@ func (c *Config) WithDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.Delivery.AttemptsMaxAge == 0 {
+		c.Delivery.AttemptsMaxAge = 7 * 24 * time.Hour
+	}
+	if c.Delivery.DeadLetterMaxAge == 0 {
+		c.Delivery.DeadLetterMaxAge = 30 * 24 * time.Hour
+	}
+	for _, s := range c.Subscriptions {
+		if s != nil {
+			s.WithDefaults()
+		}
+	}
 	for name, s := range c.Sources {
 		if s.DedupeWindow == 0 {
 			s.DedupeWindow = c.Ingress.DedupeWindow

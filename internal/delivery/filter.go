@@ -11,8 +11,8 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common"
 	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/interpreter"
 	celext "github.com/google/cel-go/ext"
+	"github.com/google/cel-go/interpreter"
 
 	"github.com/weir-dev/weir/internal/event"
 )
@@ -61,7 +61,8 @@ const filterVars = "id, source, type, subject, time, datacontenttype, dataschema
 //
 // The expression must give true or false. Besides the CEL standard library
 // it may use the strings extension (lowerAscii, split, replace, ...) and the
-// has() macro.
+// has() macro. Each evaluation is bounded by a cost limit, so no expression
+// can run for long whatever the payload; reaching it is a Match error.
 //
 // Reading a field the payload lacks is an error in CEL, not false, so Match
 // returns (false, err) and the caller counts the event as not matched. A
@@ -230,12 +231,16 @@ func compileError(issues []*cel.Error) error {
 	return errors.New(b.String())
 }
 
-// evalError explains an evaluation failure, adding the remedy for the
-// commonest one: reading a field that this event's payload lacks.
+// evalError explains an evaluation failure, adding the remedy for the two
+// commonest: a field this event's payload lacks, and a payload value of
+// another type than the expression expects (a number sent as a string).
 func evalError(err error) error {
 	msg := err.Error()
-	if strings.HasPrefix(msg, "no such key") || strings.HasPrefix(msg, "no such attribute") {
+	switch {
+	case strings.HasPrefix(msg, "no such key"), strings.HasPrefix(msg, "no such attribute"):
 		return fmt.Errorf("filter: %w (test for a field that may be absent with has(), as in has(data.total) && data.total > 100)", err)
+	case strings.HasPrefix(msg, "no such overload"):
+		return fmt.Errorf("filter: %w (a value in this event has a type the operation does not accept, such as a string compared with a number)", err)
 	}
 	return fmt.Errorf("filter: %w", err)
 }

@@ -182,7 +182,8 @@ func TestFilterEvalErrors(t *testing.T) {
 	}{
 		{"missing key", `data.total > 100`, `{"amount":1}`, "has(data.total)"},
 		{"missing extension", `ext.tenant == "a"`, `{}`, "no such key: tenant"},
-		{"field of null", `data.total > 100`, "", ""},
+		{"field of null", `data.total > 100`, "", "no such key: total"},
+		{"wrong type in payload", `data.total > 100`, `{"total":"120"}`, "a string compared with a number"},
 		{"not bool at runtime", `data.total`, `{"total":1}`, "gave a value of type double"},
 		{"invalid JSON", `data.total > 100`, `{"total":`, "not valid JSON"},
 		{"cost limit", `data.items.exists(a, data.items.exists(b, data.items.exists(c, a + b + c < 0)))`,

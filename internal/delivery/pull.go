@@ -24,7 +24,8 @@ type Pulled struct {
 	Event json.RawMessage `json:"event"`
 }
 
-// ErrBadAckID means an ack id is not one this subscription handed out.
+// ErrBadAckID means an ack request is not valid for this subscription: an ack
+// id it did not hand out, or a bad delay.
 var ErrBadAckID = errors.New("not an ack id of this subscription")
 
 // Fetch long-polls a pull subscription: it returns as soon as at least one event
@@ -41,40 +42,63 @@ func (m *Manager) Fetch(ctx context.Context, name string, maxEvents int, wait ti
 	out := []Pulled{}
 	deadline := time.Now().Add(wait)
 	for len(out) == 0 {
-		left := time.Until(deadline)
-		if left < 100*time.Millisecond {
-			left = 100 * time.Millisecond
-		}
-		batch, err := s.cons.Fetch(maxEvents, jetstream.FetchMaxWait(left), jetstream.FetchContext(ctx))
+		// Wait for the first event, then take what else is already there: the
+		// answer comes as soon as there is something, as a long-poll should.
+		left := max(time.Until(deadline), 100*time.Millisecond)
+		fctx, cancel := context.WithTimeout(ctx, left)
+		first, err := s.cons.Fetch(1, jetstream.FetchContext(fctx))
 		if err != nil {
+			cancel()
 			return nil, err
 		}
-		for msg := range batch.Messages() {
-			meta, err := msg.Metadata()
-			if err != nil {
-				continue
-			}
-			if !s.selects(msg) {
-				continue
-			}
-			if maxA := s.spec.Pull.MaxAttempts; maxA > 0 && int(meta.NumDelivered) > maxA {
-				s.pullDeadLetter(ctx, msg, meta)
-				continue
-			}
-			out = append(out, Pulled{
-				AckID:   base64.RawURLEncoding.EncodeToString([]byte(msg.Reply())),
-				Attempt: int(meta.NumDelivered),
-				Event:   append(json.RawMessage(nil), msg.Data()...),
-			})
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		n, err := s.take(ctx, first, &out)
+		cancel()
+		if err != nil {
 			return out, err
+		}
+		if n > 0 && maxEvents > 1 {
+			rest, err := s.cons.FetchNoWait(maxEvents - 1)
+			if err != nil {
+				return out, err
+			}
+			if _, err := s.take(ctx, rest, &out); err != nil {
+				return out, err
+			}
 		}
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			break
 		}
 	}
 	return out, nil
+}
+
+// take hands out a batch's events, skipping what the filter rejects and
+// dead-lettering what was handed out too often.
+func (s *Sub) take(ctx context.Context, batch jetstream.MessageBatch, out *[]Pulled) (int, error) {
+	n := 0
+	for msg := range batch.Messages() {
+		n++
+		meta, err := msg.Metadata()
+		if err != nil {
+			continue
+		}
+		if !s.selects(msg) {
+			continue
+		}
+		if maxA := s.spec.Pull.MaxAttempts; maxA > 0 && int(meta.NumDelivered) > maxA {
+			s.pullDeadLetter(ctx, msg, meta)
+			continue
+		}
+		*out = append(*out, Pulled{
+			AckID:   base64.RawURLEncoding.EncodeToString([]byte(msg.Reply())),
+			Attempt: int(meta.NumDelivered),
+			Event:   append(json.RawMessage(nil), msg.Data()...),
+		})
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return n, err
+	}
+	return n, nil
 }
 
 func (s *Sub) pullDeadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) {
@@ -115,7 +139,7 @@ func (m *Manager) Ack(ctx context.Context, name string, actions []AckAction) err
 		case a.Delay != "":
 			d, err := time.ParseDuration(a.Delay)
 			if err != nil || d < 0 || d > 24*time.Hour {
-				return fmt.Errorf("[%d].delay: %q is not a duration between 0s and 24h", i, a.Delay)
+				return fmt.Errorf("[%d].delay: %w: %q is not a duration between 0s and 24h", i, ErrBadAckID, a.Delay)
 			}
 			payload = fmt.Appendf(nil, `-NAK {"delay": %d}`, d.Nanoseconds())
 		default:
@@ -125,5 +149,7 @@ func (m *Manager) Ack(ctx context.Context, name string, actions []AckAction) err
 			return err
 		}
 	}
-	return nc.FlushWithContext(ctx)
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return nc.FlushWithContext(fctx)
 }

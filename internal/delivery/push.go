@@ -28,6 +28,7 @@ type result struct {
 	ok         bool          // 2xx
 	gone       bool          // 410
 	retryAfter time.Duration // from Retry-After on 429/503
+	throttled  bool          // the answer carried a usable Retry-After
 	delay      time.Duration // before the next attempt
 }
 
@@ -35,10 +36,9 @@ type result struct {
 // on failure a delayed redelivery by the server (NakWithDelay), so no slot is
 // held while waiting hours for a retry.
 func (s *Sub) handle(ctx context.Context, msg jetstream.Msg) {
-	defer s.held.remove(msg)
 	meta, err := msg.Metadata()
 	if err != nil {
-		_ = msg.Term()
+		s.settle(msg, msg.Term)
 		return
 	}
 	if !s.selects(msg) {
@@ -49,28 +49,27 @@ func (s *Sub) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	if !s.gate(ctx) {
-		return // stopping: the event stays unacked and comes back
+		return // stopping or disabled: the event goes back to the bus
 	}
 	r := s.attempt(ctx, msg, n)
 	switch {
 	case r.ok:
-		_ = msg.Ack()
+		s.settle(msg, msg.Ack)
 	case r.gone:
 		s.disableGone(ctx, msg, r)
 	case n >= s.spec.Push.MaxAttempts:
 		s.deadLetter(ctx, msg, meta, r, fmt.Sprintf("all %d attempts failed", n))
 	default:
-		_ = msg.NakWithDelay(r.delay)
+		s.settle(msg, func() error { return msg.NakWithDelay(r.delay) })
 	}
 }
 
 // handleOrdered delivers one event of an ordered subscription. Retries happen
 // here, holding the key, so that no later event of the same key overtakes it.
 func (s *Sub) handleOrdered(ctx context.Context, msg jetstream.Msg) {
-	defer s.held.remove(msg)
 	meta, err := msg.Metadata()
 	if err != nil {
-		_ = msg.Term()
+		s.settle(msg, msg.Term)
 		return
 	}
 	if !s.selects(msg) {
@@ -86,7 +85,7 @@ func (s *Sub) handleOrdered(ctx context.Context, msg jetstream.Msg) {
 		r := s.attempt(ctx, msg, n)
 		switch {
 		case r.ok:
-			_ = msg.Ack()
+			s.settle(msg, msg.Ack)
 			return
 		case r.gone:
 			s.disableGone(ctx, msg, r)
@@ -118,10 +117,16 @@ func (s *Sub) selects(msg jetstream.Msg) bool {
 			s.m.metrics.filterErrors.WithLabelValues(s.name).Inc()
 		}
 		s.m.metrics.deliveries.WithLabelValues(s.name, "filtered").Inc()
-		_ = msg.Ack()
+		s.settle(msg, msg.Ack)
 		return false
 	}
 	return true
+}
+
+// settle answers the bus for msg, which this worker no longer holds.
+func (s *Sub) settle(msg jetstream.Msg, answer func() error) {
+	s.held.remove(msg)
+	_ = answer()
 }
 
 // selectsData applies the filter without acknowledging anything.
@@ -205,19 +210,19 @@ func (s *Sub) attempt(ctx context.Context, msg jetstream.Msg, n int) result {
 			r.attempt.Outcome = OutcomeFailed
 			if c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable {
 				if d, ok := RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-					r.retryAfter = d
+					r.retryAfter, r.throttled = d, true
 					r.attempt.Outcome = OutcomeRetryAfter
 				}
 			}
 			// A throttling endpoint is alive; only real failures trip the breaker.
-			if r.retryAfter == 0 {
+			if !r.throttled {
 				s.breaker.Failure(time.Now())
 			}
 		}
 	}
 	if !r.ok && !r.gone && n < p.MaxAttempts {
 		d := r.retryAfter
-		if d == 0 {
+		if !r.throttled {
 			d = s.backoff.Delay(n, jitter)
 		}
 		r.delay = d
@@ -236,7 +241,8 @@ func (s *Sub) attempt(ctx context.Context, msg jetstream.Msg, n int) result {
 
 // disableGone disables the subscription: the app said it no longer exists.
 func (s *Sub) disableGone(ctx context.Context, msg jetstream.Msg, r result) {
-	_ = msg.Nak() // stays pending for when the subscription is resumed
+	s.disabled.Store(true)
+	s.held.add(msg) // handed back to the bus when the worker stops
 	reason := fmt.Sprintf("the endpoint answered 410 Gone at %s, which means it no longer wants events; resume the subscription when it does", r.attempt.At.Format(time.RFC3339))
 	if err := s.m.SetState(context.WithoutCancel(ctx), s.name, StateDisabled, reason); err != nil {
 		s.m.log.Error("subscription not disabled", "subscription", s.name, "error", err)
@@ -287,12 +293,12 @@ func (s *Sub) storeDeadLetter(ctx context.Context, msg jetstream.Msg, meta *jets
 		// Without a dead letter the event must not be dropped: leave it to the
 		// server to hand out again.
 		s.m.log.Error("dead letter not stored; the event will be retried", "subscription", s.name, "event_id", id, "error", err)
-		_ = msg.NakWithDelay(time.Minute)
+		s.settle(msg, func() error { return msg.NakWithDelay(time.Minute) })
 		return
 	}
 	s.m.metrics.deadLetters.WithLabelValues(s.name).Inc()
 	s.m.log.Warn("event dead-lettered", "subscription", s.name, "event_id", id, "dead_letter_id", d.ID, "reason", reason)
-	_ = msg.TermWithReason("dead-lettered: " + d.ID)
+	s.settle(msg, func() error { return msg.TermWithReason("dead-lettered: " + d.ID) })
 }
 
 func attemptError(err error, timeout time.Duration) string {

@@ -32,10 +32,12 @@ type Sub struct {
 
 	held     heldSet
 	inFlight atomic.Int64
+	disabled atomic.Bool // read on every attempt; state holds the details
 }
 
 func newSub(m *Manager, name string, spec *config.Subscription, specJSON, origin string, filter *Filter, cons jetstream.Consumer, st State) *Sub {
 	s := &Sub{m: m, name: name, spec: spec, specJSON: specJSON, origin: origin, filter: filter, cons: cons, state: st}
+	s.disabled.Store(st.State == StateDisabled)
 	if p := spec.Push; p != nil {
 		s.breaker = NewBreaker(p.Breaker.Threshold, p.Breaker.Cooldown.D(), 10*time.Minute)
 		s.breaker.SetOnChange(func(from, to BreakerState) {
@@ -79,6 +81,7 @@ func (s *Sub) setState(st State) {
 	s.mu.Lock()
 	s.state = st
 	s.mu.Unlock()
+	s.disabled.Store(st.State == StateDisabled)
 	if st.State == StateDisabled {
 		go s.stop() // may be called from the worker itself
 	} else {
@@ -103,7 +106,12 @@ func (s *Sub) runPush(ctx context.Context) {
 		it.Stop()
 	}()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		// Whatever this worker still holds goes back to the bus at once, for
+		// another node or for this subscription's resumption.
+		s.held.each(func(m jetstream.Msg) { _ = m.Nak(); s.held.remove(m) })
+	}()
 	wg.Go(func() { s.keepHeld(ctx) })
 
 	sem := make(chan struct{}, p.MaxInFlight)
@@ -167,6 +175,9 @@ func (s *Sub) keepHeld(ctx context.Context) {
 // gate waits until the breaker lets an attempt through.
 func (s *Sub) gate(ctx context.Context) bool {
 	for {
+		if s.disabled.Load() {
+			return false
+		}
 		ok, wait := s.breaker.Allow(time.Now())
 		if ok {
 			return true
