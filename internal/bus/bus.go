@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +71,8 @@ type Bus struct {
 	events jetstream.Stream
 	dedupe jetstream.KeyValue
 	closed atomic.Bool
+
+	rememberErrors atomic.Int64
 }
 
 // Open starts the embedded server (or connects to the external one) and makes
@@ -105,7 +108,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 		return nil, fmt.Errorf("connect to the bus: %w", err)
 	}
 	b.nc = nc
-	b.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384))
+	b.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(16384),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			if strings.HasPrefix(m.Subject, dedupeSubjectPrefix) {
+				b.rememberErrors.Add(1)
+				log.Warn("de-duplication record not written", slog.Any("error", err))
+			}
+		}))
 	if err != nil {
 		b.Close()
 		return nil, err

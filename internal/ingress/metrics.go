@@ -6,7 +6,6 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	requests           *prometheus.CounterVec
 	publishSeconds     prometheus.Histogram
-	dedupeRecordErrors prometheus.Counter
 }
 
 // NewMetrics registers ingress's collectors on reg.
@@ -21,12 +20,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from publish to JetStream's ack.",
 			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
-		dedupeRecordErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "weir_ingress_dedupe_record_errors_total",
-			Help: "Accepted events whose de-duplication record could not be written.",
-		}),
 	}
-	reg.MustRegister(m.requests, m.publishSeconds, m.dedupeRecordErrors)
+	reg.MustRegister(m.requests, m.publishSeconds)
 	return m
 }
 

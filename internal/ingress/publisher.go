@@ -96,10 +96,7 @@ func (p *Publisher) Publish(ctx context.Context, ev *event.Event, key string, wi
 		}
 	}
 	if dk != "" {
-		// The event is durable whatever happens here; a lost record only narrows
-		// de-duplication to the stream's own window for this one delivery.
-		if _, err := p.bus.Dedupe().Put(ctx, dk, []byte(res.ID)); err != nil {
-			p.metrics.dedupeRecordErrors.Inc()
+		if err := p.bus.Remember(dk, []byte(res.ID)); err != nil {
 			p.log.WarnContext(ctx, "de-duplication record not written", slog.String("event_id", res.ID), slog.Any("error", err))
 		}
 	}

@@ -99,6 +99,10 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		return 0
 	}))
+	s.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "weir_ingress_dedupe_record_errors_total",
+		Help: "Accepted events whose de-duplication record could not be written.",
+	}, func() float64 { return float64(s.bus.RememberErrors()) }))
 	metrics := ingress.NewMetrics(s.registry)
 	pub := ingress.NewPublisher(s.bus, metrics, cfg.Bus.PublishTimeout, s.log)
 

@@ -168,3 +168,7 @@ func eventually(t *testing.T, within time.Duration, cond func() bool, msg string
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func stringsReader(s string) io.Reader { return bytes.NewReader([]byte(s)) }
