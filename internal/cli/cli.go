@@ -21,6 +21,8 @@ Usage:
         sign a JSON file with a source's scheme and POST it to /in/NAME
   weir tail  [--config FILE] [--bus URL] [--all] [PATTERN]
         print events whose type matches PATTERN (e.g. order.*) as they arrive
+  weir listen --port N [--secret whsec_...] [--fail N] [--status CODE]
+        receive a push subscription's deliveries, check their signature, print them
   weir version
 
 --config defaults to ./weir.yaml when that file exists.
@@ -43,6 +45,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = send(args[1:], stdout, stderr)
 	case "tail":
 		err = tail(args[1:], stdout, stderr)
+	case "listen":
+		err = listen(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "weir", Version)
 	case "help", "-h", "--help":

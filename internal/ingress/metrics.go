@@ -4,8 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are ingress's Prometheus collectors.
 type Metrics struct {
-	requests           *prometheus.CounterVec
-	publishSeconds     prometheus.Histogram
+	requests       *prometheus.CounterVec
+	publishSeconds prometheus.Histogram
 }
 
 // NewMetrics registers ingress's collectors on reg.
