@@ -62,7 +62,8 @@ func listen(args []string, stdout, stderr io.Writer) error {
 func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	port := fs.Int("port", -1, "TCP port to listen on; 0 picks a free one (required)")
+	// A string, so that "required" is not shown as a default of -1.
+	port := fs.String("port", "", "TCP port to listen on; 0 picks a free one (required)")
 	host := fs.String("host", "127.0.0.1", "address to listen on; 0.0.0.0 accepts other machines")
 	secret := fs.String("secret", "", "the subscription's secret (whsec_...); without it deliveries are not verified")
 	path := fs.String("path", "/", "request path to receive on, the path of the subscription's url")
@@ -71,20 +72,21 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return fmt.Errorf("listen: unexpected argument %q (usage: weir listen --port N [--secret whsec_...])", fs.Arg(0))
-	case *port < 0:
+	}
+	if *port == "" {
 		return errors.New("listen: --port is required (0 picks a free port)")
-	case *port > 65535:
-		return fmt.Errorf("listen: --port %d: want 0 to 65535", *port)
+	}
+	if n, err := strconv.Atoi(*port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("listen: --port %q: want a number from 0 to 65535", *port)
 	}
 	h, err := newListener(listenOptions{Secret: *secret, Path: *path, Status: *status, Fail: *fail}, stdout)
 	if err != nil {
 		return err
 	}
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
+	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(*host, *port))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -269,7 +271,7 @@ func writeData(b *strings.Builder, ev delivery) {
 	}
 	var buf bytes.Buffer
 	text := string(ev.Data)
-	if json.Indent(&buf, ev.Data, "  ", "  ") == nil {
+	if json.Indent(&buf, ev.Data, "", "  ") == nil {
 		text = buf.String()
 	}
 	for i, line := range strings.Split(text, "\n") {

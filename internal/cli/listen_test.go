@@ -89,9 +89,9 @@ func TestListenRejectsBadSignatures(t *testing.T) {
 		req  *http.Request
 		why  string
 	}{
-		{"tampered body", tampered, "bad signature: signature mismatch: the signature in header webhook-signature"},
+		{"tampered body", tampered, "signature mismatch: the signature in header webhook-signature"},
 		{"wrong secret", signed(t, "whsec_c2VjcmV0LW9mLWFub3RoZXItc3Vic2NyaXB0aW9u", "evt-1", []byte(orderEvent)), "signature mismatch"},
-		{"no headers", unsigned, "bad signature: missing signature header webhook-signature"},
+		{"no headers", unsigned, "missing signature header webhook-signature"},
 		{"no webhook-id", noID, "missing signature header webhook-id"},
 		{"an hour old", stale, "signature timestamp too old"},
 	} {
@@ -101,7 +101,7 @@ func TestListenRejectsBadSignatures(t *testing.T) {
 			rec := b.serve(tc.req)
 			require.Equal(t, http.StatusUnauthorized, rec.Code)
 			require.Contains(t, rec.Body.String(), tc.why)
-			require.Regexp(t, `^\S+Z  -> 401  bad signature: .*`+regexp.QuoteMeta(tc.why), b.out.String())
+			require.Regexp(t, `^\S+Z  -> 401  bad signature: `+regexp.QuoteMeta(tc.why), b.out.String())
 			require.NotContains(t, b.out.String(), "order.created", "a rejected event is not shown")
 		})
 	}
@@ -192,7 +192,7 @@ func TestListenPrintsSafely(t *testing.T) {
 	require.Len(t, lines, 1+listenDataLines+1, "the event line, 40 lines of data, the mark")
 	require.Equal(t, "  …", lines[len(lines)-1])
 	for _, l := range lines {
-		require.LessOrEqual(t, len([]rune(l)), listenLineWidth+1)
+		require.LessOrEqual(t, len([]rune(l)), 2+listenLineWidth+1, "indent, text, mark")
 	}
 
 	// Not CloudEvents at all: the whole object is shown.
@@ -261,6 +261,9 @@ func TestListenOptions(t *testing.T) {
 	stderr.Reset()
 	require.Equal(t, 1, Main([]string{"listen", "--port", "0", "extra"}, io.Discard, &stderr))
 	require.Contains(t, stderr.String(), `unexpected argument "extra"`)
+	stderr.Reset()
+	require.Equal(t, 1, Main([]string{"listen", "--port", "http"}, io.Discard, &stderr))
+	require.Contains(t, stderr.String(), `--port "http": want a number from 0 to 65535`)
 }
 
 // TestListenCommand runs the command on a real port, from its flags to its
