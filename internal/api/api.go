@@ -9,21 +9,28 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-dev/weir/internal/contract"
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/problem"
+	"github.com/weir-dev/weir/internal/retention"
 	"github.com/weir-dev/weir/internal/token"
 )
 
 // API holds what the /v1/ handlers need.
 type API struct {
-	tokens       *token.Store
-	pub          *ingress.Publisher
-	deliv        *delivery.Manager
-	metrics      *ingress.Metrics
-	log          *slog.Logger
-	maxBody      int64
-	dedupeWindow time.Duration
+	tokens        *token.Store
+	pub           *ingress.Publisher
+	deliv         *delivery.Manager
+	metrics       *ingress.Metrics
+	log           *slog.Logger
+	maxBody       int64
+	dedupeWindow  time.Duration
+	onInvalid     string
+	contracts     *contract.Registry
+	catalog       func() contract.Catalog
+	keeper        *retention.Keeper
+	archiveStatus func() any
 }
 
 // Config are the API's settings.
@@ -32,11 +39,23 @@ type Config struct {
 	MaxBody int64
 	// DedupeWindow is how long (source, id) pairs are remembered.
 	DedupeWindow time.Duration
+	// OnInvalid is policy.on_invalid: quarantine or reject.
+	OnInvalid string
+	// Contracts is the registry; nil hides the contract routes.
+	Contracts *contract.Registry
+	// Catalog describes every event type, source and subscription, for AsyncAPI.
+	Catalog func() contract.Catalog
+	// Retention is the retention keeper; nil hides its routes.
+	Retention *retention.Keeper
+	// ArchiveStatus reports the archive's progress; nil hides its route.
+	ArchiveStatus func() any
 }
 
 // New builds the API.
 func New(cfg Config, tokens *token.Store, pub *ingress.Publisher, deliv *delivery.Manager, m *ingress.Metrics, log *slog.Logger) *API {
-	return &API{tokens: tokens, pub: pub, deliv: deliv, metrics: m, log: log, maxBody: cfg.MaxBody, dedupeWindow: cfg.DedupeWindow}
+	return &API{tokens: tokens, pub: pub, deliv: deliv, metrics: m, log: log, maxBody: cfg.MaxBody,
+		dedupeWindow: cfg.DedupeWindow, onInvalid: cfg.OnInvalid, contracts: cfg.Contracts, catalog: cfg.Catalog,
+		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus}
 }
 
 // Register adds the /v1/ routes to mux.
@@ -44,6 +63,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/events", a.auth(http.HandlerFunc(a.publishEvents)))
 	mux.Handle("GET /v1/whoami", a.auth(http.HandlerFunc(a.whoami)))
 	a.registerSubscriptions(mux)
+	a.registerContracts(mux)
+	a.registerRetention(mux)
 	mux.Handle("/v1/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.New(http.StatusNotFound, "not-found", "there is no API route "+r.Method+" "+r.URL.Path).Write(w, r)
 	})))

@@ -76,10 +76,30 @@ func (a *API) publishEvents(w http.ResponseWriter, r *http.Request) {
 			ev.Extensions["traceparent"] = ingress.Traceparent(r.Header.Get("Traceparent"))
 		}
 	}
+	// Every event is held to its contract before any is stored.
+	admissions := make([]ingress.Admission, len(events))
+	for i := range events {
+		prefix := ""
+		if mode == event.ModeBatch {
+			prefix = "[" + itoa(int64(i)) + "]."
+		}
+		admissions[i] = a.pub.Admit(&events[i], a.onInvalid, prefix)
+		if p := admissions[i].Problem; p != nil {
+			a.fail(w, r, "refused", p)
+			return
+		}
+		ingress.DeprecationHeaders(w.Header(), admissions[i].Verdict.Deprecation)
+	}
 	results := make([]ingress.Result, 0, len(events))
 	for i := range events {
 		ev := &events[i]
-		res, err := a.pub.Publish(r.Context(), ev, "ce\x00"+ev.Source+"\x00"+ev.ID, a.dedupeWindow)
+		var res ingress.Result
+		var err error
+		if admissions[i].Quarantine {
+			res, err = a.pub.Quarantine(r.Context(), ev, admissions[i])
+		} else {
+			res, err = a.pub.Publish(r.Context(), ev, "ce\x00"+ev.Source+"\x00"+ev.ID, a.dedupeWindow)
+		}
 		if err != nil {
 			a.log.WarnContext(r.Context(), "event not stored", slog.String("event_id", ev.ID), slog.Any("error", err))
 			a.fail(w, r, "unavailable", ingress.Unavailable(err))

@@ -30,8 +30,10 @@ func (a *API) registerSubscriptions(mux *http.ServeMux) {
 	mux.Handle("GET /v1/subscriptions/{name}/events", h(a.fetchEvents))
 	mux.Handle("POST /v1/subscriptions/{name}/ack", h(a.ackEvents))
 	mux.Handle("GET /v1/subscriptions/{name}/stream", h(a.streamEvents))
-	mux.Handle("GET /v1/deadletters", h(a.listDeadLetters))
-	mux.Handle("GET /v1/deadletters/{id}", h(a.getDeadLetter))
+	mux.Handle("POST /v1/subscriptions/{name}/replay", h(a.startReplay))
+	mux.Handle("GET /v1/replays/{id}", h(a.getReplay))
+	mux.Handle("DELETE /v1/replays/{id}", h(a.cancelReplay))
+	a.registerDeadLetters(mux, h)
 }
 
 // subscription finds the named subscription and checks the token may read it.
@@ -98,6 +100,13 @@ func (a *API) writeSubscription(w http.ResponseWriter, r *http.Request, name str
 	if name == "" {
 		problem.New(http.StatusBadRequest, "invalid-subscription", "name: required").WithField("name").Write(w, r)
 		return
+	}
+	if replace {
+		// Replacing needs the right to the subscription as it is, too.
+		if old, err := a.deliv.Get(r.Context(), name); err == nil && !tokenOf(r).CanSubscribe(old.Spec.Types) {
+			forbidden(w, r, "name", "token "+quote(tokenOf(r).Name)+" may not change subscription "+quote(name))
+			return
+		}
 	}
 	if !tokenOf(r).CanSubscribe(body.Types) {
 		forbidden(w, r, "types", "token "+quote(tokenOf(r).Name)+" may not subscribe to "+strings.Join(body.Types, ", ")+": it needs subscribe roles covering them")
@@ -202,6 +211,10 @@ func (a *API) fetchEvents(w http.ResponseWriter, r *http.Request) {
 		wait = d
 	}
 	events, err := a.deliv.Fetch(r.Context(), r.PathValue("name"), maxN, wait)
+	if errors.Is(err, delivery.ErrPaused) {
+		problem.New(http.StatusConflict, "subscription-paused", err.Error()).WithField("name").Write(w, r)
+		return
+	}
 	if errors.Is(err, delivery.ErrNotPull) {
 		problem.New(http.StatusConflict, "not-a-pull-subscription", err.Error()).WithField("name").Write(w, r)
 		return
@@ -262,7 +275,15 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request) {
 		last = r.URL.Query().Get("last_event_id")
 	}
 	send := func(id string, data []byte) error {
-		if _, err := fmt.Fprintf(w, "id: %s\nevent: cloudevent\ndata: %s\n\n", id, data); err != nil {
+		// Each line of the event is its own data: line, as SSE requires; the
+		// browser joins them back with newlines.
+		var b strings.Builder
+		b.WriteString("id: " + id + "\nevent: cloudevent\n")
+		for line := range strings.SplitSeq(string(data), "\n") {
+			b.WriteString("data: " + strings.TrimSuffix(line, "\r") + "\n")
+		}
+		b.WriteString("\n")
+		if _, err := io.WriteString(w, b.String()); err != nil {
 			return err
 		}
 		flusher.Flush()
@@ -276,55 +297,6 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request) {
 		return nil
 	}
 	_ = a.deliv.Stream(r.Context(), r.PathValue("name"), last, send, notice)
-}
-
-func (a *API) listDeadLetters(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, ok := intParam(w, r, "limit", 100, 1, 1000)
-	if !ok {
-		return
-	}
-	tok := tokenOf(r)
-	if !tok.IsAdmin() && q.Get("subscription") == "" {
-		forbidden(w, r, "subscription", "only admin tokens list every dead letter; give ?subscription=<name> for a subscription your token may read")
-		return
-	}
-	if sub := q.Get("subscription"); sub != "" && !tok.IsAdmin() {
-		v, err := a.deliv.Get(r.Context(), sub)
-		if err != nil || !tok.CanSubscribe(v.Spec.Types) {
-			forbidden(w, r, "subscription", "token "+quote(tok.Name)+" may not read subscription "+quote(sub))
-			return
-		}
-	}
-	list, err := a.deliv.DeadLetters().List(r.Context(), deadletter.Filter{Subscription: q.Get("subscription"), EventID: q.Get("event_id"), Limit: limit})
-	if err != nil {
-		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
-		return
-	}
-	if list == nil {
-		list = []*deadletter.DeadLetter{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": list})
-}
-
-func (a *API) getDeadLetter(w http.ResponseWriter, r *http.Request) {
-	d, err := a.deliv.DeadLetters().Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, deadletter.ErrNotFound) {
-		problem.New(http.StatusNotFound, "unknown-dead-letter", "there is no dead letter with id "+quote(r.PathValue("id"))).WithField("id").Write(w, r)
-		return
-	}
-	if err != nil {
-		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
-		return
-	}
-	if tok := tokenOf(r); !tok.IsAdmin() {
-		v, err := a.deliv.Get(r.Context(), d.Subscription)
-		if err != nil || !tok.CanSubscribe(v.Spec.Types) {
-			forbidden(w, r, "id", "token "+quote(tok.Name)+" may not read this dead letter")
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, d)
 }
 
 // decodeBody reads a JSON body strictly; unknown fields are errors.

@@ -26,6 +26,10 @@ const (
 	EventsStream = "EVENTS"
 	// EventsPrefix is the subject prefix of events: events.<type>.
 	EventsPrefix = "events."
+	// DirectPrefix is the subject prefix of events addressed to one subscription
+	// (redrives and replays): direct.<subscription>.<type>. Only that
+	// subscription's consumer reads them; the archive and tail do not.
+	DirectPrefix = "direct."
 	// DedupeBucket remembers senders' delivery ids for the de-duplication window.
 	DedupeBucket = "weir-dedupe"
 )
@@ -173,8 +177,8 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 	var err error
 	b.events, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        EventsStream,
-		Description: "weir: every accepted event, on events.<type>",
-		Subjects:    []string{EventsPrefix + ">"},
+		Description: "weir: every accepted event, on events.<type>; redrives and replays for one subscription on direct.<subscription>.<type>",
+		Subjects:    []string{EventsPrefix + ">", DirectPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      b.cfg.MaxAge,

@@ -23,6 +23,14 @@ Usage:
         print events whose type matches PATTERN (e.g. order.*) as they arrive
   weir listen --port N [--secret whsec_...] [--fail N] [--status CODE]
         receive a push subscription's deliveries, check their signature, print them
+  weir contract check (--server URL | --base DIR) SCHEMA_FILE_OR_DIR...
+        CI gate: exit 1 when a schema breaks its contract, with every reason
+  weir contract import [--server URL] [--token T] ASYNCAPI_FILE
+        register the contracts of an AsyncAPI 2.6 or 3.0 document
+  weir deadletters ls|show|redrive|resolve [--subscription S] [--type T] ... [ID]
+        see why events stopped, send them on (redrive), or close them (resolve)
+  weir replay SUBSCRIPTION --from TIME|SEQ [--to TIME|SEQ] [--from-archive]
+        deliver a range of history to a subscription again
   weir version
 
 --config defaults to ./weir.yaml when that file exists.
@@ -47,6 +55,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = tail(args[1:], stdout, stderr)
 	case "listen":
 		err = listen(args[1:], stdout, stderr)
+	case "deadletters":
+		err = deadLetters(args[1:], stdout, stderr)
+	case "replay":
+		err = replay(args[1:], stdout, stderr)
+	case "contract":
+		err = contractCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "weir", Version)
 	case "help", "-h", "--help":
@@ -58,6 +72,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
+		}
+		if errors.Is(err, errBreaking) {
+			return 1
 		}
 		fmt.Fprintln(stderr, "weir:", err)
 		return 1

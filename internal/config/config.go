@@ -39,6 +39,26 @@ type Config struct {
 
 	// Subscriptions hand events to micro apps, keyed by name.
 	Subscriptions map[string]*Subscription `yaml:"subscriptions"`
+
+	// Policy holds rules for every event (contracts required, invalid events).
+	Policy Policy `yaml:"policy"`
+
+	// Retention is how long events are kept, by type.
+	Retention Retention `yaml:"retention"`
+
+	// Archive keeps every event in compressed files, beyond retention.
+	Archive Archive `yaml:"archive"`
+
+	// Contracts are event types' schemas, keyed by type.
+	Contracts map[string]*Contract `yaml:"contracts"`
+
+	// BaseDir is the folder of the configuration file; paths in it are relative
+	// to this folder. Set by Load.
+	BaseDir string `yaml:"-"`
+
+	// PublicURL is how producers and consumers reach this weir, used in
+	// dataschema URIs. Default http://<server.addr>.
+	PublicURL string `yaml:"public_url"`
 }
 
 // Server is the HTTP listener that carries the API, ingress and operations routes.
@@ -158,6 +178,9 @@ type Source struct {
 	// AllowRaw accepts bodies that are not JSON; they are carried base64-encoded
 	// (data_base64) with the request's Content-Type.
 	AllowRaw bool `yaml:"allow_raw"`
+
+	// OnInvalid overrides policy.on_invalid for this source: quarantine or reject.
+	OnInvalid string `yaml:"on_invalid"`
 }
 
 // Verify is a source's signature scheme.

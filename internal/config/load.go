@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -20,7 +21,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := Parse(raw, os.LookupEnv)
+	cfg, err := parse(raw, os.LookupEnv, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -28,7 +29,12 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse is Load on bytes, with lookup standing in for the environment.
+// Paths in it are relative to the working directory.
 func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
+	return parse(raw, lookup, "")
+}
+
+func parse(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
 	// ${NAME} is not YAML-safe everywhere (inside [ ] it opens a mapping), so each
 	// reference is first swapped for a plain marker, then expanded in values only.
 	raw = envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
@@ -50,7 +56,7 @@ func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cfg Config
+	cfg := Config{BaseDir: baseDir}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		dec := yaml.NewDecoder(bytes.NewReader(expanded))
 		dec.KnownFields(true)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"strings"
@@ -180,6 +181,9 @@ func (s *Subscription) Validate(path string) error {
 		}
 		if p.Secret == "" {
 			return fmt.Errorf("%s.push.secret: required: deliveries are signed so that your app can trust them (whsec_...)", path)
+		}
+		if key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(p.Secret, "whsec_")); err != nil || len(key) < 16 {
+			return fmt.Errorf("%s.push.secret: after whsec_ comes the key in base64, at least 16 bytes (e.g. whsec_ + `openssl rand -base64 32`)", path)
 		}
 		if p.Timeout.D() <= 0 || p.Timeout.D() > 5*time.Minute {
 			return fmt.Errorf("%s.push.timeout: must be between 1ms and 5m", path)

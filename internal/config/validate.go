@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -56,6 +57,10 @@ func (c *Config) WithDefaults() {
 	if c.Delivery.DeadLetterMaxAge == 0 {
 		c.Delivery.DeadLetterMaxAge = 30 * 24 * time.Hour
 	}
+	c.Retention.withDefaults(c.Bus.MaxAge)
+	if c.Policy.OnInvalid == "" {
+		c.Policy.OnInvalid = "quarantine"
+	}
 	for _, s := range c.Subscriptions {
 		if s != nil {
 			s.WithDefaults()
@@ -70,6 +75,9 @@ func (c *Config) WithDefaults() {
 		}
 		if s.Verify.Tolerance == 0 {
 			s.Verify.Tolerance = c.Ingress.Tolerance
+		}
+		if s.OnInvalid == "" {
+			s.OnInvalid = c.Policy.OnInvalid
 		}
 		c.Sources[name] = s
 	}
@@ -187,6 +195,33 @@ func (c *Config) Validate() error {
 		}
 		if s.MaxBody+64<<10 > int64(c.Bus.MaxPayload) {
 			return fmt.Errorf("sources.%s.max_body: %d does not fit bus.max_payload %d with the envelope (64 KiB)", name, s.MaxBody, c.Bus.MaxPayload)
+		}
+	}
+	if err := c.Retention.validate(); err != nil {
+		return err
+	}
+	if err := c.Archive.validate(); err != nil {
+		return err
+	}
+	if !validOnInvalid(c.Policy.OnInvalid) {
+		return fmt.Errorf("policy.on_invalid: %q is not quarantine or reject", c.Policy.OnInvalid)
+	}
+	for name, s := range c.Sources {
+		if !validOnInvalid(s.OnInvalid) {
+			return fmt.Errorf("sources.%s.on_invalid: %q is not quarantine or reject", name, s.OnInvalid)
+		}
+	}
+	for typ, ct := range c.Contracts {
+		if ct == nil {
+			return fmt.Errorf("contracts.%s: is empty: give at least schema", typ)
+		}
+		if err := ct.validate(typ, c); err != nil {
+			return err
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("public_url: %q is not an http(s) URL", c.PublicURL)
 		}
 	}
 	for name, s := range c.Subscriptions {

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/oklog/ulid/v2"
+	"github.com/weir-dev/weir/internal/event"
 )
 
 // Bucket is the key-value bucket that holds dead letters.
@@ -48,6 +50,16 @@ type Attempt struct {
 	NextRetryIn string `json:"next_retry_in,omitempty"`
 }
 
+// Violation is one way a quarantined event breaks its contract.
+type Violation struct {
+	// Pointer is the JSON pointer into the event's data.
+	Pointer string `json:"pointer"`
+	// Rule is the schema keyword that failed.
+	Rule string `json:"rule"`
+	// Message says what is wrong, in plain words.
+	Message string `json:"message"`
+}
+
 // DeadLetter is an event that could not go on.
 type DeadLetter struct {
 	// ID of the dead letter (not of the event).
@@ -68,12 +80,23 @@ type DeadLetter struct {
 	Reason string `json:"reason"`
 	// Guidance says what to do about it, in words a non-engineer can act on.
 	Guidance string `json:"guidance"`
+	// Source of the event, for quarantined events.
+	Source string `json:"source,omitempty"`
+	// Violations are every way a quarantined event breaks its contract.
+	Violations []Violation `json:"violations,omitempty"`
 	// LastError is the last attempt's error or answer.
 	LastError string `json:"last_error,omitempty"`
 	// Attempts are every delivery attempt, oldest first.
 	Attempts []Attempt `json:"attempts,omitempty"`
 	// CreatedAt is when the event became a dead letter.
 	CreatedAt time.Time `json:"created_at"`
+	// Status is open, redriven or resolved.
+	Status string `json:"status"`
+	// ClosedAt is when it was redriven or resolved, ClosedBy by whom (a token
+	// name) and Resolution why.
+	ClosedAt   time.Time `json:"closed_at,omitzero"`
+	ClosedBy   string    `json:"closed_by,omitempty"`
+	Resolution string    `json:"resolution,omitempty"`
 }
 
 // Store keeps dead letters.
@@ -105,6 +128,9 @@ func (s *Store) Add(ctx context.Context, d *DeadLetter) error {
 	if d.CreatedAt.IsZero() {
 		d.CreatedAt = time.Now().UTC()
 	}
+	if d.Status == "" {
+		d.Status = StatusOpen
+	}
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return err
@@ -132,53 +158,119 @@ func (s *Store) Get(ctx context.Context, id string) (*DeadLetter, error) {
 	return &d, nil
 }
 
+// Statuses of a dead letter.
+const (
+	// StatusOpen: waiting for someone to act.
+	StatusOpen = "open"
+	// StatusRedriven: sent on again.
+	StatusRedriven = "redriven"
+	// StatusResolved: closed by a person, with a reason, without sending it on.
+	StatusResolved = "resolved"
+)
+
 // Filter selects dead letters; zero fields match everything.
 type Filter struct {
 	// Subscription that gave up.
 	Subscription string
+	// Source of a quarantined event.
+	Source string
+	// Type is an event type pattern (NATS wildcards).
+	Type string
+	// Kind is undeliverable or quarantined.
+	Kind string
+	// Status is open (the default for listings), redriven, resolved or "all".
+	Status string
+	// Reason matches dead letters whose reason contains it (case-insensitive).
+	Reason string
 	// EventID of the event.
 	EventID string
-	// Limit caps the result (default 100).
+	// From and To bound the creation time: From <= created < To.
+	From, To time.Time
+	// Before continues a listing after the dead letter with this id (the
+	// previous page's next cursor).
+	Before string
+	// Limit caps the result (default 100, at most 1000).
 	Limit int
 }
 
-// List returns the newest dead letters first that pass f.
-func (s *Store) List(ctx context.Context, f Filter) ([]*DeadLetter, error) {
+func (f Filter) match(d *DeadLetter) bool {
+	status := d.Status
+	if status == "" {
+		status = StatusOpen
+	}
+	switch {
+	case f.Subscription != "" && d.Subscription != f.Subscription,
+		f.Source != "" && d.Source != f.Source,
+		f.Type != "" && !event.MatchType(f.Type, d.EventType),
+		f.Kind != "" && d.Kind != f.Kind,
+		f.Status != "all" && f.Status != "" && status != f.Status,
+		f.Reason != "" && !strings.Contains(strings.ToLower(d.Reason), strings.ToLower(f.Reason)),
+		f.EventID != "" && d.EventID != f.EventID,
+		!f.From.IsZero() && d.CreatedAt.Before(f.From),
+		!f.To.IsZero() && !d.CreatedAt.Before(f.To):
+		return false
+	}
+	return true
+}
+
+// List returns the newest dead letters first that pass f, and the cursor of
+// the next page ("" when there is none).
+func (s *Store) List(ctx context.Context, f Filter) ([]*DeadLetter, string, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
+	f.Limit = min(f.Limit, 1000)
 	lister, err := s.kv.ListKeys(ctx)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, "", nil
+		}
+		return nil, "", err
 	}
 	var keys []string
 	for k := range lister.Keys() {
-		keys = append(keys, k)
+		if f.Before == "" || k < f.Before {
+			keys = append(keys, k)
+		}
 	}
 	// ULIDs sort by creation time.
 	slices.Sort(keys)
 	slices.Reverse(keys)
 	var out []*DeadLetter
-	for _, k := range keys {
+	for i, k := range keys {
 		if len(out) == f.Limit {
-			break
+			return out, keys[i-1], nil
 		}
 		d, err := s.Get(ctx, k)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		if f.Subscription != "" && d.Subscription != f.Subscription {
-			continue
+		if f.match(d) {
+			out = append(out, d)
 		}
-		if f.EventID != "" && d.EventID != f.EventID {
-			continue
-		}
-		out = append(out, d)
 	}
-	return out, nil
+	return out, "", nil
+}
+
+// Update rewrites a dead letter (its status); the id must exist.
+func (s *Store) Update(ctx context.Context, d *DeadLetter) error {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	_, err = s.kv.Put(ctx, d.ID, raw)
+	return err
+}
+
+// Delete removes a dead letter for good.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if _, err := s.Get(ctx, id); err != nil {
+		return err
+	}
+	return s.kv.Purge(ctx, id)
 }
 
 func validID(id string) bool {

@@ -73,6 +73,8 @@ type Config struct {
 	Delivery config.Delivery
 	// Replicas of the streams and buckets delivery owns.
 	Replicas int
+	// DeadLetters keeps undeliverable events.
+	DeadLetters *deadletter.Store
 }
 
 // Manager runs every subscription of this node.
@@ -88,8 +90,11 @@ type Manager struct {
 	attempts *Attempts
 	dead     *deadletter.Store
 
-	mu   sync.Mutex
-	subs map[string]*Sub
+	upsertMu sync.Mutex // one change of a subscription at a time (API and watcher race)
+	mu       sync.Mutex
+	subs     map[string]*Sub
+	replays  map[string]*Replay
+	archive  ArchiveReader
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -110,7 +115,7 @@ func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error)
 	mgr := &Manager{
 		bus: b, js: b.JetStream(), log: log, metrics: m, cfg: cfg, policy: policy,
 		client: &http.Client{Transport: policy.Transport(), CheckRedirect: noRedirects},
-		subs:   map[string]*Sub{},
+		subs:   map[string]*Sub{}, replays: map[string]*Replay{},
 	}
 	m.m = mgr
 	return mgr, nil
@@ -124,7 +129,7 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 // push URL is allowed. Errors start with the field ("filter: ...").
 func checkSpec(policy *TargetPolicy, s *config.Subscription) error {
 	if _, err := CompileFilter(s.Filter); err != nil {
-		return fmt.Errorf("filter: %w", err)
+		return err // already "filter: ..."
 	}
 	if s.Push != nil {
 		if err := policy.CheckURL(s.Push.URL); err != nil {
@@ -142,9 +147,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	if m.attempts, err = openAttempts(ctx, m.js, m.cfg.Delivery.AttemptsMaxAge, m.cfg.Replicas); err != nil {
 		return err
 	}
-	if m.dead, err = deadletter.Open(ctx, m.js, m.cfg.Delivery.DeadLetterMaxAge, m.cfg.Replicas); err != nil {
-		return err
-	}
+	m.dead = m.cfg.DeadLetters
 	m.kv, err = m.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      SubscriptionsBucket,
 		Description: "weir: subscriptions created through the API, and every subscription's state",
@@ -295,13 +298,15 @@ func (m *Manager) apply(e jetstream.KeyValueEntry) {
 
 // upsert creates or updates a subscription's consumer and (re)starts its worker.
 func (m *Manager) upsert(ctx context.Context, name string, spec *config.Subscription, origin string) error {
+	m.upsertMu.Lock()
+	defer m.upsertMu.Unlock()
 	spec.WithDefaults()
 	if err := spec.Validate(name); err != nil {
 		return err
 	}
 	filter, err := CompileFilter(spec.Filter)
 	if err != nil {
-		return fmt.Errorf("filter: %w", err)
+		return err
 	}
 	raw, _ := json.Marshal(spec)
 	m.mu.Lock()
@@ -310,7 +315,14 @@ func (m *Manager) upsert(ctx context.Context, name string, spec *config.Subscrip
 	if old != nil && old.specJSON == string(raw) {
 		return nil
 	}
-	cons, err := m.js.CreateOrUpdateConsumer(ctx, bus.EventsStream, consumerConfig(name, spec))
+	cc := consumerConfig(name, spec)
+	// start only says where a new subscription begins; an existing consumer keeps
+	// its position (the bus refuses to change it anyway).
+	if existing, err := m.js.Consumer(ctx, bus.EventsStream, cc.Durable); err == nil {
+		info := existing.CachedInfo()
+		cc.DeliverPolicy, cc.OptStartSeq, cc.OptStartTime = info.Config.DeliverPolicy, info.Config.OptStartSeq, info.Config.OptStartTime
+	}
+	cons, err := m.js.CreateOrUpdateConsumer(ctx, bus.EventsStream, cc)
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
@@ -330,6 +342,8 @@ func (m *Manager) upsert(ctx context.Context, name string, spec *config.Subscrip
 }
 
 func (m *Manager) remove(name string) {
+	m.upsertMu.Lock()
+	defer m.upsertMu.Unlock()
 	m.mu.Lock()
 	s := m.subs[name]
 	delete(m.subs, name)
@@ -350,6 +364,8 @@ func consumerConfig(name string, spec *config.Subscription) jetstream.ConsumerCo
 	}
 	slices.Sort(filters)
 	filters = slices.Compact(filters)
+	// Redrives and replays for this subscription alone.
+	filters = append(filters, bus.DirectPrefix+name+".>")
 	c := jetstream.ConsumerConfig{
 		Durable:        consumerPrefix + name,
 		Description:    "weir subscription " + name,
@@ -365,11 +381,10 @@ func consumerConfig(name string, spec *config.Subscription) jetstream.ConsumerCo
 	}
 	if p := spec.Push; p != nil {
 		c.AckWait = p.Timeout.D() + 30*time.Second
-		c.MaxAckPending = p.MaxInFlight
-		if p.Ordered {
-			// Events wait in weir for their key's turn; they count as pending.
-			c.MaxAckPending = 1000
-		}
+		// Concurrency is bounded by the worker (max_in_flight per node). The bus's
+		// own limit is larger: events waiting for a delayed retry count as pending
+		// there, and must not stop new events from being delivered meanwhile.
+		c.MaxAckPending = 10000
 	} else {
 		c.AckWait = spec.Pull.AckWait.D()
 		c.MaxAckPending = 10000
@@ -414,6 +429,13 @@ func (m *Manager) Create(ctx context.Context, name string, spec *config.Subscrip
 		return ErrDeclaredInConfig
 	}
 	spec.WithDefaults()
+	if replace {
+		// The API shows secrets masked; a definition sent back as it was read
+		// keeps the secret it had.
+		if old, err := m.sub(name); err == nil && spec.Push != nil && old.spec.Push != nil && spec.Push.Secret == maskedSecret {
+			spec.Push.Secret = old.spec.Push.Secret
+		}
+	}
 	if err := spec.Validate(""); err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), "."))
 	}

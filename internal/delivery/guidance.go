@@ -17,7 +17,7 @@ func explain(target string, last deadletter.Attempt, why string) (reason, guidan
 	}
 	reason = fmt.Sprintf("weir could not deliver this event to %s: %s; the last attempt %s.", target, why, describe(last))
 	switch {
-	case last.Outcome == OutcomeDenied || strings.Contains(last.Error, "not allowed"):
+	case last.Outcome == OutcomeDenied || strings.Contains(last.Error, "denied"):
 		guidance = "The address " + host + " is blocked by weir's delivery policy (link-local and cloud metadata addresses are never called). Use the app's real address, or ask the platform team to allow it under delivery.allow."
 	case strings.Contains(last.Error, "connection refused"):
 		guidance = "Nothing was listening at " + host + ". Check that the app is running and that the URL's host and port are right, then redrive this event."

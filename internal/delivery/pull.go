@@ -24,9 +24,16 @@ type Pulled struct {
 	Event json.RawMessage `json:"event"`
 }
 
+// ErrPaused means the subscription is paused: nothing is handed out until it
+// is resumed.
+var ErrPaused = errors.New("the subscription is paused; resume it with POST /v1/subscriptions/{name}/resume")
+
 // ErrBadAckID means an ack request is not valid for this subscription: an ack
 // id it did not hand out, or a bad delay.
 var ErrBadAckID = errors.New("not an ack id of this subscription")
+
+// errBadAck wraps ErrBadAckID for problems that are not about the id itself.
+var errBadAck = fmt.Errorf("invalid ack request: %w", ErrBadAckID)
 
 // Fetch long-polls a pull subscription: it returns as soon as at least one event
 // is there (up to max), or empty after wait. Unacknowledged events are handed
@@ -38,6 +45,9 @@ func (m *Manager) Fetch(ctx context.Context, name string, maxEvents int, wait ti
 	}
 	if s.spec.Pull == nil {
 		return nil, ErrNotPull
+	}
+	if s.disabled.Load() {
+		return nil, ErrPaused
 	}
 	out := []Pulled{}
 	deadline := time.Now().Add(wait)
@@ -126,6 +136,9 @@ func (m *Manager) Ack(ctx context.Context, name string, actions []AckAction) err
 	}
 	prefix := "$JS.ACK." + bus.EventsStream + "." + consumerPrefix + name + "."
 	nc := m.bus.Conn()
+	// Every action is checked before any is applied: a bad one refuses them all.
+	payloads := make([][]byte, len(actions))
+	replies := make([]string, len(actions))
 	for i, a := range actions {
 		raw, err := base64.RawURLEncoding.DecodeString(a.AckID)
 		reply := string(raw)
@@ -139,13 +152,16 @@ func (m *Manager) Ack(ctx context.Context, name string, actions []AckAction) err
 		case a.Delay != "":
 			d, err := time.ParseDuration(a.Delay)
 			if err != nil || d < 0 || d > 24*time.Hour {
-				return fmt.Errorf("[%d].delay: %w: %q is not a duration between 0s and 24h", i, ErrBadAckID, a.Delay)
+				return fmt.Errorf("[%d].delay: %q is not a duration between 0s and 24h (%w)", i, a.Delay, errBadAck)
 			}
 			payload = fmt.Appendf(nil, `-NAK {"delay": %d}`, d.Nanoseconds())
 		default:
 			payload = []byte("-NAK")
 		}
-		if err := nc.Publish(reply, payload); err != nil {
+		payloads[i], replies[i] = payload, reply
+	}
+	for i := range actions {
+		if err := nc.Publish(replies[i], payloads[i]); err != nil {
 			return err
 		}
 	}

@@ -30,6 +30,7 @@ type result struct {
 	retryAfter time.Duration // from Retry-After on 429/503
 	throttled  bool          // the answer carried a usable Retry-After
 	delay      time.Duration // before the next attempt
+	aborted    bool          // weir stopped during the attempt
 }
 
 // handle delivers one event of an unordered subscription: one attempt now, and
@@ -53,12 +54,14 @@ func (s *Sub) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	r := s.attempt(ctx, msg, n)
 	switch {
+	case r.aborted:
+		return // stopping: handed back to the bus, not counted against the app
 	case r.ok:
 		s.settle(msg, msg.Ack)
 	case r.gone:
 		s.disableGone(ctx, msg, r)
 	case n >= s.spec.Push.MaxAttempts:
-		s.deadLetter(ctx, msg, meta, r, fmt.Sprintf("all %d attempts failed", n))
+		s.deadLetter(ctx, msg, meta, r, attemptsFailed(n))
 	default:
 		s.settle(msg, func() error { return msg.NakWithDelay(r.delay) })
 	}
@@ -84,6 +87,8 @@ func (s *Sub) handleOrdered(ctx context.Context, msg jetstream.Msg) {
 		}
 		r := s.attempt(ctx, msg, n)
 		switch {
+		case r.aborted:
+			return
 		case r.ok:
 			s.settle(msg, msg.Ack)
 			return
@@ -91,7 +96,7 @@ func (s *Sub) handleOrdered(ctx context.Context, msg jetstream.Msg) {
 			s.disableGone(ctx, msg, r)
 			return
 		case n >= s.spec.Push.MaxAttempts:
-			s.deadLetter(ctx, msg, meta, r, fmt.Sprintf("all %d attempts failed", n))
+			s.deadLetter(ctx, msg, meta, r, attemptsFailed(n))
 			return
 		}
 		select {
@@ -189,7 +194,8 @@ func (s *Sub) attempt(ctx context.Context, msg jetstream.Msg, n int) result {
 			r.attempt.Outcome = OutcomeDenied
 		}
 		if ctx.Err() != nil {
-			return r // stopping; not the endpoint's fault
+			r.aborted = true // stopping; not the endpoint's fault, and not recorded
+			return r
 		}
 		s.breaker.Failure(time.Now())
 	} else {
@@ -299,6 +305,13 @@ func (s *Sub) storeDeadLetter(ctx context.Context, msg jetstream.Msg, meta *jets
 	s.m.metrics.deadLetters.WithLabelValues(s.name).Inc()
 	s.m.log.Warn("event dead-lettered", "subscription", s.name, "event_id", id, "dead_letter_id", d.ID, "reason", reason)
 	s.settle(msg, func() error { return msg.TermWithReason("dead-lettered: " + d.ID) })
+}
+
+func attemptsFailed(n int) string {
+	if n == 1 {
+		return "its only attempt failed"
+	}
+	return fmt.Sprintf("all %d attempts failed", n)
 }
 
 func attemptError(err error, timeout time.Duration) string {

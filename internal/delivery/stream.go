@@ -3,13 +3,26 @@ package delivery
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/config"
 )
+
+// eventFilters are the subjects of a subscription's types, without its direct
+// subject.
+func eventFilters(spec *config.Subscription) []string {
+	out := make([]string, 0, len(spec.Types))
+	for _, t := range spec.Types {
+		out = append(out, bus.EventsPrefix+t)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 // Stream sends a subscription's events live, for server-sent events. It reads
 // with its own ordered consumer, so a browser watching a subscription never takes
@@ -24,7 +37,7 @@ func (m *Manager) Stream(ctx context.Context, name, lastEventID string, send fun
 		return err
 	}
 	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: consumerConfig(name, s.spec).FilterSubjects,
+		FilterSubjects: eventFilters(s.spec),
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 	}
 	skipping := lastEventID != ""

@@ -7,6 +7,9 @@ import (
 	"github.com/weir-dev/weir/internal/config"
 )
 
+// maskedSecret stands for a push secret in what the API shows.
+const maskedSecret = "whsec_********"
+
 // View is a subscription as the API shows it.
 type View struct {
 	// Name of the subscription.
@@ -45,7 +48,7 @@ func (s *Sub) view(ctx context.Context) *View {
 	if s.spec.Push != nil {
 		v.Mode = "push"
 		p := *s.spec.Push
-		p.Secret = "whsec_********"
+		p.Secret = maskedSecret
 		spec.Push = &p
 		snap := s.breaker.Snapshot()
 		v.Breaker = &snap

@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	requests       *prometheus.CounterVec
 	publishSeconds prometheus.Histogram
+	deprecated     *prometheus.CounterVec
 }
 
 // NewMetrics registers ingress's collectors on reg.
@@ -21,7 +22,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 	}
-	reg.MustRegister(m.requests, m.publishSeconds)
+	m.deprecated = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "weir_contract_deprecated_events_total",
+		Help: "Events accepted whose type or contract version is deprecated, by type.",
+	}, []string{"type"})
+	reg.MustRegister(m.requests, m.publishSeconds, m.deprecated)
 	return m
 }
 

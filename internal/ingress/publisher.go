@@ -33,6 +33,8 @@ type Result struct {
 	ID string `json:"id"`
 	// Status is accepted or duplicate.
 	Status Status `json:"status"`
+	// DeadLetterID names the dead letter of a quarantined event.
+	DeadLetterID string `json:"dead_letter_id,omitempty"`
 	// Seq is the event's sequence in the EVENTS stream.
 	Seq uint64 `json:"-"`
 }
@@ -41,16 +43,24 @@ type Result struct {
 // the one path by which events enter weir: webhook ingress and POST /v1/events
 // both end here.
 type Publisher struct {
-	bus     *bus.Bus
-	log     *slog.Logger
-	metrics *Metrics
-	timeout time.Duration
+	bus       *bus.Bus
+	contracts *Contracts
+	log       *slog.Logger
+	metrics   *Metrics
+	timeout   time.Duration
 }
 
 // NewPublisher builds a Publisher; timeout bounds the wait for JetStream's ack.
-func NewPublisher(b *bus.Bus, m *Metrics, timeout time.Duration, log *slog.Logger) *Publisher {
-	return &Publisher{bus: b, log: log, metrics: m, timeout: timeout}
+// contracts may be nil (no checking).
+func NewPublisher(b *bus.Bus, contracts *Contracts, m *Metrics, timeout time.Duration, log *slog.Logger) *Publisher {
+	if contracts != nil {
+		contracts.deprecated = m.deprecated
+	}
+	return &Publisher{bus: b, contracts: contracts, log: log, metrics: m, timeout: timeout}
 }
+
+// errUnavailable marks failures a retry may fix.
+var errUnavailable = bus.ErrUnavailable
 
 // Publish stores ev on subject events.<type>.
 //

@@ -19,6 +19,7 @@ type Source struct {
 	window     time.Duration
 	maxBody    int64
 	allowRaw   bool
+	onInvalid  string
 }
 
 // NewSource compiles the configuration of source name; errors name the field.
@@ -45,6 +46,7 @@ func NewSource(name string, c config.Source) (*Source, error) {
 		window:     c.DedupeWindow,
 		maxBody:    c.MaxBody,
 		allowRaw:   c.AllowRaw,
+		onInvalid:  c.OnInvalid,
 	}
 	if s.typeFrom, err = parseLocator(c.TypeFrom); err != nil {
 		return nil, fmt.Errorf("%s.type_from: %w", p, err)

@@ -116,6 +116,22 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ev.DataContentType = ctype
 		ev.DataBase64 = body
 	}
+	adm := wh.pub.Admit(ev, src.onInvalid, "")
+	if adm.Problem != nil {
+		wh.fail(w, r, name, "refused", adm.Problem)
+		return
+	}
+	DeprecationHeaders(w.Header(), adm.Verdict.Deprecation)
+	if adm.Quarantine {
+		res, err := wh.pub.Quarantine(r.Context(), ev, adm)
+		if err != nil {
+			wh.fail(w, r, name, "unavailable", Unavailable(err))
+			return
+		}
+		wh.metrics.Count(name, string(res.Status))
+		WriteResult(w, res)
+		return
+	}
 	key := ""
 	if deliveryID != "" {
 		key = "in\x00" + name + "\x00" + deliveryID
@@ -149,6 +165,10 @@ func WriteResult(w http.ResponseWriter, res Result) {
 		w.WriteHeader(http.StatusOK)
 	} else {
 		w.WriteHeader(http.StatusAccepted)
+	}
+	if res.DeadLetterID != "" {
+		_ = json.NewEncoder(w).Encode(res)
+		return
 	}
 	b := make([]byte, 0, 64)
 	b = append(b, `{"id":`...)

@@ -38,6 +38,8 @@ type Problem struct {
 type FieldError struct {
 	// Field names the part at fault.
 	Field string `json:"field"`
+	// Rule names the check that failed, where there is one (a schema keyword).
+	Rule string `json:"rule,omitempty"`
 	// Detail says what is wrong with it.
 	Detail string `json:"detail"`
 }

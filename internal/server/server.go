@@ -22,26 +22,34 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/weir-dev/weir/internal/api"
+	"github.com/weir-dev/weir/internal/archive"
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/contract"
+	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
+	"github.com/weir-dev/weir/internal/retention"
 	"github.com/weir-dev/weir/internal/token"
 )
 
 // Server is one running weir node.
 type Server struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	out      io.Writer
-	bus      *bus.Bus
-	deliv    *delivery.Manager
-	http     *http.Server
-	listener net.Listener
-	served   chan error
-	registry *prometheus.Registry
-	stopOnce sync.Once
-	stopErr  error
+	cfg       *config.Config
+	log       *slog.Logger
+	out       io.Writer
+	bus       *bus.Bus
+	deliv     *delivery.Manager
+	keeper    *retention.Keeper
+	archiver  *archive.Archiver
+	dead      *deadletter.Store
+	contracts *contract.Registry
+	http      *http.Server
+	listener  net.Listener
+	served    chan error
+	registry  *prometheus.Registry
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // New prepares a node; out receives what is shown to the operator once (the
@@ -51,8 +59,8 @@ func New(cfg *config.Config, log *slog.Logger, out io.Writer) *Server {
 }
 
 // Start opens the bus, builds every part and starts serving HTTP. It returns when
-// the node is ready to take requests.
-func (s *Server) Start(ctx context.Context) error {
+// the node is ready to take requests; on failure everything opened is closed.
+func (s *Server) Start(ctx context.Context) (err error) {
 	cfg := s.cfg
 	sources := make([]*ingress.Source, 0, len(cfg.Sources))
 	window := cfg.Ingress.DedupeWindow
@@ -68,11 +76,98 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.listener, err = net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("server.addr: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.closeParts()
+		}
+	}()
+	if err := s.openBus(ctx, window); err != nil {
+		return err
+	}
+	s.registry = prometheus.NewRegistry()
+	s.registerBusMetrics()
 
+	s.dead, err = deadletter.Open(ctx, s.bus.JetStream(), cfg.Delivery.DeadLetterMaxAge, cfg.Bus.Replicas)
+	if err != nil {
+		return err
+	}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + s.listener.Addr().String()
+	}
+	s.contracts, err = contract.Open(ctx, s.bus.JetStream(), cfg.Bus.Replicas, publicURL)
+	if err != nil {
+		return err
+	}
+	if err := s.declareContracts(ctx); err != nil {
+		return err
+	}
+	metrics := ingress.NewMetrics(s.registry)
+	pub := ingress.NewPublisher(s.bus, &ingress.Contracts{
+		Registry: s.contracts, DeadLetters: s.dead, RequireContract: cfg.Policy.RequireContract,
+	}, metrics, cfg.Bus.PublishTimeout, s.log)
+
+	s.deliv, err = delivery.New(s.bus, delivery.Config{
+		Subscriptions: cfg.Subscriptions, Delivery: cfg.Delivery, Replicas: cfg.Bus.Replicas, DeadLetters: s.dead,
+	}, delivery.NewMetrics(s.registry), s.log)
+	if err != nil {
+		return err
+	}
+	if err := s.deliv.Start(ctx); err != nil {
+		return err
+	}
+	if err := s.startRetentionAndArchive(ctx); err != nil {
+		return err
+	}
+
+	// In-flight requests are what a graceful shutdown waits for; operators see them.
+	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "weir_http_in_flight_requests",
+		Help: "Ingress and API requests being served.",
+	})
+	s.registry.MustRegister(inFlight)
+	apiMux := http.NewServeMux()
+	apiMux.Handle("POST /in/{source}", ingress.NewWebhooks(sources, pub, metrics, s.log))
+	api.New(api.Config{
+		MaxBody: cfg.Ingress.MaxBody, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
+		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(),
+	}, tokens, pub, s.deliv, metrics, s.log).Register(apiMux)
+	mux := http.NewServeMux()
+	mux.Handle("/", promhttp.InstrumentHandlerInFlight(inFlight, apiMux))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.served = make(chan error, 1)
+	go func() { s.served <- s.http.Serve(s.listener) }()
+	s.log.Info("weir is serving",
+		slog.String("addr", s.listener.Addr().String()),
+		slog.String("bus", s.busDescription()),
+		slog.Int("sources", len(sources)),
+		slog.Int("subscriptions", len(cfg.Subscriptions)),
+		slog.Int("contracts", len(s.contracts.List())))
+	return nil
+}
+
+func (s *Server) openBus(ctx context.Context, window time.Duration) error {
+	cfg := s.cfg
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	host, _ := os.Hostname()
+	var err error
 	s.bus, err = bus.Open(ctx, bus.Config{
 		URL:          cfg.Bus.URL,
 		CredsFile:    cfg.Bus.CredsFile,
@@ -84,11 +179,10 @@ func (s *Server) Start(ctx context.Context) error {
 		MaxPayload:   cfg.Bus.MaxPayload,
 		Name:         "weir-" + host,
 	}, s.log)
-	if err != nil {
-		return err
-	}
+	return err
+}
 
-	s.registry = prometheus.NewRegistry()
+func (s *Server) registerBusMetrics() {
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "weir_bus_connected",
@@ -103,55 +197,23 @@ func (s *Server) Start(ctx context.Context) error {
 		Name: "weir_ingress_dedupe_record_errors_total",
 		Help: "Accepted events whose de-duplication record could not be written.",
 	}, func() float64 { return float64(s.bus.RememberErrors()) }))
-	metrics := ingress.NewMetrics(s.registry)
-	pub := ingress.NewPublisher(s.bus, metrics, cfg.Bus.PublishTimeout, s.log)
+}
 
-	// In-flight requests are what a graceful shutdown waits for; operators see them.
-	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "weir_http_in_flight_requests",
-		Help: "Ingress and API requests being served.",
-	})
-	s.registry.MustRegister(inFlight)
-	apiMux := http.NewServeMux()
-	apiMux.Handle("POST /in/{source}", ingress.NewWebhooks(sources, pub, metrics, s.log))
-	s.deliv, err = delivery.New(s.bus, delivery.Config{
-		Subscriptions: cfg.Subscriptions, Delivery: cfg.Delivery, Replicas: cfg.Bus.Replicas,
-	}, delivery.NewMetrics(s.registry), s.log)
-	if err != nil {
+// closeParts closes what Start opened, when it fails half-way.
+func (s *Server) closeParts() {
+	s.stopBackground()
+	if s.deliv != nil {
+		s.deliv.Stop()
+	}
+	if s.contracts != nil {
+		s.contracts.Close()
+	}
+	if s.bus != nil {
 		s.bus.Close()
-		return err
 	}
-	if err := s.deliv.Start(ctx); err != nil {
-		s.bus.Close()
-		return err
+	if s.listener != nil {
+		_ = s.listener.Close()
 	}
-	api.New(api.Config{MaxBody: cfg.Ingress.MaxBody, DedupeWindow: cfg.Ingress.DedupeWindow}, tokens, pub, s.deliv, metrics, s.log).Register(apiMux)
-	mux := http.NewServeMux()
-	mux.Handle("/", promhttp.InstrumentHandlerInFlight(inFlight, apiMux))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
-	})
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-
-	s.listener, err = net.Listen("tcp", cfg.Server.Addr)
-	if err != nil {
-		s.bus.Close()
-		return fmt.Errorf("server.addr: %w", err)
-	}
-	s.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	s.served = make(chan error, 1)
-	go func() { s.served <- s.http.Serve(s.listener) }()
-	s.log.Info("weir is serving",
-		slog.String("addr", s.listener.Addr().String()),
-		slog.String("bus", s.busDescription()),
-		slog.Int("sources", len(sources)))
-	return nil
 }
 
 // tokens builds the token store from the configuration, or from the bootstrap
@@ -222,8 +284,12 @@ func (s *Server) stop(ctx context.Context) error {
 			err = errors.Join(err, serr)
 		}
 	}
+	s.stopBackground()
 	if s.deliv != nil {
 		s.deliv.Stop()
+	}
+	if s.contracts != nil {
+		s.contracts.Close()
 	}
 	if s.bus != nil {
 		s.bus.Close()

@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/weir-dev/weir/internal/event"
 )
 
 // Prefix starts every token weir generates, so that secret scanners can spot one.
@@ -60,25 +62,8 @@ func (t *Token) IsAdmin() bool {
 	return false
 }
 
-// Match reports whether event type typ matches pattern, with NATS wildcard
-// rules over dot-separated segments: "*" is one segment, a final ">" one or more.
-func Match(pattern, typ string) bool {
-	for {
-		pseg, prest, pmore := strings.Cut(pattern, ".")
-		tseg, trest, tmore := strings.Cut(typ, ".")
-		switch {
-		case pseg == ">" && !pmore:
-			return tseg != ""
-		case pseg != "*" && pseg != tseg:
-			return false
-		case pmore != tmore:
-			return false
-		case !pmore:
-			return true
-		}
-		pattern, typ = prest, trest
-	}
-}
+// Match reports whether event type typ matches pattern (see event.MatchType).
+func Match(pattern, typ string) bool { return event.MatchType(pattern, typ) }
 
 // Store looks tokens up by the hash of their secret.
 type Store struct {

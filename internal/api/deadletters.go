@@ -1,0 +1,357 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/weir-dev/weir/internal/deadletter"
+	"github.com/weir-dev/weir/internal/delivery"
+	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/problem"
+)
+
+func (a *API) registerDeadLetters(mux *http.ServeMux, h func(http.HandlerFunc) http.Handler) {
+	mux.Handle("GET /v1/deadletters", h(a.listDeadLetters))
+	mux.Handle("POST /v1/deadletters/redrive", h(a.bulkRedrive))
+	mux.Handle("GET /v1/deadletters/{id}", h(a.getDeadLetter))
+	mux.Handle("POST /v1/deadletters/{id}/redrive", h(a.redriveOne))
+	mux.Handle("POST /v1/deadletters/{id}/resolve", h(a.resolveDeadLetter))
+	mux.Handle("DELETE /v1/deadletters/{id}", h(a.deleteDeadLetter))
+}
+
+// deadLetterFilter reads a filter from query parameters (listing) or a JSON
+// body (bulk redrive) with the same names.
+type deadLetterFilter struct {
+	Subscription string `json:"subscription,omitempty"`
+	Source       string `json:"source,omitempty"`
+	Type         string `json:"type,omitempty"`
+	Kind         string `json:"kind,omitempty"`
+	Status       string `json:"status,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+	EventID      string `json:"event_id,omitempty"`
+	From         string `json:"from,omitempty"`
+	To           string `json:"to,omitempty"`
+	Cursor       string `json:"cursor,omitempty"`
+	Limit        int    `json:"limit,omitempty"`
+}
+
+func (f deadLetterFilter) compile() (deadletter.Filter, *problem.Problem) {
+	out := deadletter.Filter{Subscription: f.Subscription, Source: f.Source, Type: f.Type, Kind: f.Kind,
+		Status: f.Status, Reason: f.Reason, EventID: f.EventID, Before: f.Cursor, Limit: f.Limit}
+	if out.Status == "" {
+		out.Status = deadletter.StatusOpen
+	}
+	switch out.Status {
+	case deadletter.StatusOpen, deadletter.StatusRedriven, deadletter.StatusResolved, "all":
+	default:
+		return out, problem.New(http.StatusBadRequest, "invalid-parameter", "status: "+quote(f.Status)+" is not open, redriven, resolved or all").WithField("status")
+	}
+	if f.Kind != "" && f.Kind != "undeliverable" && f.Kind != "quarantined" {
+		return out, problem.New(http.StatusBadRequest, "invalid-parameter", "kind: "+quote(f.Kind)+" is not undeliverable or quarantined").WithField("kind")
+	}
+	for _, t := range []struct {
+		name string
+		in   string
+		out  *time.Time
+	}{{"from", f.From, &out.From}, {"to", f.To, &out.To}} {
+		if t.in == "" {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339, t.in)
+		if err != nil {
+			return out, problem.New(http.StatusBadRequest, "invalid-parameter", t.name+": "+quote(t.in)+" is not an RFC 3339 time (2026-11-30T09:00:00Z)").WithField(t.name)
+		}
+		*t.out = v
+	}
+	if f.Limit < 0 || f.Limit > 1000 {
+		return out, problem.New(http.StatusBadRequest, "invalid-parameter", "limit: must be from 1 to 1000").WithField("limit")
+	}
+	return out, nil
+}
+
+// mayHandle: admins handle every dead letter; others those of subscriptions
+// their subscribe roles cover, and quarantined events of types they publish.
+func (a *API) mayHandle(r *http.Request, d *deadletter.DeadLetter) bool {
+	t := tokenOf(r)
+	if t.IsAdmin() {
+		return true
+	}
+	if d.Kind == "quarantined" {
+		return t.Can("publish", d.EventType)
+	}
+	v, err := a.deliv.Get(r.Context(), d.Subscription)
+	return err == nil && t.CanSubscribe(v.Spec.Types)
+}
+
+func (a *API) listDeadLetters(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, ok := intParam(w, r, "limit", 100, 1, 1000)
+	if !ok {
+		return
+	}
+	f, p := deadLetterFilter{Subscription: q.Get("subscription"), Source: q.Get("source"), Type: q.Get("type"), Kind: q.Get("kind"),
+		Status: q.Get("status"), Reason: q.Get("reason"), EventID: q.Get("event_id"), From: q.Get("from"), To: q.Get("to"),
+		Cursor: q.Get("cursor"), Limit: limit}.compile()
+	if p != nil {
+		p.Write(w, r)
+		return
+	}
+	list, next, err := a.deliv.DeadLetters().List(r.Context(), f)
+	if err != nil {
+		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		return
+	}
+	out := []*deadletter.DeadLetter{}
+	for _, d := range list {
+		if a.mayHandle(r, d) {
+			out = append(out, d)
+		}
+	}
+	resp := map[string]any{"dead_letters": out}
+	if next != "" {
+		resp["next_cursor"] = next
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// deadLetter finds the dead letter of the path and checks the token may handle it.
+func (a *API) deadLetter(w http.ResponseWriter, r *http.Request) (*deadletter.DeadLetter, bool) {
+	d, err := a.deliv.DeadLetters().Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, deadletter.ErrNotFound) {
+		problem.New(http.StatusNotFound, "unknown-dead-letter", "there is no dead letter with id "+quote(r.PathValue("id"))).WithField("id").Write(w, r)
+		return nil, false
+	}
+	if err != nil {
+		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		return nil, false
+	}
+	if !a.mayHandle(r, d) {
+		forbidden(w, r, "id", "token "+quote(tokenOf(r).Name)+" may not handle this dead letter")
+		return nil, false
+	}
+	return d, true
+}
+
+func (a *API) getDeadLetter(w http.ResponseWriter, r *http.Request) {
+	if d, ok := a.deadLetter(w, r); ok {
+		writeJSON(w, http.StatusOK, d)
+	}
+}
+
+// redriveOne sends one dead letter on. A quarantined event may come with a
+// corrected payload ({"data": ...}); it is checked against its contract again
+// and refused (422, the dead letter stays open) if it still breaks it.
+func (a *API) redriveOne(w http.ResponseWriter, r *http.Request) {
+	d, ok := a.deadLetter(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Data json.RawMessage `json:"data,omitempty"`
+	}
+	if r.ContentLength != 0 && !decodeBody(w, r, &body) {
+		return
+	}
+	if p := a.redrive(r, d, body.Data); p != nil {
+		p.Write(w, r)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// redrive does the work of one redrive and closes the dead letter.
+func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMessage) *problem.Problem {
+	if d.Status != "" && d.Status != deadletter.StatusOpen {
+		return problem.New(http.StatusConflict, "dead-letter-closed", "this dead letter was already "+d.Status).WithField("id")
+	}
+	ctx := r.Context()
+	switch d.Kind {
+	case "undeliverable":
+		if len(data) > 0 {
+			return problem.New(http.StatusBadRequest, "invalid-redrive", "data: only quarantined events can be corrected; an undeliverable event is sent again as it was").WithField("data")
+		}
+		err := a.deliv.Redeliver(ctx, d.Subscription, d.EventType, d.EventID, d.Event, "rd:"+d.ID)
+		if errors.Is(err, delivery.ErrNotFound) {
+			return problem.New(http.StatusConflict, "unknown-subscription", "the subscription "+quote(d.Subscription)+" no longer exists; resolve this dead letter instead").WithField("subscription")
+		}
+		if err != nil {
+			return problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error())
+		}
+	case "quarantined":
+		ev, err := event.Decode(d.Event)
+		if err != nil {
+			return problem.New(http.StatusConflict, "invalid-event", "the stored event cannot be read: "+err.Error())
+		}
+		if len(data) > 0 {
+			if !json.Valid(data) {
+				return problem.New(http.StatusBadRequest, "malformed-json", "data: not valid JSON").WithField("data")
+			}
+			ev.Data, ev.DataBase64 = data, nil
+		}
+		ev.DataSchema = ""
+		adm := a.pub.Admit(&ev, "reject", "")
+		if adm.Problem != nil {
+			return adm.Problem
+		}
+		if _, err := a.pub.Publish(ctx, &ev, "rd\x00"+d.ID, a.dedupeWindow); err != nil {
+			return problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error())
+		}
+		d.Event = ev.AppendJSON(nil)
+	}
+	d.Status, d.ClosedAt, d.ClosedBy = deadletter.StatusRedriven, time.Now().UTC(), tokenOf(r).Name
+	if err := a.deliv.DeadLetters().Update(ctx, d); err != nil {
+		return problem.New(http.StatusServiceUnavailable, "bus-unavailable", "redriven, but the dead letter was not marked: "+err.Error())
+	}
+	return nil
+}
+
+// bulkRedrive redrives every open dead letter that matches a filter.
+func (a *API) bulkRedrive(w http.ResponseWriter, r *http.Request) {
+	var body deadLetterFilter
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	body.Status = deadletter.StatusOpen
+	if body.Limit == 0 {
+		body.Limit = 1000
+	}
+	f, p := body.compile()
+	if p != nil {
+		p.Write(w, r)
+		return
+	}
+	list, _, err := a.deliv.DeadLetters().List(r.Context(), f)
+	if err != nil {
+		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		return
+	}
+	type failure struct {
+		ID     string `json:"id"`
+		Detail string `json:"detail"`
+	}
+	redriven, failed := []string{}, []failure{}
+	for _, d := range list {
+		if !a.mayHandle(r, d) {
+			continue
+		}
+		if p := a.redrive(r, d, nil); p != nil {
+			failed = append(failed, failure{ID: d.ID, Detail: p.Detail})
+			continue
+		}
+		redriven = append(redriven, d.ID)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"redriven": redriven, "failed": failed})
+}
+
+func (a *API) resolveDeadLetter(w http.ResponseWriter, r *http.Request) {
+	d, ok := a.deadLetter(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	if strings.TrimSpace(body.Reason) == "" {
+		problem.New(http.StatusBadRequest, "invalid-parameter", "reason: say why this event is closed without being sent on").WithField("reason").Write(w, r)
+		return
+	}
+	if d.Status != "" && d.Status != deadletter.StatusOpen {
+		problem.New(http.StatusConflict, "dead-letter-closed", "this dead letter was already "+d.Status).WithField("id").Write(w, r)
+		return
+	}
+	d.Status, d.ClosedAt, d.ClosedBy, d.Resolution = deadletter.StatusResolved, time.Now().UTC(), tokenOf(r).Name, body.Reason
+	if err := a.deliv.DeadLetters().Update(r.Context(), d); err != nil {
+		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (a *API) deleteDeadLetter(w http.ResponseWriter, r *http.Request) {
+	d, ok := a.deadLetter(w, r)
+	if !ok {
+		return
+	}
+	if strings.TrimSpace(r.URL.Query().Get("reason")) == "" {
+		problem.New(http.StatusBadRequest, "invalid-parameter", "reason: say why this dead letter is deleted (?reason=...)").WithField("reason").Write(w, r)
+		return
+	}
+	if err := a.deliv.DeadLetters().Delete(r.Context(), d.ID); err != nil {
+		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		return
+	}
+	a.log.InfoContext(r.Context(), "dead letter deleted", "dead_letter_id", d.ID, "event_id", d.EventID, "token", tokenOf(r).Name, "reason", r.URL.Query().Get("reason"))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) startReplay(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.subscription(w, r); !ok {
+		return
+	}
+	var body struct {
+		From        string `json:"from"`
+		To          string `json:"to,omitempty"`
+		Rate        int    `json:"rate,omitempty"`
+		FromArchive bool   `json:"from_archive,omitempty"`
+	}
+	if !decodeBody(w, r, &body) {
+		return
+	}
+	req := delivery.ReplayRequest{Rate: body.Rate, FromArchive: body.FromArchive}
+	for _, p := range []struct {
+		name, in string
+		t        *time.Time
+		seq      *uint64
+	}{{"from", body.From, &req.From, &req.FromSeq}, {"to", body.To, &req.To, &req.ToSeq}} {
+		if p.in == "" {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339, p.in); err == nil {
+			*p.t = t
+			continue
+		}
+		var n uint64
+		if err := json.Unmarshal([]byte(p.in), &n); err == nil && n > 0 {
+			*p.seq = n
+			continue
+		}
+		problem.New(http.StatusBadRequest, "invalid-parameter", p.name+": "+quote(p.in)+" is neither an RFC 3339 time nor a stream sequence").WithField(p.name).Write(w, r)
+		return
+	}
+	if body.Rate < 0 || body.Rate > 100000 {
+		problem.New(http.StatusBadRequest, "invalid-parameter", "rate: events per second, from 1 to 100000").WithField("rate").Write(w, r)
+		return
+	}
+	rp, err := a.deliv.StartReplay(r.PathValue("name"), req)
+	if err != nil {
+		field, _, _ := strings.Cut(err.Error(), ":")
+		problem.New(http.StatusBadRequest, "invalid-replay", err.Error()).WithField(field).Write(w, r)
+		return
+	}
+	w.Header().Set("Location", "/v1/replays/"+rp.ID)
+	writeJSON(w, http.StatusAccepted, rp)
+}
+
+func (a *API) getReplay(w http.ResponseWriter, r *http.Request) {
+	rp, err := a.deliv.Replay(r.PathValue("id"))
+	if err != nil {
+		problem.New(http.StatusNotFound, "unknown-replay", err.Error()).WithField("id").Write(w, r)
+		return
+	}
+	writeJSON(w, http.StatusOK, rp)
+}
+
+func (a *API) cancelReplay(w http.ResponseWriter, r *http.Request) {
+	rp, err := a.deliv.CancelReplay(r.PathValue("id"))
+	if err != nil {
+		problem.New(http.StatusNotFound, "unknown-replay", err.Error()).WithField("id").Write(w, r)
+		return
+	}
+	writeJSON(w, http.StatusOK, rp)
+}

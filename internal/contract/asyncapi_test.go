@@ -1,0 +1,592 @@
+package contract
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// asyncapiCatalog is a small but complete catalog: a contract with two
+// versions, a deprecated one with a sunset, one whose schema uses $defs; a
+// source with a fixed type and one that takes the type from the request; a
+// subscription to order.* and one to everything.
+func asyncapiCatalog() Catalog {
+	return Catalog{
+		Title:       "Acme events",
+		Version:     "2025.11.0",
+		Description: "What happens at Acme, as events.",
+		ServerURL:   "http://127.0.0.1:8080",
+		Contracts: []CatalogContract{
+			{
+				Type:        "order.created",
+				Owner:       "shop-team",
+				Description: "A customer placed an order.",
+				Versions: []CatalogVersion{
+					{Version: 1, Schema: json.RawMessage(`{"type":"object","required":["id"],"properties":{"id":{"type":"string"}}}`)},
+					{
+						Version: 2,
+						Schema:  json.RawMessage(`{"type":"object","required":["id","total"],"properties":{"id":{"type":"string"},"total":{"type":"number","minimum":0},"note":{"type":"string","pattern":"^[^<>&]*$"}}}`),
+						Example: json.RawMessage(`{"id":"o-1","total":12.5}`),
+					},
+				},
+			},
+			{
+				Type:        "customer.deleted",
+				Owner:       "crm",
+				Description: "A customer account was removed.",
+				Deprecated:  true,
+				Sunset:      time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC),
+				Versions: []CatalogVersion{
+					{Version: 1, Schema: json.RawMessage(`{"type":"object","properties":{"customer":{"type":"string"}}}`)},
+				},
+			},
+			{
+				Type:        "invoice.paid",
+				Description: "An invoice was paid in full.",
+				Versions: []CatalogVersion{{
+					Version: 1,
+					Schema: json.RawMessage(`{
+						"$schema": "https://json-schema.org/draft/2020-12/schema",
+						"type": "object",
+						"required": ["invoice", "amount"],
+						"properties": {
+							"invoice": {"type": "string"},
+							"amount": {"$ref": "#/$defs/money"},
+							"fees": {"type": "array", "items": {"$ref": "#/$defs/money"}},
+							"previous": {"$ref": "#"}
+						},
+						"$defs": {
+							"money": {
+								"type": "object",
+								"required": ["value", "currency"],
+								"properties": {"value": {"type": "integer"}, "currency": {"$ref": "#/$defs/currency"}}
+							},
+							"currency": {"type": "string", "enum": ["EUR", "USD"]}
+						}
+					}`),
+					Example: json.RawMessage(`{"invoice":"inv-7","amount":{"value":1000,"currency":"EUR"}}`),
+				}},
+			},
+		},
+		Sources: []CatalogSource{
+			{Name: "shop", Types: []string{"order.created"}, Description: "The web shop's order webhooks."},
+			{Name: "relay", Description: "Events from partner systems; each request names its type."},
+		},
+		Subscriptions: []CatalogSubscription{
+			{Name: "fulfilment", Types: []string{"order.*"}, Mode: "push"},
+			{Name: "archive", Types: []string{">"}, Mode: "pull"},
+		},
+	}
+}
+
+func TestRenderAsyncAPIValidForOfficialParser(t *testing.T) {
+	t.Parallel()
+	doc, err := RenderAsyncAPI(asyncapiCatalog())
+	require.NoError(t, err)
+
+	file := filepath.Join(t.TempDir(), "asyncapi.json")
+	require.NoError(t, os.WriteFile(file, doc, 0o600))
+	out := runAsyncAPIValidator(t, file)
+	require.Contains(t, out, "valid AsyncAPI 3.0.0")
+	for line := range strings.Lines(out) {
+		require.False(t, strings.HasPrefix(line, "error "), "parser diagnostic: %s", line)
+	}
+}
+
+func TestRenderAsyncAPIDocument(t *testing.T) {
+	t.Parallel()
+	doc, err := RenderAsyncAPI(asyncapiCatalog())
+	require.NoError(t, err)
+
+	var got struct {
+		AsyncAPI   string `json:"asyncapi"`
+		Servers    map[string]map[string]any
+		Channels   map[string]map[string]any
+		Operations map[string]struct {
+			Action  string
+			Channel map[string]string
+		}
+		Components struct {
+			Messages map[string]map[string]any
+		}
+		XWeir struct {
+			Sources       []map[string]any
+			Subscriptions []map[string]any
+		} `json:"x-weir"`
+	}
+	require.NoError(t, json.Unmarshal(doc, &got))
+	require.Equal(t, "3.0.0", got.AsyncAPI)
+	require.Equal(t, map[string]any{
+		"host": "127.0.0.1:8080", "protocol": "http", "title": "weir",
+		"description": got.Servers["weir"]["description"],
+	}, got.Servers["weir"])
+
+	require.Equal(t, []string{"customer.deleted", "invoice.paid", "order.created"}, sortedKeys(got.Channels))
+	require.Equal(t, "events.order.created", got.Channels["order.created"]["address"])
+	require.Equal(t, "shop-team", got.Channels["order.created"]["x-weir-owner"])
+	require.Equal(t, map[string]any{
+		"order.created.v1": map[string]any{"$ref": "#/components/messages/order.created.v1"},
+		"order.created.v2": map[string]any{"$ref": "#/components/messages/order.created.v2"},
+	}, got.Channels["order.created"]["messages"])
+
+	deprecated := got.Components.Messages["customer.deleted.v1"]
+	require.Equal(t, true, deprecated["deprecated"])
+	require.Equal(t, "2026-06-30T00:00:00Z", deprecated["x-sunset"])
+	require.NotContains(t, got.Components.Messages["order.created.v1"], "deprecated")
+
+	v2 := got.Components.Messages["order.created.v2"]
+	require.Equal(t, "order.created.v2", v2["name"])
+	require.Equal(t, "application/json", v2["contentType"])
+	require.Equal(t, payloadSchemaFormat, v2["payload"].(map[string]any)["schemaFormat"])
+	require.Equal(t, []any{map[string]any{"name": "example", "payload": map[string]any{"id": "o-1", "total": 12.5}}}, v2["examples"])
+	require.Equal(t, []any{map[string]any{"$ref": "#/components/messageTraits/weir.cloudevent"}}, v2["traits"])
+
+	// References inside a payload must point at its place in the document.
+	invoice, err := json.Marshal(got.Components.Messages["invoice.paid.v1"]["payload"])
+	require.NoError(t, err)
+	require.Contains(t, string(invoice), `"$ref":"#/components/messages/invoice.paid.v1/payload/schema/$defs/money"`)
+	require.Contains(t, string(invoice), `"$ref":"#/components/messages/invoice.paid.v1/payload/schema"`)
+	require.NotContains(t, string(invoice), `"#/$defs`)
+
+	// The source whose type comes from the request has no operation: it is
+	// listed in x-weir only.
+	type op struct{ action, channel string }
+	ops := map[string]op{}
+	for id, o := range got.Operations {
+		ops[id] = op{o.Action, o.Channel["$ref"]}
+	}
+	require.Equal(t, map[string]op{
+		"send.shop.order.created":          {"send", "#/channels/order.created"},
+		"receive.fulfilment.order.created": {"receive", "#/channels/order.created"},
+		"receive.archive.customer.deleted": {"receive", "#/channels/customer.deleted"},
+		"receive.archive.invoice.paid":     {"receive", "#/channels/invoice.paid"},
+		"receive.archive.order.created":    {"receive", "#/channels/order.created"},
+	}, ops)
+	require.Equal(t, []map[string]any{
+		{"name": "relay", "ingress": "POST /in/relay", "typeFromRequest": true, "description": "Events from partner systems; each request names its type."},
+		{"name": "shop", "ingress": "POST /in/shop", "types": []any{"order.created"}, "description": "The web shop's order webhooks."},
+	}, got.XWeir.Sources)
+	require.Len(t, got.XWeir.Subscriptions, 2)
+}
+
+func TestRenderAsyncAPIDeterministic(t *testing.T) {
+	t.Parallel()
+	cat := asyncapiCatalog()
+	want, err := RenderAsyncAPI(cat)
+	require.NoError(t, err)
+
+	slices.Reverse(cat.Contracts)
+	slices.Reverse(cat.Contracts[2].Versions)
+	slices.Reverse(cat.Sources)
+	slices.Reverse(cat.Subscriptions)
+	got, err := RenderAsyncAPI(cat)
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(got))
+
+	// The golden file shows the whole document; WEIR_UPDATE_GOLDEN=1 rewrites it.
+	golden := filepath.Join("testdata", "asyncapi", "catalog.golden.json")
+	if os.Getenv("WEIR_UPDATE_GOLDEN") == "1" {
+		require.NoError(t, os.WriteFile(golden, want, 0o644))
+	}
+	g, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	require.Equal(t, string(g), string(want), "the rendering changed; rerun with WEIR_UPDATE_GOLDEN=1 if that is intended")
+}
+
+func TestRenderAsyncAPISanitizesAndRejects(t *testing.T) {
+	t.Parallel()
+	cat := Catalog{
+		Contracts: []CatalogContract{{Type: "a.b", Versions: []CatalogVersion{{Version: 1, Schema: json.RawMessage(`{
+			"type": "object",
+			"properties": {"x": {"$ref": "#item"}},
+			"$defs": {"item": {"$anchor": "item", "type": "string"}}
+		}`)}}}},
+		Subscriptions: []CatalogSubscription{{Name: "team a/b?", Types: []string{"a.*"}}},
+	}
+	doc, err := RenderAsyncAPI(cat)
+	require.NoError(t, err)
+	var got struct {
+		Info       map[string]string
+		Operations map[string]any
+	}
+	require.NoError(t, json.Unmarshal(doc, &got))
+	require.Equal(t, map[string]string{"title": "weir events", "version": "1.0.0"}, got.Info)
+	require.Equal(t, []string{"receive.team_a_b_.a.b"}, sortedKeys(got.Operations))
+	require.Contains(t, string(doc), `"$ref": "#/components/messages/a.b.v1/payload/schema/$defs/item"`)
+
+	for name, bad := range map[string]Catalog{
+		"type":      {Contracts: []CatalogContract{{Type: "order created"}}},
+		"wildcard":  {Contracts: []CatalogContract{{Type: "order.*"}}},
+		"duplicate": {Contracts: []CatalogContract{{Type: "a"}, {Type: "a"}}},
+		"version":   {Contracts: []CatalogContract{{Type: "a", Versions: []CatalogVersion{{Version: 0, Schema: json.RawMessage(`{}`)}}}}},
+		"schema":    {Contracts: []CatalogContract{{Type: "a", Versions: []CatalogVersion{{Version: 1, Schema: json.RawMessage(`"no"`)}}}}},
+		"example":   {Contracts: []CatalogContract{{Type: "a", Versions: []CatalogVersion{{Version: 1, Schema: json.RawMessage(`{}`), Example: json.RawMessage(`{`)}}}}},
+		"server":    {ServerURL: "127.0.0.1:8080"},
+	} {
+		_, err := RenderAsyncAPI(bad)
+		require.Error(t, err, name)
+	}
+}
+
+func TestImportAsyncAPIRoundTrip(t *testing.T) {
+	t.Parallel()
+	cat := asyncapiCatalog()
+	doc, err := RenderAsyncAPI(cat)
+	require.NoError(t, err)
+
+	got, err := ImportAsyncAPI(doc)
+	require.NoError(t, err)
+	want := slices.Clone(cat.Contracts)
+	slices.SortFunc(want, func(a, b CatalogContract) int { return strings.Compare(a.Type, b.Type) })
+	require.Len(t, got, len(want))
+	for i, w := range want {
+		requireImported(t, ImportedContract{Type: w.Type, Description: w.Description, Versions: w.Versions}, got[i])
+	}
+}
+
+func TestImportAsyncAPIFixtures(t *testing.T) {
+	t.Parallel()
+	money := `{"type":"object","required":["value","currency"],"properties":{"value":{"type":"integer","description":"In minor units."},"currency":{"type":"string","minLength":3,"maxLength":3}}}`
+	address := `{"type":"object","required":["country"],"properties":{"street":{"type":"string"},"country":{"type":"string","pattern":"^[A-Z]{2}$"}}}`
+	tests := []struct {
+		file string
+		want []ImportedContract
+	}{
+		{"shop-2.6.yaml", []ImportedContract{
+			{Type: "user.signedup", Description: "A customer created an account.", Versions: []CatalogVersion{{
+				Version: 1,
+				Schema:  json.RawMessage(`{"type":"object","required":["id","email"],"properties":{"id":{"type":"string"},"email":{"type":"string","format":"email"},"address":{"$ref":"#/$defs/Address"}},"$defs":{"Address":` + address + `}}`),
+				Example: json.RawMessage(`{"id":"u-1001","email":"ada@example.com"}`),
+			}}},
+			{Type: "order.created", Description: "A customer placed an order.", Versions: []CatalogVersion{
+				{Version: 1, Schema: json.RawMessage(`{"type":"object","required":["id","total"],"properties":{"id":{"type":"string"},"total":{"type":"number","minimum":0}}}`)},
+				{Version: 2, Schema: json.RawMessage(`{"type":"object","required":["id","items"],"properties":{"id":{"type":"string"},"items":{"type":"array","minItems":1,"items":{"$ref":"#/$defs/LineItem"}},"shipTo":{"$ref":"#/$defs/Address"}},"$defs":{
+					"LineItem":{"type":"object","required":["sku","quantity"],"properties":{"sku":{"type":"string"},"quantity":{"type":"integer","minimum":1}}},
+					"Address":` + address + `}}`)},
+			}},
+		}},
+		{"payments-3.0.json", []ImportedContract{
+			{Type: "payment.settled", Description: "A payment was settled with the bank.", Versions: []CatalogVersion{{
+				Version: 1,
+				Schema:  json.RawMessage(`{"type":"object","required":["id","amount"],"properties":{"id":{"type":"string"},"amount":{"$ref":"#/$defs/Money"},"replaces":{"$ref":"#"}},"$defs":{"Money":` + money + `}}`),
+				Example: json.RawMessage(`{"id":"pay_1","amount":{"value":1250,"currency":"EUR"}}`),
+			}}},
+			{Type: "RefundRequested", Description: "A customer asked for their money back.", Versions: []CatalogVersion{{
+				Version: 1,
+				Schema:  json.RawMessage(`{"type":"object","required":["payment","amount"],"properties":{"payment":{"type":"string"},"amount":{"$ref":"#/$defs/Money"}},"$defs":{"Money":` + money + `}}`),
+			}}},
+			{Type: "RefundCompleted", Description: "Refunds, from request to completion.", Versions: []CatalogVersion{{
+				Version: 1,
+				Schema: json.RawMessage(`{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","required":["refund","completedAt"],"properties":{"refund":{"$ref":"#/definitions/Refund"},"completedAt":{"type":"string","format":"date-time"}},"definitions":{
+					"Refund":{"type":"object","required":["payment","amount"],"properties":{"payment":{"type":"string"},"amount":{"$ref":"#/definitions/Money"}}},
+					"Money":` + money + `}}`),
+			}}},
+		}},
+		{"inventory-3.0.yaml", []ImportedContract{
+			{Type: "stockChanged", Description: "The stock of an item changed.", Versions: []CatalogVersion{
+				{Version: 1, Schema: json.RawMessage(`{"type":"object","required":["sku","quantity"],"properties":{"sku":{"type":"string"},"quantity":{"type":"integer"}}}`)},
+				{Version: 2, Schema: json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","required":["sku","quantity","warehouse"],"properties":{"sku":{"type":"string"},"quantity":{"type":"integer"},"warehouse":{"$ref":"#/$defs/warehouse"}},"$defs":{"warehouse":{"type":"string","enum":["north","south"]}}}`)},
+			}},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			doc, err := os.ReadFile(filepath.Join("testdata", "asyncapi", tt.file))
+			require.NoError(t, err)
+			got, err := ImportAsyncAPI(doc)
+			require.NoError(t, err)
+			require.Len(t, got, len(tt.want))
+			for i := range tt.want {
+				requireImported(t, tt.want[i], got[i])
+			}
+		})
+	}
+}
+
+// TestImportAsyncAPIFixturesAreValid keeps the fixtures honest: the official
+// parser accepts them.
+func TestImportAsyncAPIFixturesAreValid(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"shop-2.6.yaml", "payments-3.0.json", "inventory-3.0.yaml"} {
+		t.Run(f, func(t *testing.T) {
+			t.Parallel()
+			out := runAsyncAPIValidator(t, filepath.Join("testdata", "asyncapi", f))
+			require.Contains(t, out, "valid AsyncAPI")
+		})
+	}
+}
+
+func TestImportAsyncAPIErrors(t *testing.T) {
+	t.Parallel()
+	broken, err := os.ReadFile(filepath.Join("testdata", "asyncapi", "broken-ref.yaml"))
+	require.NoError(t, err)
+	const head = "asyncapi: 3.0.0\ninfo: {title: t, version: '1'}\n"
+	tests := []struct {
+		name, doc, path, reason string
+	}{
+		{"not JSON or YAML", "{\"asyncapi\": ", "", "not a JSON or YAML document"},
+		{"not an object", "just some text", "", "not an AsyncAPI document"},
+		{"OpenAPI", `{"openapi": "3.1.0", "info": {"title": "t", "version": "1"}}`, "", "no asyncapi field"},
+		{"version 1.2", "asyncapi: 1.2.0\ninfo: {title: t, version: '1'}\n", "asyncapi", `version "1.2.0" is not supported`},
+		{"version 3.1", "asyncapi: 3.1.0\n", "asyncapi", "not supported"},
+		{"broken $ref", string(broken), "channels.orderCreated.messages.v1.payload.$ref", `"#/components/schemas/OrderCreated" does not resolve: components.schemas has no "OrderCreated"`},
+		{"broken nested $ref", head + `
+channels:
+  orders:
+    messages:
+      created: {payload: {$ref: '#/components/schemas/Order'}}
+components:
+  schemas:
+    Order: {type: object, properties: {customer: {$ref: '#/components/schemas/Customer'}}}
+`, "components.schemas.Order.properties.customer.$ref", "does not resolve"},
+		{"external $ref", head + `
+channels:
+  orders:
+    messages:
+      created: {payload: {$ref: 'https://example.com/order.json'}}
+`, "channels.orders.messages.created.payload.$ref", "only references into this document"},
+		{"circular $ref", head + `
+channels:
+  orders:
+    messages:
+      created: {payload: {$ref: '#/components/schemas/A'}}
+components:
+  schemas:
+    A: {$ref: '#/components/schemas/B'}
+    B: {$ref: '#/components/schemas/A'}
+`, "components.schemas.B.$ref", "circular"},
+		{"Avro payload", head + `
+channels:
+  orders:
+    messages:
+      created:
+        payload: {schemaFormat: application/vnd.apache.avro;version=1.9.0, schema: {type: record, name: Order, fields: []}}
+`, "channels.orders.messages.created.payload.schemaFormat", "is not JSON Schema"},
+		{"payload not a schema", head + `
+channels:
+  orders:
+    messages:
+      created: {payload: [1, 2]}
+`, "channels.orders.messages.created.payload", "a schema must be an object or a boolean"},
+		{"no type", head + `
+channels:
+  "/":
+    messages:
+      v1: {payload: {type: object}}
+`, "channels./", "no event type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ImportAsyncAPI([]byte(tt.doc))
+			var ie *ImportError
+			require.True(t, errors.As(err, &ie), "want an *ImportError, got %v", err)
+			require.Equal(t, tt.path, ie.Path, err.Error())
+			require.Contains(t, ie.Reason, tt.reason)
+		})
+	}
+}
+
+func TestImportAsyncAPIRecursiveSchemas(t *testing.T) {
+	t.Parallel()
+	// A schema that refers to itself and to a component that refers back to
+	// it: both stay references, nothing loops.
+	doc := `
+asyncapi: 3.0.0
+info: {title: t, version: '1'}
+channels:
+  tree:
+    address: events.tree.changed
+    messages:
+      v1: {payload: {$ref: '#/components/schemas/Node'}}
+components:
+  schemas:
+    Node:
+      type: object
+      properties:
+        children: {type: array, items: {$ref: '#/components/schemas/Node'}}
+        parent: {$ref: '#/components/schemas/Edge'}
+    Edge:
+      type: object
+      properties:
+        to: {$ref: '#/components/schemas/Node'}
+        via: {$ref: '#/components/schemas/Edge'}
+`
+	got, err := ImportAsyncAPI([]byte(doc))
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "tree.changed", got[0].Type)
+	require.JSONEq(t, `{"type":"object","properties":{
+		"children":{"type":"array","items":{"$ref":"#"}},
+		"parent":{"$ref":"#/$defs/Edge"}},
+		"$defs":{"Edge":{"type":"object","properties":{"to":{"$ref":"#"},"via":{"$ref":"#/$defs/Edge"}}}}}`,
+		string(got[0].Versions[0].Schema))
+}
+
+func TestImportAsyncAPIYAMLAliasesAndMerges(t *testing.T) {
+	t.Parallel()
+	doc := `
+asyncapi: 2.6.0
+info: {title: t, version: '1'}
+channels:
+  events.item.added:
+    publish:
+      message:
+        name: item.added.v3
+        payload: &item
+          type: object
+          properties: {id: {type: string}, count: {type: integer, maximum: 0x10}}
+  events.item.removed:
+    publish:
+      message:
+        payload:
+          <<: *item
+          required: [id]
+`
+	got, err := ImportAsyncAPI([]byte(doc))
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "item.added", got[0].Type)
+	require.Equal(t, 3, got[0].Versions[0].Version)
+	require.JSONEq(t, `{"type":"object","properties":{"id":{"type":"string"},"count":{"type":"integer","maximum":16}}}`, string(got[0].Versions[0].Schema))
+	require.Equal(t, "item.removed", got[1].Type)
+	require.JSONEq(t, `{"required":["id"],"type":"object","properties":{"id":{"type":"string"},"count":{"type":"integer","maximum":16}}}`, string(got[1].Versions[0].Schema))
+}
+
+func TestSubjectMatchesAsyncAPI(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		pattern, typ string
+		want         bool
+	}{
+		{"order.*", "order.created", true},
+		{"order.*", "order.created.v2", false},
+		{"order.*", "order", false},
+		{"order.>", "order.created.v2", true},
+		{"order.>", "order", false},
+		{">", "a", true},
+		{"*.created", "order.created", true},
+		{"order.created", "order.created", true},
+		{"order.created", "order.deleted", false},
+	} {
+		require.Equal(t, tt.want, subjectMatches(tt.pattern, tt.typ), "%s ~ %s", tt.pattern, tt.typ)
+	}
+}
+
+func FuzzImportAsyncAPI(f *testing.F) {
+	doc, err := RenderAsyncAPI(asyncapiCatalog())
+	require.NoError(f, err)
+	f.Add(doc)
+	files, err := filepath.Glob(filepath.Join("testdata", "asyncapi", "*"))
+	require.NoError(f, err)
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"asyncapi":"3.0.0","channels":{"a":{"messages":{"m":{"payload":{"$ref":"#/channels/a/messages/m/payload"}}}}}}`))
+	f.Add([]byte(`{"asyncapi":"3.0.0","channels":{"a":{"$ref":"#/channels/a"}}}`))
+	f.Add([]byte(`{"asyncapi":"3.0.0","channels":{"a":{"messages":{"m":{"payload":{"properties":{"x":{"$ref":"#"}}}}}}}}`))
+	f.Add([]byte("asyncapi: 2.6.0\nchannels:\n  a:\n    publish:\n      message: &m\n        payload: {items: *m}\n"))
+	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Add([]byte(`{"asyncapi":"2.6.0","channels":{"a/b":{"subscribe":{"message":{"oneOf":[{"payload":{"$ref":"#/channels"}},{"payload":true}]}}}}}`))
+
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		got, err := ImportAsyncAPI(doc)
+		if err != nil {
+			var ie *ImportError
+			require.True(t, errors.As(err, &ie), "not an *ImportError: %v", err)
+			return
+		}
+		for _, c := range got {
+			require.True(t, validEventType(c.Type), "type %q", c.Type)
+			require.NotEmpty(t, c.Versions)
+			for _, v := range c.Versions {
+				require.True(t, json.Valid(v.Schema), "schema %s", v.Schema)
+				require.True(t, v.Example == nil || json.Valid(v.Example), "example %s", v.Example)
+			}
+		}
+	})
+}
+
+func requireImported(t *testing.T, want, got ImportedContract) {
+	t.Helper()
+	require.Equal(t, want.Type, got.Type)
+	require.Equal(t, want.Description, got.Description, want.Type)
+	require.Len(t, got.Versions, len(want.Versions), want.Type)
+	for i, w := range want.Versions {
+		g := got.Versions[i]
+		require.Equal(t, w.Version, g.Version, want.Type)
+		require.JSONEq(t, string(w.Schema), string(g.Schema), "%s v%d", want.Type, w.Version)
+		if w.Example == nil {
+			require.Nil(t, g.Example, "%s v%d", want.Type, w.Version)
+		} else {
+			require.JSONEq(t, string(w.Example), string(g.Example), "%s v%d", want.Type, w.Version)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+var (
+	asyncapiToolOnce sync.Once
+	asyncapiToolErr  error
+)
+
+// runAsyncAPIValidator checks file with tools/asyncapi/validate.mjs, the
+// official AsyncAPI parser, installing the tool's locked packages first when
+// they are missing. It skips the test only when node itself is not there.
+func runAsyncAPIValidator(t *testing.T, file string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not on PATH, so the official AsyncAPI parser cannot check the document")
+	}
+	dir, err := filepath.Abs(filepath.Join("..", "..", "tools", "asyncapi"))
+	require.NoError(t, err)
+	asyncapiToolOnce.Do(func() { asyncapiToolErr = installAsyncAPITool(dir) })
+	require.NoError(t, asyncapiToolErr)
+	file, err = filepath.Abs(file)
+	require.NoError(t, err)
+
+	cmd := exec.CommandContext(t.Context(), node, filepath.Join(dir, "validate.mjs"), file)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the AsyncAPI parser rejected %s:\n%s", file, out)
+	return string(out)
+}
+
+func installAsyncAPITool(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@asyncapi", "parser", "package.json")); err == nil {
+		return nil
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return errors.New("node is installed but npm is not: install npm to run the AsyncAPI parser")
+	}
+	// --ignore-scripts: the parser is plain JavaScript, and a dependency's
+	// install script would only send telemetry.
+	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return errors.New("npm ci in tools/asyncapi: " + err.Error() + "\n" + string(out))
+	}
+	return nil
+}
