@@ -83,7 +83,7 @@ func deadLetters(args []string, stdout, stderr io.Writer) error {
 	all := fs.Bool("all", false, "redrive: every open dead letter matching the filters")
 	data := fs.String("data", "", "redrive: corrected data of a quarantined event (a JSON file, or - for standard input)")
 	why := fs.String("why", "", "resolve: the reason for closing it without sending it on")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseInterleaved(fs, args[1:]); err != nil {
 		return err
 	}
 	filter := map[string]string{"subscription": *sub, "source": *source, "type": *typ, "kind": *kind,
@@ -188,7 +188,7 @@ func replay(args []string, stdout, stderr io.Writer) error {
 	rate := fs.Int("rate", 0, "events per second (default 500)")
 	fromArchive := fs.Bool("from-archive", false, "read the range from the archive (history older than retention)")
 	detach := fs.Bool("detach", false, "start the replay and return without following it")
-	if err := fs.Parse(args); err != nil {
+	if err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || *from == "" {
@@ -222,4 +222,21 @@ func replay(args []string, stdout, stderr io.Writer) error {
 		time.Sleep(time.Second)
 	}
 	return nil
+}
+
+// parseInterleaved parses flags that may come after the positional arguments
+// (`weir replay fulfillment --from ...`), as people type them.
+func parseInterleaved(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return fs.Parse(append([]string{"--"}, positional...))
 }
