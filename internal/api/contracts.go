@@ -133,14 +133,9 @@ func (a *API) registerVersion(w http.ResponseWriter, r *http.Request) {
 		problem.New(http.StatusBadRequest, "invalid-schema", "schema: required: the JSON Schema of the event's data").WithField("schema").Write(w, r)
 		return
 	}
-	var mode contract.Mode
-	if body.Compatibility != "" {
-		m, err := contract.ParseMode(body.Compatibility)
-		if err != nil {
-			problem.New(http.StatusBadRequest, "invalid-parameter", "compatibility: "+err.Error()).WithField("compatibility").Write(w, r)
-			return
-		}
-		mode = m
+	mode, ok := parseMode(w, r, body.Compatibility)
+	if !ok {
+		return
 	}
 	reg, err := a.contracts.Register(r.Context(), typ, body.Schema, body.Example, contract.Meta{
 		Owner: body.Owner, Description: body.Description, Compatibility: mode, Lenient: body.Lenient, Origin: "api",
@@ -207,14 +202,9 @@ func (a *API) checkCompatibility(w http.ResponseWriter, r *http.Request) {
 		problem.New(http.StatusBadRequest, "invalid-schema", "schema: required").WithField("schema").Write(w, r)
 		return
 	}
-	var mode contract.Mode
-	if body.Compatibility != "" {
-		m, err := contract.ParseMode(body.Compatibility)
-		if err != nil {
-			problem.New(http.StatusBadRequest, "invalid-parameter", "compatibility: "+err.Error()).WithField("compatibility").Write(w, r)
-			return
-		}
-		mode = m
+	mode, ok := parseMode(w, r, body.Compatibility)
+	if !ok {
+		return
 	}
 	res, err := a.contracts.CheckOnly(r.PathValue("type"), body.Schema, mode)
 	if err != nil {
@@ -265,4 +255,17 @@ func (a *API) deprecate(w http.ResponseWriter, r *http.Request) {
 	}
 	c, _ := a.contracts.Get(typ)
 	writeJSON(w, http.StatusOK, c)
+}
+
+// parseMode reads an optional compatibility mode ("" keeps the contract's own).
+func parseMode(w http.ResponseWriter, r *http.Request, s string) (contract.Mode, bool) {
+	if s == "" {
+		return "", true
+	}
+	m, err := contract.ParseMode(s)
+	if err != nil {
+		problem.New(http.StatusBadRequest, "invalid-parameter", "compatibility: "+err.Error()).WithField("compatibility").Write(w, r)
+		return "", false
+	}
+	return m, true
 }

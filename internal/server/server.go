@@ -201,16 +201,7 @@ func (s *Server) registerBusMetrics() {
 
 // closeParts closes what Start opened, when it fails half-way.
 func (s *Server) closeParts() {
-	s.stopBackground()
-	if s.deliv != nil {
-		s.deliv.Stop()
-	}
-	if s.contracts != nil {
-		s.contracts.Close()
-	}
-	if s.bus != nil {
-		s.bus.Close()
-	}
+	s.closeBelowHTTP()
 	if s.listener != nil {
 		_ = s.listener.Close()
 	}
@@ -284,6 +275,13 @@ func (s *Server) stop(ctx context.Context) error {
 			err = errors.Join(err, serr)
 		}
 	}
+	s.closeBelowHTTP()
+	return err
+}
+
+// closeBelowHTTP stops, in order, what runs behind the listener: the archive
+// and retention sweeper, delivery, the contract registry, then the bus.
+func (s *Server) closeBelowHTTP() {
 	s.stopBackground()
 	if s.deliv != nil {
 		s.deliv.Stop()
@@ -294,7 +292,6 @@ func (s *Server) stop(ctx context.Context) error {
 	if s.bus != nil {
 		s.bus.Close()
 	}
-	return err
 }
 
 // Run starts the node and stops it when ctx ends.
