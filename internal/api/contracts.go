@@ -129,6 +129,11 @@ func (a *API) registerVersion(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
+	// Loosening the checks is the platform's decision, not the producer's.
+	if (body.Compatibility != "" || body.Lenient != nil) && !tokenOf(r).IsAdmin() {
+		forbidden(w, r, "compatibility", "only admin tokens set a contract's compatibility or lenient checking")
+		return
+	}
 	if len(body.Schema) == 0 {
 		problem.New(http.StatusBadRequest, "invalid-schema", "schema: required: the JSON Schema of the event's data").WithField("schema").Write(w, r)
 		return

@@ -83,14 +83,19 @@ func deadLetters(args []string, stdout, stderr io.Writer) error {
 	all := fs.Bool("all", false, "redrive: every open dead letter matching the filters")
 	data := fs.String("data", "", "redrive: corrected data of a quarantined event (a JSON file, or - for standard input)")
 	why := fs.String("why", "", "resolve: the reason for closing it without sending it on")
+	eventID := fs.String("event-id", "", "only the dead letters of this event")
+	cursor := fs.String("cursor", "", "ls: continue after the previous page (its next cursor)")
 	if err := parseInterleaved(fs, args[1:]); err != nil {
 		return err
 	}
 	filter := map[string]string{"subscription": *sub, "source": *source, "type": *typ, "kind": *kind,
-		"status": *status, "reason": *reason, "from": *from, "to": *to}
+		"status": *status, "reason": *reason, "from": *from, "to": *to, "event_id": *eventID}
 	switch args[0] {
 	case "ls":
 		q := url.Values{}
+		if *cursor != "" {
+			q.Set("cursor", *cursor)
+		}
 		for k, v := range filter {
 			if v != "" {
 				q.Set(k, v)
@@ -113,7 +118,7 @@ func deadLetters(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "%s  %-13s %-10v %-20v %s\n    %v\n", m["id"], m["kind"], who, m["event_type"], m["created_at"], m["reason"])
 		}
 		if next, ok := out["next_cursor"].(string); ok {
-			fmt.Fprintf(stdout, "(more: add ?cursor=%s)\n", next)
+			fmt.Fprintf(stdout, "(more: add --cursor %s)\n", next)
 		}
 		return nil
 	case "show":

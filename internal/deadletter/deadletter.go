@@ -1,5 +1,5 @@
 // Package deadletter keeps the events that could not go on: undeliverable after
-// their retries (and, later, quarantined at ingress). Each dead letter keeps the
+// their retries, or quarantined at ingress for breaking their contract. Each dead letter keeps the
 // event, every attempt, a reason and guidance in plain words, so that the app's
 // owner can fix the cause and send it on. Dead letters live in a JetStream
 // key-value bucket, with their own retention independent of the EVENTS stream's.
@@ -172,7 +172,8 @@ const (
 type Filter struct {
 	// Subscription that gave up.
 	Subscription string
-	// Source of a quarantined event.
+	// Source of a quarantined event: its CloudEvents source, or a webhook
+	// source's name.
 	Source string
 	// Type is an event type pattern (NATS wildcards).
 	Type string
@@ -200,7 +201,7 @@ func (f Filter) match(d *DeadLetter) bool {
 	}
 	switch {
 	case f.Subscription != "" && d.Subscription != f.Subscription,
-		f.Source != "" && d.Source != f.Source,
+		f.Source != "" && d.Source != f.Source && d.Source != "/sources/"+f.Source,
 		f.Type != "" && !event.MatchType(f.Type, d.EventType),
 		f.Kind != "" && d.Kind != f.Kind,
 		f.Status != "all" && f.Status != "" && status != f.Status,

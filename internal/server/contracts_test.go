@@ -127,6 +127,8 @@ func TestPinnedDataSchemaAndVersions(t *testing.T) {
 	// v2 adds an optional field to the open object: fine under BACKWARD when lenient, so register leniently.
 	v2 := `{"lenient":true,"schema":{"type":"object","properties":{"order":{"type":"integer"},"carrier":{"type":"string"}},"required":["order"]}}`
 	r = do(t, apiRequest(t, "POST", url, pubSecret, "application/json", v2))
+	require.Equal(t, http.StatusForbidden, r.status, "a producer may not loosen the checks")
+	r = do(t, apiRequest(t, "POST", url, adminSecret, "application/json", v2))
 	require.Equal(t, http.StatusCreated, r.status, string(r.raw))
 	require.EqualValues(t, 2, r.body["version"])
 
