@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -65,6 +66,25 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerSubscriptions(mux)
 	a.registerContracts(mux)
 	a.registerRetention(mux)
+	// Profiles show how weir spends its time; only admins may take them.
+	mux.Handle("/debug/pprof/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !tokenOf(r).IsAdmin() {
+			forbidden(w, r, "Authorization", "only admin tokens may read profiles")
+			return
+		}
+		switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
+		case "profile":
+			pprof.Profile(w, r)
+		case "trace":
+			pprof.Trace(w, r)
+		case "symbol":
+			pprof.Symbol(w, r)
+		case "cmdline":
+			pprof.Cmdline(w, r)
+		default:
+			pprof.Index(w, r)
+		}
+	})))
 	mux.Handle("/v1/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.New(http.StatusNotFound, "not-found", "there is no API route "+r.Method+" "+r.URL.Path).Write(w, r)
 	})))

@@ -181,6 +181,18 @@ type Source struct {
 
 	// OnInvalid overrides policy.on_invalid for this source: quarantine or reject.
 	OnInvalid string `yaml:"on_invalid"`
+
+	// RateLimit bounds the requests this source may send to one weir node; past
+	// it, weir answers 429 with Retry-After. Unset: no limit.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a token bucket.
+type RateLimit struct {
+	// PerSecond is the sustained rate.
+	PerSecond float64 `yaml:"per_second"`
+	// Burst is how many requests may come at once. Default: PerSecond, at least 1.
+	Burst int `yaml:"burst"`
 }
 
 // Verify is a source's signature scheme.

@@ -295,6 +295,9 @@ func (s Source) validate(name string) error {
 	if s.MaxBody < 0 {
 		return fmt.Errorf("%s.max_body: must be positive", p)
 	}
+	if r := s.RateLimit; r != nil && (r.PerSecond <= 0 || r.Burst < 0) {
+		return fmt.Errorf("%s.rate_limit.per_second: must be positive (and burst not negative)", p)
+	}
 	return nil
 }
 

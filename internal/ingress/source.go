@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/verify"
 )
@@ -20,6 +22,7 @@ type Source struct {
 	maxBody    int64
 	allowRaw   bool
 	onInvalid  string
+	limiter    *rate.Limiter // nil: no limit
 }
 
 // NewSource compiles the configuration of source name; errors name the field.
@@ -47,6 +50,13 @@ func NewSource(name string, c config.Source) (*Source, error) {
 		maxBody:    c.MaxBody,
 		allowRaw:   c.AllowRaw,
 		onInvalid:  c.OnInvalid,
+	}
+	if r := c.RateLimit; r != nil {
+		burst := r.Burst
+		if burst == 0 {
+			burst = max(1, int(r.PerSecond))
+		}
+		s.limiter = rate.NewLimiter(rate.Limit(r.PerSecond), burst)
 	}
 	if s.typeFrom, err = parseLocator(c.TypeFrom); err != nil {
 		return nil, fmt.Errorf("%s.type_from: %w", p, err)

@@ -53,6 +53,18 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			problem.New(http.StatusNotFound, "unknown-source", "there is no source named "+quote(name)+"; sources are declared under sources: in weir.yaml").WithField("source"))
 		return
 	}
+	if src.limiter != nil {
+		// Refused before the body is read: a flood costs as little as possible.
+		if res := src.limiter.Reserve(); res.Delay() > 0 {
+			retry := res.Delay()
+			res.Cancel()
+			p := problem.New(http.StatusTooManyRequests, "rate-limited",
+				"this source sends more than its rate_limit allows; retry after the time in Retry-After").WithField("source")
+			p.RetryAfter = retry
+			wh.fail(w, r, name, "rate_limited", p)
+			return
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, src.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

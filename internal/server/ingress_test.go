@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/verify"
 )
 
@@ -217,3 +219,36 @@ func ioNop(s string) *nopCloser { return &nopCloser{bytes.NewReader([]byte(s))} 
 type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	src := cfg.Sources["open"]
+	src.RateLimit = &config.RateLimit{PerSecond: 0.5, Burst: 2}
+	cfg.Sources["open"] = src
+	b := start(t, cfg)
+	post := func(ref int) response {
+		return do(t, rawRequest(t, b.base+"/in/open", "application/json", fmt.Sprintf(`{"kind":"a.b","ref":%d}`, ref)))
+	}
+	require.Equal(t, http.StatusAccepted, post(1).status)
+	require.Equal(t, http.StatusAccepted, post(2).status, "the burst is allowed")
+	r := post(3)
+	require.Equal(t, http.StatusTooManyRequests, r.status)
+	require.Equal(t, "https://weir.dev/problems/rate-limited", r.body["type"])
+	secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, secs, 1)
+	require.LessOrEqual(t, secs, 2, "the next token comes within 2s at 0.5/s")
+	require.Len(t, storedEvents(t, b.srv.Bus().JetStream(), "events.>"), 2, "a refused request stores nothing")
+	require.Equal(t, http.StatusAccepted, b.sendShop(t, `{"a":1}`, "other-source").status, "other sources are not limited")
+}
+
+func TestProfilesNeedAnAdminToken(t *testing.T) {
+	t.Parallel()
+	b := start(t, testConfig(t))
+	require.Equal(t, http.StatusUnauthorized, do(t, mustGet(t, b.base+"/debug/pprof/")).status)
+	require.Equal(t, http.StatusForbidden, do(t, apiRequest(t, "GET", b.base+"/debug/pprof/", pubSecret, "", "")).status)
+	r := do(t, apiRequest(t, "GET", b.base+"/debug/pprof/goroutine?debug=1", adminSecret, "", ""))
+	require.Equal(t, http.StatusOK, r.status)
+	require.Contains(t, string(r.raw), "goroutine profile")
+}
