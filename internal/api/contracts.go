@@ -134,11 +134,7 @@ func (a *API) registerVersion(w http.ResponseWriter, r *http.Request) {
 		forbidden(w, r, "compatibility", "only admin tokens set a contract's compatibility or lenient checking")
 		return
 	}
-	if len(body.Schema) == 0 {
-		problem.New(http.StatusBadRequest, "invalid-schema", "schema: required: the JSON Schema of the event's data").WithField("schema").Write(w, r)
-		return
-	}
-	mode, ok := parseMode(w, r, body.Compatibility)
+	mode, ok := schemaAndMode(w, r, body.Schema, body.Compatibility)
 	if !ok {
 		return
 	}
@@ -203,11 +199,7 @@ func (a *API) checkCompatibility(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	if len(body.Schema) == 0 {
-		problem.New(http.StatusBadRequest, "invalid-schema", "schema: required").WithField("schema").Write(w, r)
-		return
-	}
-	mode, ok := parseMode(w, r, body.Compatibility)
+	mode, ok := schemaAndMode(w, r, body.Schema, body.Compatibility)
 	if !ok {
 		return
 	}
@@ -260,6 +252,16 @@ func (a *API) deprecate(w http.ResponseWriter, r *http.Request) {
 	}
 	c, _ := a.contracts.Get(typ)
 	writeJSON(w, http.StatusOK, c)
+}
+
+// schemaAndMode checks that a request carries a schema and reads its optional
+// compatibility mode.
+func schemaAndMode(w http.ResponseWriter, r *http.Request, schema json.RawMessage, compat string) (contract.Mode, bool) {
+	if len(schema) == 0 {
+		problem.New(http.StatusBadRequest, "invalid-schema", "schema: required: the JSON Schema of the event's data").WithField("schema").Write(w, r)
+		return "", false
+	}
+	return parseMode(w, r, compat)
 }
 
 // parseMode reads an optional compatibility mode ("" keeps the contract's own).
