@@ -26,6 +26,13 @@ const apiSourceLabel = "api"
 // stored; retrying the same batch is safe, since every event is de-duplicated on
 // (source, id).
 func (a *API) publishEvents(w http.ResponseWriter, r *http.Request) {
+	// Publishers through the API count as normal-priority sources.
+	release, p := a.pub.Gate().Enter(ingress.PriorityNormal)
+	if p != nil {
+		a.fail(w, r, "shed", p)
+		return
+	}
+	defer release()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

@@ -119,6 +119,17 @@ type Ingress struct {
 	// Tolerance is how far a signed timestamp may be from now before the request is
 	// refused as a replay. Default 5m.
 	Tolerance time.Duration `yaml:"tolerance"`
+
+	// MaxPending bounds the events one node holds while it waits for the bus to
+	// store them (webhooks and POST /v1/events together). Past it every request
+	// gets 503 overloaded with Retry-After, whatever its priority. Default 4096.
+	MaxPending int `yaml:"max_pending"`
+
+	// SlowAck is the time to store an event at which the bus counts as slow.
+	// Load pressure is the larger of pending/max_pending and ack time/slow_ack:
+	// low-priority sources are shed from a pressure of 0.5, normal ones from 0.8,
+	// essential ones only when max_pending is reached. Default 1s.
+	SlowAck time.Duration `yaml:"slow_ack"`
 }
 
 // Log controls weir's logs.
@@ -185,7 +196,15 @@ type Source struct {
 	// RateLimit bounds the requests this source may send to one weir node; past
 	// it, weir answers 429 with Retry-After. Unset: no limit.
 	RateLimit *RateLimit `yaml:"rate_limit"`
+
+	// Priority decides who is refused first when the bus slows down or the node is
+	// saturated: low sources are shed first, then normal ones (the default);
+	// essential ones keep flowing until ingress.max_pending is reached.
+	Priority string `yaml:"priority"`
 }
+
+// Priorities are the values of a source's priority, from shed first to shed last.
+var Priorities = []string{"low", "normal", "essential"}
 
 // RateLimit is a token bucket.
 type RateLimit struct {

@@ -68,6 +68,8 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		"bus: {replicas: 3}":                "bus.replicas: the embedded bus",
 		"ingress: {dedupe_window: forever}": "duration",
 		"log: {level: loud}":                "log.level:",
+		"ingress: {max_pending: -1}":        "ingress.max_pending: must be positive",
+		"sources: {shop: {verify: {scheme: none}, type: a, priority: high}}": `sources.shop.priority: "high" is not low, normal or essential`,
 	}
 	for in, want := range cases {
 		_, err := Parse([]byte(in), env(nil))

@@ -45,6 +45,12 @@ func (c *Config) WithDefaults() {
 	if c.Ingress.Tolerance == 0 {
 		c.Ingress.Tolerance = 5 * time.Minute
 	}
+	if c.Ingress.MaxPending == 0 {
+		c.Ingress.MaxPending = 4096
+	}
+	if c.Ingress.SlowAck == 0 {
+		c.Ingress.SlowAck = time.Second
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -78,6 +84,9 @@ func (c *Config) WithDefaults() {
 		}
 		if s.OnInvalid == "" {
 			s.OnInvalid = c.Policy.OnInvalid
+		}
+		if s.Priority == "" {
+			s.Priority = "normal"
 		}
 		c.Sources[name] = s
 	}
@@ -157,6 +166,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingress.MaxBody < 0 {
 		return fmt.Errorf("ingress.max_body: must be positive")
+	}
+	if c.Ingress.MaxPending < 0 {
+		return fmt.Errorf("ingress.max_pending: must be positive")
+	}
+	if c.Ingress.SlowAck < 0 {
+		return fmt.Errorf("ingress.slow_ack: must be positive")
 	}
 	if int64(c.Bus.MaxPayload) < c.Ingress.MaxBody+64<<10 {
 		return fmt.Errorf("bus.max_payload: %d is too small for ingress.max_body %d plus the envelope (64 KiB)", c.Bus.MaxPayload, c.Ingress.MaxBody)
@@ -297,6 +312,9 @@ func (s Source) validate(name string) error {
 	}
 	if r := s.RateLimit; r != nil && (r.PerSecond <= 0 || r.Burst < 0) {
 		return fmt.Errorf("%s.rate_limit.per_second: must be positive (and burst not negative)", p)
+	}
+	if s.Priority != "" && !slices.Contains(Priorities, s.Priority) {
+		return fmt.Errorf("%s.priority: %q is not low, normal or essential", p, s.Priority)
 	}
 	return nil
 }

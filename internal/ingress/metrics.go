@@ -7,6 +7,7 @@ type Metrics struct {
 	requests       *prometheus.CounterVec
 	publishSeconds prometheus.Histogram
 	deprecated     *prometheus.CounterVec
+	reg            prometheus.Registerer
 }
 
 // NewMetrics registers ingress's collectors on reg.
@@ -27,7 +28,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Events accepted whose type or contract version is deprecated, by type.",
 	}, []string{"type"})
 	reg.MustRegister(m.requests, m.publishSeconds, m.deprecated)
+	m.reg = reg
 	return m
+}
+
+// watch exports the gate's load.
+func (m *Metrics) watch(g *Gate) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "weir_ingress_pending",
+			Help: "Incoming events admitted and not yet answered (bounded by ingress.max_pending).",
+		}, func() float64 { n, _ := g.Load(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "weir_ingress_pressure",
+			Help: "Load pressure: low-priority sources are shed from 0.5, normal ones from 0.8.",
+		}, func() float64 { _, p := g.Load(); return p }),
+	)
 }
 
 // Count records one request's outcome.

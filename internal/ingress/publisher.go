@@ -48,16 +48,22 @@ type Publisher struct {
 	log       *slog.Logger
 	metrics   *Metrics
 	timeout   time.Duration
+	gate      *Gate
 }
 
 // NewPublisher builds a Publisher; timeout bounds the wait for JetStream's ack.
-// contracts may be nil (no checking).
-func NewPublisher(b *bus.Bus, contracts *Contracts, m *Metrics, timeout time.Duration, log *slog.Logger) *Publisher {
+// contracts may be nil (no checking). gate bounds and sheds the load; it learns
+// from every publish how fast the bus stores events.
+func NewPublisher(b *bus.Bus, contracts *Contracts, gate *Gate, m *Metrics, timeout time.Duration, log *slog.Logger) *Publisher {
 	if contracts != nil {
 		contracts.deprecated = m.deprecated
 	}
-	return &Publisher{bus: b, contracts: contracts, log: log, metrics: m, timeout: timeout}
+	m.watch(gate)
+	return &Publisher{bus: b, contracts: contracts, gate: gate, log: log, metrics: m, timeout: timeout}
 }
+
+// Gate is the load gate every incoming event passes before its body is read.
+func (p *Publisher) Gate() *Gate { return p.gate }
 
 // errUnavailable marks failures a retry may fix.
 var errUnavailable = bus.ErrUnavailable
@@ -74,6 +80,13 @@ var errUnavailable = bus.ErrUnavailable
 //
 // Errors wrap bus.ErrUnavailable when the bus cannot take the event.
 func (p *Publisher) Publish(ctx context.Context, ev *event.Event, key string, window time.Duration) (Result, error) {
+	start := time.Now()
+	res, err := p.publish(ctx, ev, key, window)
+	p.gate.Observe(time.Since(start))
+	return res, err
+}
+
+func (p *Publisher) publish(ctx context.Context, ev *event.Event, key string, window time.Duration) (Result, error) {
 	var dk string
 	if key != "" {
 		dk = dedupeKey(key)

@@ -23,6 +23,7 @@ type Source struct {
 	allowRaw   bool
 	onInvalid  string
 	limiter    *rate.Limiter // nil: no limit
+	priority   Priority
 }
 
 // NewSource compiles the configuration of source name; errors name the field.
@@ -50,6 +51,7 @@ func NewSource(name string, c config.Source) (*Source, error) {
 		maxBody:    c.MaxBody,
 		allowRaw:   c.AllowRaw,
 		onInvalid:  c.OnInvalid,
+		priority:   ParsePriority(c.Priority),
 	}
 	if r := c.RateLimit; r != nil {
 		burst := r.Burst

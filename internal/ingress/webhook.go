@@ -65,6 +65,12 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	release, p := wh.pub.gate.Enter(src.priority)
+	if p != nil {
+		wh.fail(w, r, name, "shed", p)
+		return
+	}
+	defer release()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, src.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

@@ -109,7 +109,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	metrics := ingress.NewMetrics(s.registry)
 	pub := ingress.NewPublisher(s.bus, &ingress.Contracts{
 		Registry: s.contracts, DeadLetters: s.dead, RequireContract: cfg.Policy.RequireContract,
-	}, metrics, cfg.Bus.PublishTimeout, s.log)
+	}, ingress.NewGate(cfg.Ingress.MaxPending, cfg.Ingress.SlowAck), metrics, cfg.Bus.PublishTimeout, s.log)
 
 	s.deliv, err = delivery.New(s.bus, delivery.Config{
 		Subscriptions: cfg.Subscriptions, Delivery: cfg.Delivery, Replicas: cfg.Bus.Replicas, DeadLetters: s.dead,
