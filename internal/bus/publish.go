@@ -77,6 +77,9 @@ const dedupeSubjectPrefix = "$KV." + DedupeBucket + "."
 // narrows de-duplication to the stream's own window for that one delivery.
 // Failures are counted (RememberErrors) and logged.
 func (b *Bus) Remember(key string, value []byte) error {
+	if b.filter != nil {
+		b.filter.add(key)
+	}
 	_, err := b.js.PublishAsync(dedupeSubjectPrefix+key, value, jetstream.WithStallWait(time.Second))
 	if err != nil {
 		b.rememberErrors.Add(1)

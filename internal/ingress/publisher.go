@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/event"
@@ -133,17 +130,14 @@ func (p *Publisher) seen(ctx context.Context, dk string, window time.Duration) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	e, err := p.bus.Dedupe().Get(ctx, dk)
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return "", false, nil
-	case err != nil:
-		return "", false, fmt.Errorf("%w: de-duplication lookup: %v", bus.ErrUnavailable, err)
+	id, created, found, err := p.bus.Recall(ctx, dk)
+	if err != nil || !found {
+		return "", false, err
 	}
-	if window > 0 && time.Since(e.Created()) > window {
+	if window > 0 && time.Since(created) > window {
 		return "", false, nil
 	}
-	return string(e.Value()), true, nil
+	return string(id), true, nil
 }
 
 // dedupeKey turns a namespaced delivery key into a bucket key and message id:
