@@ -26,6 +26,7 @@ type API struct {
 	metrics       *ingress.Metrics
 	log           *slog.Logger
 	maxBody       int64
+	bodyTimeout   time.Duration
 	dedupeWindow  time.Duration
 	onInvalid     string
 	contracts     *contract.Registry
@@ -38,6 +39,8 @@ type API struct {
 type Config struct {
 	// MaxBody bounds a POST /v1/events body.
 	MaxBody int64
+	// BodyTimeout bounds how long a POST /v1/events body may take to arrive.
+	BodyTimeout time.Duration
 	// DedupeWindow is how long (source, id) pairs are remembered.
 	DedupeWindow time.Duration
 	// OnInvalid is policy.on_invalid: quarantine or reject.
@@ -54,7 +57,7 @@ type Config struct {
 
 // New builds the API.
 func New(cfg Config, tokens *token.Store, pub *ingress.Publisher, deliv *delivery.Manager, m *ingress.Metrics, log *slog.Logger) *API {
-	return &API{tokens: tokens, pub: pub, deliv: deliv, metrics: m, log: log, maxBody: cfg.MaxBody,
+	return &API{tokens: tokens, pub: pub, deliv: deliv, metrics: m, log: log, maxBody: cfg.MaxBody, bodyTimeout: cfg.BodyTimeout,
 		dedupeWindow: cfg.DedupeWindow, onInvalid: cfg.OnInvalid, contracts: cfg.Contracts, catalog: cfg.Catalog,
 		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus}
 }

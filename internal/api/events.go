@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -33,15 +32,9 @@ func (a *API) publishEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			a.fail(w, r, "too_large", problem.New(http.StatusRequestEntityTooLarge, "body-too-large",
-				"the body is larger than the limit of "+itoa(a.maxBody)+" bytes (ingress.max_body)").WithField("body"))
-			return
-		}
-		a.fail(w, r, "bad_request", problem.New(http.StatusBadRequest, "body-unreadable", err.Error()).WithField("body"))
+	body, outcome, p := ingress.ReadBody(w, r, a.maxBody, "ingress.max_body", a.bodyTimeout)
+	if p != nil {
+		a.fail(w, r, outcome, p)
 		return
 	}
 	events, mode, err := event.ReadHTTP(r.Header, body)

@@ -74,6 +74,17 @@ type Server struct {
 	// ReadHeaderTimeout bounds how long a client may take to send request headers.
 	// Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+
+	// BodyTimeout bounds how long a sender may take to send an event's body
+	// (webhooks and POST /v1/events); a slower one gets 408. Default 30s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+
+	// IdleTimeout closes keep-alive connections idle for this long. Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+
+	// MaxConnections bounds the open client connections; past it new
+	// connections wait in the kernel's backlog. Default 10000.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Bus selects the event bus: the embedded NATS server (default) or an external

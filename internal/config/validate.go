@@ -24,6 +24,15 @@ func (c *Config) WithDefaults() {
 	if c.Server.ReadHeaderTimeout == 0 {
 		c.Server.ReadHeaderTimeout = 10 * time.Second
 	}
+	if c.Server.BodyTimeout == 0 {
+		c.Server.BodyTimeout = 30 * time.Second
+	}
+	if c.Server.IdleTimeout == 0 {
+		c.Server.IdleTimeout = 2 * time.Minute
+	}
+	if c.Server.MaxConnections == 0 {
+		c.Server.MaxConnections = 10000
+	}
 	if c.Bus.Replicas == 0 {
 		c.Bus.Replicas = 1
 	}
@@ -166,6 +175,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingress.MaxBody < 0 {
 		return fmt.Errorf("ingress.max_body: must be positive")
+	}
+	if c.Server.BodyTimeout < 0 || c.Server.IdleTimeout < 0 || c.Server.ReadHeaderTimeout < 0 {
+		return fmt.Errorf("server: timeouts must be positive")
+	}
+	if c.Server.MaxConnections < 0 {
+		return fmt.Errorf("server.max_connections: must be positive")
 	}
 	if c.Ingress.MaxPending < 0 {
 		return fmt.Errorf("ingress.max_pending: must be positive")

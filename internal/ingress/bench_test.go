@@ -39,7 +39,7 @@ func setup(tb testing.TB) (*Webhooks, *bus.Bus) {
 	})
 	require.NoError(tb, err)
 	m := NewMetrics(prometheus.NewRegistry())
-	return NewWebhooks([]*Source{src}, NewPublisher(b, nil, NewGate(4096, time.Second), m, 5*time.Second, log), m, log), b
+	return NewWebhooks([]*Source{src}, NewPublisher(b, nil, NewGate(4096, time.Second), m, 5*time.Second, log), 30*time.Second, m, log), b
 }
 
 const benchSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -25,16 +24,18 @@ import (
 // wrap as a CloudEvent, then hand to the Publisher, which answers only after
 // JetStream acked the event.
 type Webhooks struct {
-	sources map[string]*Source
-	pub     *Publisher
-	metrics *Metrics
-	log     *slog.Logger
-	now     func() time.Time
+	sources     map[string]*Source
+	bodyTimeout time.Duration
+	pub         *Publisher
+	metrics     *Metrics
+	log         *slog.Logger
+	now         func() time.Time
 }
 
-// NewWebhooks builds the handler over compiled sources.
-func NewWebhooks(sources []*Source, pub *Publisher, m *Metrics, log *slog.Logger) *Webhooks {
-	w := &Webhooks{sources: map[string]*Source{}, pub: pub, metrics: m, log: log, now: time.Now}
+// NewWebhooks builds the handler over compiled sources; bodyTimeout bounds how
+// long a sender may take to send a body.
+func NewWebhooks(sources []*Source, pub *Publisher, bodyTimeout time.Duration, m *Metrics, log *slog.Logger) *Webhooks {
+	w := &Webhooks{sources: map[string]*Source{}, bodyTimeout: bodyTimeout, pub: pub, metrics: m, log: log, now: time.Now}
 	for _, s := range sources {
 		w.sources[s.name] = s
 	}
@@ -71,15 +72,9 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, src.maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			wh.fail(w, r, name, "too_large", problem.New(http.StatusRequestEntityTooLarge, "body-too-large",
-				"the body is larger than this source's limit of "+itoa(src.maxBody)+" bytes (max_body)").WithField("body"))
-			return
-		}
-		wh.fail(w, r, name, "bad_request", problem.New(http.StatusBadRequest, "body-unreadable", "the body could not be read: "+err.Error()).WithField("body"))
+	body, outcome, p := ReadBody(w, r, src.maxBody, "max_body of source "+quote(name), wh.bodyTimeout)
+	if p != nil {
+		wh.fail(w, r, name, outcome, p)
 		return
 	}
 	isJSON, ctype, p := src.mediaType(r.Header.Get("Content-Type"), body)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"github.com/weir-dev/weir/internal/api"
 	"github.com/weir-dev/weir/internal/archive"
@@ -131,9 +132,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	})
 	s.registry.MustRegister(inFlight)
 	apiMux := http.NewServeMux()
-	apiMux.Handle("POST /in/{source}", ingress.NewWebhooks(sources, pub, metrics, s.log))
+	apiMux.Handle("POST /in/{source}", ingress.NewWebhooks(sources, pub, cfg.Server.BodyTimeout, metrics, s.log))
 	api.New(api.Config{
-		MaxBody: cfg.Ingress.MaxBody, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
+		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(),
 	}, tokens, pub, s.deliv, metrics, s.log).Register(apiMux)
 	mux := http.NewServeMux()
@@ -148,10 +149,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.http.Serve(s.listener) }()
+	go func() { s.served <- s.http.Serve(netutil.LimitListener(s.listener, cfg.Server.MaxConnections)) }()
 	s.log.Info("weir is serving",
 		slog.String("addr", s.listener.Addr().String()),
 		slog.String("bus", s.busDescription()),

@@ -259,3 +259,33 @@ func pressure(t *testing.T, b *bundle) float64 {
 	t.Fatal("no weir_ingress_pressure in /metrics")
 	return 0
 }
+
+// TestSlowBodyGets408AndFreesItsSlot: a sender that stops halfway through its
+// body is answered 408 once server.body_timeout has passed, and the pending slot
+// it held is free again.
+func TestSlowBodyGets408AndFreesItsSlot(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse([]byte(shedConfig), func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	cfg.DataDir = t.TempDir()
+	cfg.Server.BodyTimeout = 300 * time.Millisecond
+	b := start(t, cfg)
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(b.base, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "POST /in/orders HTTP/1.1\r\nHost: weir\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"n\":")
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	raw, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusRequestTimeout, resp.StatusCode, string(raw))
+	require.Contains(t, string(raw), `"type":"https://weir.dev/problems/body-timeout"`)
+	require.Contains(t, string(raw), `"field":"body"`)
+
+	eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(string(do(t, mustGet(t, b.base+"/metrics")).raw), "weir_ingress_pending 0")
+	}, "the slot is released")
+	require.Equal(t, http.StatusAccepted, post(t, b.base, "orders", 1).status)
+}
