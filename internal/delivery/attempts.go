@@ -7,16 +7,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/weir-dev/weir/internal/deadletter"
 )
 
-// AttemptsStream records every delivery attempt, on
-// attempts.<subscription>.<event key>, for the API and for dead letters.
+// AttemptsStream records every delivery attempt, for the API and for dead
+// letters: on attempts.<subscription>.ok.<bucket> for a delivery at the first
+// attempt, on attempts.<subscription>.<event key> otherwise (see attemptSubject).
 const AttemptsStream = "WEIR_ATTEMPTS"
 
 // Outcomes of one attempt.
@@ -63,15 +67,50 @@ func eventKey(id string) string {
 	return "h-" + base64.RawURLEncoding.EncodeToString(sum[:18])
 }
 
-func attemptSubject(sub, eventID string) string {
+// The subject of an attempt record. JetStream keeps an index entry in memory
+// for every subject a stream holds (about 160 bytes), so a subject per event
+// would make memory grow with every delivery for as long as attempts are kept.
+// Most events are delivered at the first attempt: those records share one of
+// sharedBuckets subjects per subscription (picked by the event id's hash). An
+// event that needs more than one attempt gets its own subject, which keeps its
+// whole history (what a dead letter shows) one exact read away.
+func attemptSubject(at *deadletter.Attempt) string {
+	if at.Number == 1 && at.Outcome == OutcomeDelivered {
+		return sharedSubject(at.Subscription, at.EventID)
+	}
+	return eventSubject(at.Subscription, at.EventID)
+}
+
+func eventSubject(sub, eventID string) string {
 	return "attempts." + sub + "." + eventKey(eventID)
+}
+
+// sharedBuckets is how many shared subjects each subscription's first-attempt
+// deliveries are spread over.
+const sharedBuckets = 256
+
+func sharedSubject(sub, eventID string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(eventID))
+	return "attempts." + sub + ".ok." + strconv.Itoa(int(h.Sum32()%sharedBuckets))
+}
+
+// startHint is where an event's attempts can begin in the stream: an hour
+// before the time in its id when the id is a ULID (as weir's own ids are);
+// otherwise the zero time (read from the start).
+func startHint(eventID string) time.Time {
+	id, err := ulid.ParseStrict(eventID)
+	if err != nil {
+		return time.Time{}
+	}
+	return ulid.Time(id.Time()).Add(-time.Hour)
 }
 
 // record stores a; it waits for the ack only when wait is set (before a dead
 // letter reads the history back), otherwise the record is pipelined.
 func (a *Attempts) record(ctx context.Context, at *deadletter.Attempt, wait bool) error {
 	raw, _ := json.Marshal(at)
-	subj := attemptSubject(at.Subscription, at.EventID)
+	subj := attemptSubject(at)
 	if wait {
 		_, err := a.js.Publish(ctx, subj, raw)
 		return err
@@ -103,30 +142,24 @@ func (a *Attempts) List(ctx context.Context, q Query) ([]deadletter.Attempt, err
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, 1000)
-	filter := "attempts." + q.Subscription + ".>"
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{"attempts." + q.Subscription + ".>"}}
 	if q.EventID != "" {
-		cfg.FilterSubjects = []string{attemptSubject(q.Subscription, q.EventID)}
+		cfg.FilterSubjects = []string{eventSubject(q.Subscription, q.EventID), sharedSubject(q.Subscription, q.EventID)}
+		if from := startHint(q.EventID); !from.IsZero() {
+			cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
+		}
 	} else {
 		info, err := a.s.Info(ctx)
 		if err != nil {
 			return nil, err
 		}
+		if info.State.Msgs == 0 {
+			return nil, nil
+		}
 		if last := info.State.LastSeq; last > recentWindow {
 			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 			cfg.OptStartSeq = last - recentWindow
 		}
-	}
-	info, err := a.s.Info(ctx, jetstream.WithSubjectFilter(cfg.FilterSubjects[0]))
-	if err != nil {
-		return nil, err
-	}
-	var total uint64
-	for _, n := range info.State.Subjects {
-		total += n
-	}
-	if total == 0 {
-		return nil, nil
 	}
 	c, err := a.js.OrderedConsumer(ctx, AttemptsStream, cfg)
 	if err != nil {
@@ -147,6 +180,9 @@ func (a *Attempts) List(ctx context.Context, q Query) ([]deadletter.Attempt, err
 			var at deadletter.Attempt
 			if json.Unmarshal(m.Data(), &at) != nil {
 				continue
+			}
+			if q.EventID != "" && at.EventID != q.EventID {
+				continue // another event of the same shared subject
 			}
 			if q.Outcome != "" && at.Outcome != q.Outcome {
 				continue

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/nats-io/nats.go/jetstream"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
@@ -157,6 +158,45 @@ func TestPushRetriesUntilDelivered(t *testing.T) {
 	require.Contains(t, m, `weir_deliveries_total{outcome="delivered",subscription="fulfil"} 1`)
 	require.Contains(t, m, `weir_deliveries_total{outcome="failed",subscription="fulfil"} 3`)
 	require.Contains(t, m, `weir_subscription_lag{subscription="fulfil"} 0`)
+}
+
+// TestFirstAttemptDeliveriesShareSubjects: events delivered at the first
+// attempt do not each add a subject to the attempts stream (JetStream keeps
+// every subject in memory), and their attempts can still be read by event id.
+func TestFirstAttemptDeliveriesShareSubjects(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, func(int, cloudevents.Event, http.ResponseWriter) int { return http.StatusOK })
+	b := start(t, withSubs(t, map[string]*config.Subscription{"fulfil": pushSub(rc.srv.URL, "order.*")}))
+	var ids []string
+	for i := range 300 {
+		r := b.sendShop(t, fmt.Sprintf(`{"order":%d}`, i), fmt.Sprintf("m-shared-%d", i))
+		require.Equal(t, http.StatusAccepted, r.status)
+		ids = append(ids, r.body["id"].(string))
+	}
+	eventually(t, 20*time.Second, func() bool { return len(rc.delivered()) == 300 }, "every event is delivered")
+
+	for _, id := range []string{ids[0], ids[150], ids[299]} {
+		var attempts []any
+		eventually(t, 5*time.Second, func() bool {
+			attempts, _ = getJSON(t, b.base+"/v1/subscriptions/fulfil/attempts?event_id="+id).body["attempts"].([]any)
+			return len(attempts) == 1
+		}, "the one attempt of "+id)
+		a := attempts[0].(map[string]any)
+		require.Equal(t, id, a["event_id"])
+		require.Equal(t, "delivered", a["outcome"])
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := b.srv.Bus().JetStream().Stream(ctx, "WEIR_ATTEMPTS")
+	require.NoError(t, err)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter("attempts.fulfil.>"))
+	require.NoError(t, err)
+	require.EqualValues(t, 300, info.State.Msgs)
+	require.LessOrEqual(t, len(info.State.Subjects), 256, "300 records on at most 256 shared subjects")
+	for subj := range info.State.Subjects {
+		require.True(t, strings.HasPrefix(subj, "attempts.fulfil.ok."), subj)
+	}
 }
 
 func TestPushHonoursRetryAfter(t *testing.T) {
