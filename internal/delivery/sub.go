@@ -101,10 +101,40 @@ func (s *Sub) runPush(ctx context.Context) {
 		s.m.log.Error("subscription cannot read the bus", "subscription", s.name, "error", err)
 		return
 	}
+	var itMu sync.Mutex
 	go func() {
 		<-ctx.Done()
+		itMu.Lock()
 		it.Stop()
+		itMu.Unlock()
 	}()
+	// reopen replaces an iterator that failed while the worker still runs (a
+	// missed heartbeat under load, a reconnect): without it the subscription
+	// would hold its lag forever, active but idle.
+	reopen := func(cause error) bool {
+		s.m.log.Warn("subscription lost its reader on the bus; reopening it", "subscription", s.name, "error", cause)
+		for {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(250 * time.Millisecond):
+			}
+			next, err := s.cons.Messages(jetstream.PullMaxMessages(pull))
+			if err != nil {
+				s.m.log.Warn("subscription cannot reopen its reader yet", "subscription", s.name, "error", err)
+				continue
+			}
+			itMu.Lock()
+			it.Stop()
+			it = next
+			itMu.Unlock()
+			if ctx.Err() != nil {
+				next.Stop()
+				return false
+			}
+			return true
+		}
+	}
 	var wg sync.WaitGroup
 	defer func() {
 		wg.Wait()
@@ -120,9 +150,15 @@ func (s *Sub) runPush(ctx context.Context) {
 		keyed = newKeyedQueue()
 	}
 	for {
-		msg, err := it.Next()
+		itMu.Lock()
+		cur := it
+		itMu.Unlock()
+		msg, err := cur.Next()
 		if err != nil {
-			return // stopped
+			if ctx.Err() != nil || !reopen(err) {
+				return // stopped
+			}
+			continue
 		}
 		s.held.add(msg)
 		if keyed == nil {
