@@ -31,6 +31,8 @@ Usage:
         see why events stopped, send them on (redrive), or close them (resolve)
   weir replay SUBSCRIPTION --from TIME|SEQ [--to TIME|SEQ] [--from-archive]
         deliver a range of history to a subscription again
+  weir bench [--suite] [--short] [--rate N] [--duration D] [--crash K] [--json FILE] [--target URL]
+        measure weir: signed webhooks in, push deliveries out, against a bare Go ceiling
   weir version
 
 --config defaults to ./weir.yaml when that file exists.
@@ -61,6 +63,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = replay(args[1:], stdout, stderr)
 	case "contract":
 		err = contractCmd(args[1:], stdout, stderr)
+	case "bench":
+		err = benchCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "weir", Version)
 	case "help", "-h", "--help":
