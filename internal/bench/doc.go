@@ -9,7 +9,11 @@
 //   - ceiling: the same load against a bare Go HTTP handler, run as a separate
 //     child process (`weir bench bare-server`), which is what Go and the
 //     machine can do at all; weir's figures are read against it;
-//   - saturation: every connection sends back to back;
+//   - ingress-saturation: every connection sends back to back to a weir with
+//     no subscription, which is what ingress alone takes (the issue's "signed,
+//     de-duplicated, acked by JetStream before the 2xx");
+//   - saturation: the same with one push subscription delivering every event
+//     to the bench's receiver on the same CPUs;
 //   - rate-R: an open loop at R requests per second whose latency counts from
 //     each request's intended send time, so a stall is not hidden by the
 //     sender waiting for it (no coordinated omission);

@@ -79,6 +79,9 @@ type Options struct {
 
 	// NoCeiling skips the bare-handler scenario.
 	NoCeiling bool
+	// IngressOnly runs weir without a subscription: what ingress alone can take
+	// (verify, de-duplicate, store, answer) with no delivery sharing the CPUs.
+	IngressOnly bool
 	// Suite runs every scenario of the docs (see the package comment).
 	Suite bool
 	// Short shrinks durations, the drain and the suite's rates so that a whole
@@ -177,6 +180,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("--pid must be a process id, got %d", o.PID)
 	case o.Crash > 0 && o.Suite:
 		return errors.New("--crash and --suite are separate runs; give one of them")
+	case o.IngressOnly && (o.Crash > 0 || o.Suite || o.Target != ""):
+		return errors.New("--ingress-only is a single run of the bench's own weir: not with --crash, --suite or --target (the suite has its own ingress scenario)")
 	}
 	if o.Target == "" {
 		switch {

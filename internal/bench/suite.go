@@ -99,14 +99,20 @@ func (r *runner) scenarios(ctx context.Context, rep *Report) error {
 		return add(r.target(ctx))
 	}
 	if !r.o.Suite {
-		return add(r.weir(ctx, rateName(r.o.Rate), r.o.Rate))
+		if r.o.IngressOnly {
+			return add(r.weir(ctx, "ingress-"+rateName(r.o.Rate), r.o.Rate, false))
+		}
+		return add(r.weir(ctx, rateName(r.o.Rate), r.o.Rate, true))
+	}
+	if err := add(r.weir(ctx, "ingress-"+rateName(0), 0, false)); err != nil {
+		return err
 	}
 	rates := []float64{0}
 	for _, rate := range suiteRates {
 		rates = append(rates, r.o.suiteRate(rate))
 	}
 	for _, rate := range rates {
-		if err := add(r.weir(ctx, rateName(rate), rate)); err != nil {
+		if err := add(r.weir(ctx, rateName(rate), rate, true)); err != nil {
 			return err
 		}
 	}
@@ -187,6 +193,11 @@ func (r *runner) spec(url string, key []byte, rate float64, t *eventTable) *load
 // startWeir starts a fresh weir child in dir, with its push subscription
 // pointing at the receiver.
 func (r *runner) startWeir(ctx context.Context, dir string, crash bool) (*child, weirConfig, error) {
+	return r.startWeirPush(ctx, dir, crash, true)
+}
+
+// startWeirPush is startWeir, without the subscription when push is false.
+func (r *runner) startWeirPush(ctx context.Context, dir string, crash, push bool) (*child, weirConfig, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, weirConfig{}, err
@@ -196,18 +207,22 @@ func (r *runner) startWeir(ctx context.Context, dir string, crash bool) (*child,
 		sourceSecret: newWhsec(), backlogSecret: newWhsec(),
 		pushURL: r.recv.url("/bench"), pushSecret: r.pushSecret, crash: crash,
 	}
+	if !push {
+		cfg.pushURL = ""
+	}
 	c, err := startWeir(ctx, r.bin, dir, cfg.yaml(), addr)
 	return c, cfg, err
 }
 
 // weir measures a fresh weir child at rate (0: saturation), then waits for
-// the push deliveries.
-func (r *runner) weir(ctx context.Context, name string, rate float64) (*Scenario, error) {
+// the push deliveries; with push false it has no subscription and nothing is
+// delivered.
+func (r *runner) weir(ctx context.Context, name string, rate float64, push bool) (*Scenario, error) {
 	s, dir, err := r.newScenario(ctx, name, "weir", rate)
 	if err != nil {
 		return nil, err
 	}
-	c, cfg, err := r.startWeir(ctx, dir, false)
+	c, cfg, err := r.startWeirPush(ctx, dir, false, push)
 	if err != nil {
 		return nil, err
 	}
@@ -215,13 +230,19 @@ func (r *runner) weir(ctx context.Context, name string, rate float64) (*Scenario
 	r.describe(s, "weir on "+cfg.addr)
 	key, _ := standardKey(cfg.sourceSecret)
 	t := newEventTable()
-	r.recv.track(t)
+	if push {
+		r.recv.track(t)
+	}
 	r.measure(ctx, s, r.spec("http://"+cfg.addr+"/in/bench", key, rate, t), c.pid)
 	if err := c.unexpectedExit(); err != nil {
 		return s, err
 	}
-	if err := r.settle(ctx, s, t, c.unexpectedExit); err != nil {
-		return s, err
+	if push {
+		if err := r.settle(ctx, s, t, c.unexpectedExit); err != nil {
+			return s, err
+		}
+	} else {
+		s.Notes = append(s.Notes, "no subscription: ingress alone, nothing delivered")
 	}
 	if st, err := c.stats(); err == nil {
 		s.PeakRSSMB = ptr(st.peakMB)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -75,8 +76,7 @@ type Bus struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	events jetstream.Stream
-	dedupe jetstream.KeyValue
-	filter *keyFilter // nil: ask the bucket every time
+	keys   keyIndex
 	closed atomic.Bool
 
 	rememberErrors atomic.Int64
@@ -196,7 +196,10 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 	if window < StreamDuplicateWindow {
 		window = StreamDuplicateWindow
 	}
-	b.dedupe, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if b.soleWriter() {
+		return b.openDiskKeys(ctx, window)
+	}
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      DedupeBucket,
 		Description: "weir: senders' delivery ids seen within the de-duplication window",
 		TTL:         window,
@@ -207,7 +210,43 @@ func (b *Bus) ensureStreams(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", DedupeBucket, err)
 	}
-	return b.startFilter(ctx, window)
+	b.keys = bucketKeys{js: b.js, kv: kv}
+	return nil
+}
+
+// soleWriter is true when no other process can reach the bus: the embedded
+// server without bus.listen. Delivery keys then live in a local store (see
+// diskKeys) instead of a bucket other nodes could share.
+func (b *Bus) soleWriter() bool { return b.ns != nil && b.cfg.Listen == "" }
+
+// DedupeDir is where the local de-duplication store lives, under StoreDir.
+const DedupeDir = "dedupe"
+
+// openDiskKeys opens the local store. Keys a previous version kept in the
+// bucket are copied over once and the bucket is deleted, which frees the
+// memory its index held.
+func (b *Bus) openDiskKeys(ctx context.Context, window time.Duration) error {
+	d, err := openDiskKeys(filepath.Join(b.cfg.StoreDir, DedupeDir), window, b.log)
+	if err != nil {
+		return err
+	}
+	b.keys = d
+	kv, err := b.js.KeyValue(ctx, DedupeBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open bucket %s: %w", DedupeBucket, err)
+	}
+	n, err := d.importBucket(ctx, kv)
+	if err != nil {
+		return fmt.Errorf("copy bucket %s to the local store: %w", DedupeBucket, err)
+	}
+	if err := b.js.DeleteKeyValue(ctx, DedupeBucket); err != nil {
+		return fmt.Errorf("delete bucket %s after copying it: %w", DedupeBucket, err)
+	}
+	b.log.Info("de-duplication keys moved from the bucket to the local store", slog.Int("keys", n))
+	return nil
 }
 
 // JetStream gives the packages above the bus (delivery, tail) the JetStream API.
@@ -215,9 +254,6 @@ func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 
 // Conn is the underlying NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc }
-
-// Dedupe is the bucket of remembered delivery ids.
-func (b *Bus) Dedupe() jetstream.KeyValue { return b.dedupe }
 
 // Events is the EVENTS stream.
 func (b *Bus) Events() jetstream.Stream { return b.events }
@@ -267,6 +303,11 @@ func (b *Bus) Close() {
 			case <-time.After(10 * time.Second):
 				b.nc.Close()
 			}
+		}
+	}
+	if b.keys != nil {
+		if err := b.keys.close(); err != nil {
+			b.log.Warn("closing the de-duplication store", slog.Any("error", err))
 		}
 	}
 	b.shutdownEmbedded()

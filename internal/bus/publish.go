@@ -68,24 +68,3 @@ func (b *Bus) EventIDAt(ctx context.Context, seq uint64) (string, error) {
 	}
 	return m.Header.Get(HeaderEventID), nil
 }
-
-// dedupeSubjectPrefix is where the de-duplication bucket's keys are written.
-const dedupeSubjectPrefix = "$KV." + DedupeBucket + "."
-
-// Remember records key -> value in the de-duplication bucket without waiting
-// for the ack: the event it describes is already durable, and a lost record only
-// narrows de-duplication to the stream's own window for that one delivery.
-// Failures are counted (RememberErrors) and logged.
-func (b *Bus) Remember(key string, value []byte) error {
-	if b.filter != nil {
-		b.filter.add(key)
-	}
-	_, err := b.js.PublishAsync(dedupeSubjectPrefix+key, value, jetstream.WithStallWait(time.Second))
-	if err != nil {
-		b.rememberErrors.Add(1)
-	}
-	return err
-}
-
-// RememberErrors counts de-duplication records that were not written.
-func (b *Bus) RememberErrors() int64 { return b.rememberErrors.Load() }
