@@ -29,7 +29,7 @@ import (
 //	k<key>                     -> created (8 bytes, Unix ns) + value
 //	t<created Unix s, 8 bytes><key> -> nothing: the expiry index
 //
-// A lookup is one point read (bloom filters in every table make a miss cheap).
+// A lookup is one point read, skipped for most new keys by a keyFilter.
 // Every expiryEvery, the expiry index is walked from its start up to
 // now-ttl: each key whose record is that old is deleted, then the walked index
 // range is dropped.
@@ -40,9 +40,10 @@ import (
 // de-duplication of the last moments' ids, which the EVENTS stream's own
 // window still covers for StreamDuplicateWindow after a restart.
 type diskKeys struct {
-	ttl time.Duration
-	now func() time.Time
-	log *slog.Logger
+	ttl    time.Duration
+	now    func() time.Time
+	log    *slog.Logger
+	filter *keyFilter
 
 	mu     sync.RWMutex // held for reading by every use of db, for writing by close
 	db     *pebble.DB
@@ -63,10 +64,12 @@ const (
 
 // openDiskKeys opens (or creates) the store in dir and starts its expiry.
 func openDiskKeys(dir string, ttl time.Duration, log *slog.Logger) (*diskKeys, error) {
+	cache := pebble.NewCache(16 << 20)
+	defer cache.Unref()
 	opts := &pebble.Options{
 		Logger:       pebbleLogger{log: log},
 		MemTableSize: 4 << 20,
-		CacheSize:    8 << 20,
+		Cache:        cache,
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -75,9 +78,34 @@ func openDiskKeys(dir string, ttl time.Duration, log *slog.Logger) (*diskKeys, e
 	if err != nil {
 		return nil, fmt.Errorf("open the de-duplication store %s: %w", dir, err)
 	}
-	d := &diskKeys{ttl: ttl, now: time.Now, log: log, db: db, stop: make(chan struct{}), done: make(chan struct{})}
+	d := &diskKeys{ttl: ttl, now: time.Now, log: log, filter: newKeyFilter(ttl), db: db,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	d.filter.now = func() time.Time { return d.now() } // tests move d.now
+	if err := d.loadFilter(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("read the de-duplication store %s: %w", dir, err)
+	}
 	go d.expireLoop()
 	return d, nil
+}
+
+// loadFilter adds every key of the store still within the window to the filter.
+func (d *diskKeys) loadFilter() error {
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keyRecord}, UpperBound: []byte{keyRecord + 1}})
+	if err != nil {
+		return err
+	}
+	cutoff := d.now().Add(-d.ttl)
+	for it.First(); it.Valid(); it.Next() {
+		v := it.Value()
+		if len(v) < 8 {
+			continue
+		}
+		if at := time.Unix(0, int64(binary.BigEndian.Uint64(v))); at.After(cutoff) {
+			d.filter.add(string(it.Key()[1:]), at)
+		}
+	}
+	return it.Close()
 }
 
 func (d *diskKeys) recall(_ context.Context, key string) (value []byte, created time.Time, found bool, err error) {
@@ -85,6 +113,9 @@ func (d *diskKeys) recall(_ context.Context, key string) (value []byte, created 
 	defer d.mu.RUnlock()
 	if d.closed {
 		return nil, time.Time{}, false, ErrUnavailable
+	}
+	if !d.filter.mayHold(key) {
+		return nil, time.Time{}, false, nil
 	}
 	v, closer, err := d.db.Get(recordKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -114,6 +145,7 @@ func (d *diskKeys) rememberAt(key string, value []byte, now time.Time) error {
 	if d.closed {
 		return ErrUnavailable
 	}
+	d.filter.add(key, now)
 	v := make([]byte, 8, 8+len(value))
 	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
 	v = append(v, value...)
