@@ -241,6 +241,9 @@ func (r *runner) weir(ctx context.Context, name string, rate float64, push bool)
 		if err := r.settle(ctx, s, t, c.unexpectedExit); err != nil {
 			return s, err
 		}
+		if t.lost() > 0 {
+			r.saveDiagnostics(ctx, cfg, dir)
+		}
 	} else {
 		s.Notes = append(s.Notes, "no subscription: ingress alone, nothing delivered")
 	}

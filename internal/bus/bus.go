@@ -95,6 +95,16 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 				log.Warn("bus disconnected", slog.Any("error", err))
 			}
 		}),
+		// Asynchronous errors (a subscription too slow for what it receives,
+		// whose messages the client then drops; a permissions violation) are
+		// otherwise silent.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("bus client error", slog.String("subject", subject), slog.Any("error", err))
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("bus reconnected", slog.String("url", nc.ConnectedUrlRedacted()))
 		}),

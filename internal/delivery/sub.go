@@ -90,13 +90,29 @@ func (s *Sub) setState(st State) {
 }
 
 // runPush fetches events and delivers them, at most max_in_flight at once.
+// How long a push worker's pull request lasts, and how often the server says
+// it is still there; see runPush.
+const (
+	pullExpiry    = 5 * time.Second
+	pullHeartbeat = 2 * time.Second
+)
+
 func (s *Sub) runPush(ctx context.Context) {
 	p := s.spec.Push
 	pull := p.MaxInFlight
 	if p.Ordered {
 		pull = 1000
 	}
-	it, err := s.cons.Messages(jetstream.PullMaxMessages(pull))
+	// Short pull requests with frequent heartbeats: nats.go's iterator keeps
+	// its own count of the messages it asked for, and when that count drifts
+	// from what the server holds (seen under load, cause not found), it asks
+	// for nothing more until a request expires or a heartbeat is missed. With
+	// the defaults (30 s expiry) that froze a subscription's delivery for up
+	// to 30 s; with these, a missed heartbeat ends Next within ~4 s and the
+	// iterator is reopened.
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(pull),
+		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat)}
+	it, err := s.cons.Messages(opts...)
 	if err != nil {
 		s.m.log.Error("subscription cannot read the bus", "subscription", s.name, "error", err)
 		return
@@ -119,7 +135,7 @@ func (s *Sub) runPush(ctx context.Context) {
 				return false
 			case <-time.After(250 * time.Millisecond):
 			}
-			next, err := s.cons.Messages(jetstream.PullMaxMessages(pull))
+			next, err := s.cons.Messages(opts...)
 			if err != nil {
 				s.m.log.Warn("subscription cannot reopen its reader yet", "subscription", s.name, "error", err)
 				continue
