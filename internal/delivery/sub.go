@@ -105,8 +105,10 @@ func (s *Sub) runPush(ctx context.Context) {
 	}
 	// Short pull requests with frequent heartbeats: nats.go's iterator keeps
 	// its own count of the messages it asked for, and when that count drifts
-	// from what the server holds (seen under load, cause not found), it asks
-	// for nothing more until a request expires or a heartbeat is missed. With
+	// from what the server holds (seen under load: the consumer shows no
+	// waiting pulls while messages are unprocessed, as in nats.go#1622 and
+	// nats-server#6290), it asks for nothing more until a request expires or
+	// a heartbeat is missed. With
 	// the defaults (30 s expiry) that froze a subscription's delivery for up
 	// to 30 s; with these, a missed heartbeat ends Next within ~4 s and the
 	// iterator is reopened.
