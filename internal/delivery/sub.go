@@ -89,14 +89,14 @@ func (s *Sub) setState(st State) {
 	}
 }
 
-// runPush fetches events and delivers them, at most max_in_flight at once.
 // How long a push worker's pull request lasts, and how often the server says
 // it is still there; see runPush.
 const (
-	pullExpiry    = 5 * time.Second
-	pullHeartbeat = 2 * time.Second
+	pullExpiry    = 3 * time.Second
+	pullHeartbeat = time.Second
 )
 
+// runPush fetches events and delivers them, at most max_in_flight at once.
 func (s *Sub) runPush(ctx context.Context) {
 	p := s.spec.Push
 	pull := p.MaxInFlight
@@ -108,10 +108,9 @@ func (s *Sub) runPush(ctx context.Context) {
 	// from what the server holds (seen under load: the consumer shows no
 	// waiting pulls while messages are unprocessed, as in nats.go#1622 and
 	// nats-server#6290), it asks for nothing more until a request expires or
-	// a heartbeat is missed. With
-	// the defaults (30 s expiry) that froze a subscription's delivery for up
-	// to 30 s; with these, a missed heartbeat ends Next within ~4 s and the
-	// iterator is reopened.
+	// a heartbeat is missed. With the defaults (30 s expiry) that froze a
+	// subscription's delivery for up to 30 s; with these, a missed heartbeat
+	// ends Next within ~2 s and the iterator is reopened.
 	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(pull),
 		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat)}
 	it, err := s.cons.Messages(opts...)
