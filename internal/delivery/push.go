@@ -173,7 +173,11 @@ func (s *Sub) attempt(ctx context.Context, msg jetstream.Msg, n int) result {
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, p.URL, bytes.NewReader(body))
 	if err == nil {
 		var h http.Header
-		h, err = verify.Sign(verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{p.Secret}}, body, time.Now(), id)
+		if s.signer != nil {
+			h, err = s.signer.Sign(body, time.Now(), id)
+		} else {
+			h, err = verify.Sign(pushSigning(p.Secret), body, time.Now(), id) // says what is wrong with the secret
+		}
 		if err == nil {
 			req.Header = h
 			req.Header.Set("Content-Type", event.MediaTypeStructured)
@@ -344,4 +348,10 @@ func printable(b []byte) string {
 		b = b[:len(b)-1]
 	}
 	return string(b)
+}
+
+// pushSigning is how a push subscription signs: Standard Webhooks with its
+// secret.
+func pushSigning(secret string) verify.Config {
+	return verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{secret}}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/verify"
 )
 
 // Sub is one running subscription on this node.
@@ -23,6 +24,7 @@ type Sub struct {
 	cons     jetstream.Consumer
 	breaker  *Breaker
 	backoff  Backoff
+	signer   *verify.Signer // push only; nil if the secret is unusable (each attempt then reports why)
 
 	mu      sync.Mutex
 	state   State
@@ -39,6 +41,7 @@ func newSub(m *Manager, name string, spec *config.Subscription, specJSON, origin
 	s := &Sub{m: m, name: name, spec: spec, specJSON: specJSON, origin: origin, filter: filter, cons: cons, state: st}
 	s.disabled.Store(st.State == StateDisabled)
 	if p := spec.Push; p != nil {
+		s.signer, _ = verify.NewSigner(pushSigning(p.Secret))
 		s.breaker = NewBreaker(p.Breaker.Threshold, p.Breaker.Cooldown.D(), 10*time.Minute)
 		s.breaker.SetOnChange(func(from, to BreakerState) {
 			m.metrics.breakerState(name, to)

@@ -84,6 +84,9 @@ func (p *Publisher) Publish(ctx context.Context, ev *event.Event, key string, wi
 }
 
 func (p *Publisher) publish(ctx context.Context, ev *event.Event, key string, window time.Duration) (Result, error) {
+	// One deadline bounds the lookup and the publish together.
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	var dk string
 	if key != "" {
 		dk = dedupeKey(key)
@@ -100,8 +103,6 @@ func (p *Publisher) publish(ctx context.Context, ev *event.Event, key string, wi
 	msg.Header.Set("Content-Type", "application/cloudevents+json")
 	msg.Data = ev.AppendJSON(make([]byte, 0, 256+len(ev.Data)+len(ev.DataBase64)*4/3))
 
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
 	start := time.Now()
 	pub, err := p.bus.Publish(ctx, msg, dk)
 	p.metrics.publishSeconds.Observe(time.Since(start).Seconds())
@@ -128,8 +129,6 @@ func (p *Publisher) seen(ctx context.Context, dk string, window time.Duration) (
 	if !p.bus.Connected() {
 		return "", false, bus.ErrUnavailable
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
 	id, created, found, err := p.bus.Recall(ctx, dk)
 	if err != nil || !found {
 		return "", false, err

@@ -137,11 +137,30 @@ func New(cfg Config) (Verifier, error) {
 // because the id is part of the signed content. Scheme none returns an empty
 // header.
 func Sign(cfg Config, body []byte, now time.Time, deliveryID string) (http.Header, error) {
+	s, err := NewSigner(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s.Sign(body, now, deliveryID)
+}
+
+// Signer is Sign with cfg validated and its secrets decoded once, for a
+// sender that signs many messages (a push subscription signs every delivery).
+// It is safe for concurrent use.
+type Signer struct{ s signer }
+
+// NewSigner validates cfg and builds its signer.
+func NewSigner(cfg Config) (*Signer, error) {
 	s, err := build(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return s.sign(body, now, deliveryID)
+	return &Signer{s: s}, nil
+}
+
+// Sign is Sign with the Signer's configuration.
+func (s *Signer) Sign(body []byte, now time.Time, deliveryID string) (http.Header, error) {
+	return s.s.sign(body, now, deliveryID)
 }
 
 // build validates cfg and constructs its scheme.
