@@ -155,6 +155,8 @@ func TestOptionsNameTheFlag(t *testing.T) {
 		{Options{Target: "http://127.0.0.1:8080", Secret: "whsec_eA=="}, "--source is required"},
 		{Options{Target: "http://127.0.0.1:8080", Source: "s", Secret: "whsec_eA==", Suite: true}, "--suite"},
 		{Options{Suite: true, Crash: 1}, "--crash and --suite"},
+		{Options{IngressOnly: true, Suite: true}, "--ingress-only"},
+		{Options{IngressOnly: true, Crash: 2}, "--ingress-only"},
 	} {
 		err := c.o.withDefaults().validate()
 		require.ErrorContains(t, err, c.want)
