@@ -139,7 +139,10 @@ func TestReadStopsAtATornMemberAndFailsOnACorruptOne(t *testing.T) {
 
 	data, err := os.ReadFile(name)
 	require.NoError(t, err)
-	data[len(data)-torn.Len()+3-10] ^= 0xFF // inside the second member's compressed data
+	// The member's CRC-32 (the first 4 of its last 8 bytes; the last 3 of the
+	// member are still missing from the file): flipping a byte of the
+	// compressed data instead may land in padding the decoder ignores.
+	data[len(data)-5] ^= 0xFF
 	require.NoError(t, os.WriteFile(name, append(data, torn.Bytes()[torn.Len()-3:]...), 0o644))
 	err = Read(context.Background(), Config{Dir: dir}, time.Time{}, time.Time{}, nil, func(Record) error { return nil })
 	require.Error(t, err)
