@@ -19,7 +19,7 @@ func (r *runner) crash(ctx context.Context) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, cfg, err := r.startWeir(ctx, dir, true)
+	c, cfg, err := r.startWeir(ctx, dir, true, true)
 	if err != nil {
 		return nil, err
 	}

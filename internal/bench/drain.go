@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -23,7 +21,7 @@ func (r *runner) drain(ctx context.Context) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, cfg, err := r.startWeir(ctx, dir, false)
+	c, cfg, err := r.startWeir(ctx, dir, false, true)
 	if err != nil {
 		return nil, err
 	}
@@ -109,36 +107,4 @@ func createSubscription(ctx context.Context, cfg weirConfig, url, secret string)
 		return fmt.Errorf("creating the drain subscription: weir answered %s: %s", resp.Status, bytes.TrimSpace(b))
 	}
 	return nil
-}
-
-// saveDiagnostics keeps what weir says about itself when deliveries are
-// missing: its goroutines (where a stalled worker waits) and the
-// subscriptions' state, in dir, for --keep. Failures are only reported.
-func (r *runner) saveDiagnostics(ctx context.Context, cfg weirConfig, dir string) {
-	if !r.o.Keep {
-		return
-	}
-	for name, path := range map[string]string{
-		"goroutines.txt":     "/debug/pprof/goroutine?debug=2",
-		"subscriptions.json": "/v1/subscriptions",
-	} {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+cfg.addr+path, nil)
-		if err != nil {
-			continue
-		}
-		req.Header.Set("Authorization", "Bearer "+cfg.token)
-		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-		if err != nil {
-			fmt.Fprintf(r.o.Log, "bench: diagnostics: %s: %v\n", path, err)
-			continue
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, name), b, 0o600)
-		}
-		if err != nil {
-			fmt.Fprintf(r.o.Log, "bench: diagnostics: %s: %v\n", name, err)
-		}
-	}
 }

@@ -190,14 +190,9 @@ func (r *runner) spec(url string, key []byte, rate float64, t *eventTable) *load
 		warmup: r.o.Warmup, duration: r.o.Duration}
 }
 
-// startWeir starts a fresh weir child in dir, with its push subscription
-// pointing at the receiver.
-func (r *runner) startWeir(ctx context.Context, dir string, crash bool) (*child, weirConfig, error) {
-	return r.startWeirPush(ctx, dir, crash, true)
-}
-
-// startWeirPush is startWeir, without the subscription when push is false.
-func (r *runner) startWeirPush(ctx context.Context, dir string, crash, push bool) (*child, weirConfig, error) {
+// startWeir starts a fresh weir child in dir; with push, its subscription
+// points at the receiver.
+func (r *runner) startWeir(ctx context.Context, dir string, crash, push bool) (*child, weirConfig, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, weirConfig{}, err
@@ -222,7 +217,7 @@ func (r *runner) weir(ctx context.Context, name string, rate float64, push bool)
 	if err != nil {
 		return nil, err
 	}
-	c, cfg, err := r.startWeirPush(ctx, dir, false, push)
+	c, cfg, err := r.startWeir(ctx, dir, false, push)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/event"
-	"github.com/weir-dev/weir/internal/verify"
 )
 
 // responseKeep is how much of an answer's body an attempt keeps.
@@ -173,10 +172,8 @@ func (s *Sub) attempt(ctx context.Context, msg jetstream.Msg, n int) result {
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, p.URL, bytes.NewReader(body))
 	if err == nil {
 		var h http.Header
-		if s.signer != nil {
+		if err = s.signErr; err == nil {
 			h, err = s.signer.Sign(body, time.Now(), id)
-		} else {
-			h, err = verify.Sign(pushSigning(p.Secret), body, time.Now(), id) // says what is wrong with the secret
 		}
 		if err == nil {
 			req.Header = h
@@ -348,10 +345,4 @@ func printable(b []byte) string {
 		b = b[:len(b)-1]
 	}
 	return string(b)
-}
-
-// pushSigning is how a push subscription signs: Standard Webhooks with its
-// secret.
-func pushSigning(secret string) verify.Config {
-	return verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{secret}}
 }

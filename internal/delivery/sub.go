@@ -24,7 +24,8 @@ type Sub struct {
 	cons     jetstream.Consumer
 	breaker  *Breaker
 	backoff  Backoff
-	signer   *verify.Signer // push only; nil if the secret is unusable (each attempt then reports why)
+	signer   *verify.Signer // push only
+	signErr  error          // why the push secret cannot sign; each attempt reports it
 
 	mu      sync.Mutex
 	state   State
@@ -41,7 +42,7 @@ func newSub(m *Manager, name string, spec *config.Subscription, specJSON, origin
 	s := &Sub{m: m, name: name, spec: spec, specJSON: specJSON, origin: origin, filter: filter, cons: cons, state: st}
 	s.disabled.Store(st.State == StateDisabled)
 	if p := spec.Push; p != nil {
-		s.signer, _ = verify.NewSigner(pushSigning(p.Secret))
+		s.signer, s.signErr = verify.NewSigner(verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{p.Secret}})
 		s.breaker = NewBreaker(p.Breaker.Threshold, p.Breaker.Cooldown.D(), 10*time.Minute)
 		s.breaker.SetOnChange(func(from, to BreakerState) {
 			m.metrics.breakerState(name, to)
