@@ -24,6 +24,7 @@
 //
 // Files: options.go (what can be asked for), events.go (per-event timings),
 // load.go (the sender), receiver.go (the micro app), child.go and proc_*.go
-// (child processes, what /proc says about them, and the diagnostics kept when deliveries are missing), suite.go (the scenarios),
-// drain.go, crash.go, report.go (figures, table, JSON).
+// (child processes, what /proc says about them, and the diagnostics kept
+// when deliveries are missing), suite.go (the scenarios), drain.go,
+// crash.go, report.go (figures, table, JSON).
 package bench
