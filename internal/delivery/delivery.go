@@ -367,9 +367,9 @@ func (m *Manager) remove(name string) {
 	if s != nil {
 		s.stop()
 	}
-	m.cancelReplays(name)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	m.cancelReplays(ctx, name)
 	_ = m.js.DeleteConsumer(ctx, bus.EventsStream, consumerPrefix+name)
 	m.dropReplays(ctx, name)
 }

@@ -72,7 +72,8 @@ type Replay struct {
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
-	types  []string // the subscription's types when the replay started
+	done   chan struct{} // closed when the job has ended
+	types  []string      // the subscription's types when the replay started
 }
 
 func (r *Replay) snapshot() *Replay {
@@ -201,7 +202,7 @@ func (m *Manager) StartReplay(name string, req ReplayRequest) (*Replay, error) {
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	r := &Replay{ID: ulid.Make().String(), Subscription: name, Request: req, State: ReplayRunning, StartedAt: now,
-		cancel: cancel, types: slices.Clone(s.spec.Types)}
+		cancel: cancel, done: make(chan struct{}), types: slices.Clone(s.spec.Types)}
 	m.mu.Lock()
 	m.pruneReplays(now)
 	if err := m.replayRoom(name); err != nil {
@@ -212,6 +213,7 @@ func (m *Manager) StartReplay(name string, req ReplayRequest) (*Replay, error) {
 	m.replays[r.ID] = r
 	m.mu.Unlock()
 	m.wg.Go(func() {
+		defer close(r.done)
 		defer cancel()
 		var err error
 		if req.FromArchive {
@@ -292,13 +294,24 @@ func (m *Manager) pruneReplays(now time.Time) {
 	}
 }
 
-// cancelReplays stops the running replays of a subscription being removed.
-func (m *Manager) cancelReplays(name string) {
+// cancelReplays stops the running replays of a subscription being removed
+// and waits for them (until ctx ends), so that none publishes after its
+// waiting events are purged.
+func (m *Manager) cancelReplays(ctx context.Context, name string) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	var jobs []*Replay
 	for _, r := range m.replays {
 		if r.Subscription == name {
 			r.cancel()
+			jobs = append(jobs, r)
+		}
+	}
+	m.mu.Unlock()
+	for _, r := range jobs {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return
 		}
 	}
 }

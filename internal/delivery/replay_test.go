@@ -195,3 +195,24 @@ func TestReplayCapsAndErrors(t *testing.T) {
 	_, err = rb.m.StartReplay("p", ReplayRequest{From: time.Now(), FromArchive: true})
 	require.ErrorIs(t, err, ErrNoArchive)
 }
+
+func TestDeletingASubscriptionDropsItsReplays(t *testing.T) {
+	t.Parallel()
+	rb := setupReplays(t, ReplayLimits{Window: 2}, 5)
+	id := rb.replay(t, ReplayRequest{})
+	ctx := context.Background()
+	s, err := rb.bus.JetStream().Stream(ctx, ReplaysStream)
+	require.NoError(t, err)
+	msgs := func() uint64 {
+		info, err := s.Info(ctx)
+		require.NoError(t, err)
+		return info.State.Msgs
+	}
+	eventually(t, 10*time.Second, func() bool { return msgs() == 2 }, "the window fills")
+
+	require.NoError(t, rb.m.Delete(ctx, "p"))
+	eventually(t, 10*time.Second, func() bool { return rb.state(t, id) == ReplayCancelled }, "the replay is cancelled")
+	require.Zero(t, msgs(), "the events waiting for the subscription are removed")
+	_, err = rb.bus.JetStream().Consumer(ctx, ReplaysStream, replayConsumerPrefix+"p")
+	require.Error(t, err, "and its replay consumer")
+}
