@@ -75,6 +75,8 @@ type Config struct {
 	Replicas int
 	// DeadLetters keeps undeliverable events.
 	DeadLetters *deadletter.Store
+	// Replays bounds replay jobs and the stream they go through.
+	Replays ReplayLimits
 }
 
 // Manager runs every subscription of this node.
@@ -96,6 +98,9 @@ type Manager struct {
 	replays  map[string]*Replay
 	archive  ArchiveReader
 
+	replayLimits ReplayLimits
+	now          func() time.Time // replay jobs' clock; tests move it
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -116,6 +121,7 @@ func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error)
 		bus: b, js: b.JetStream(), log: log, metrics: m, cfg: cfg, policy: policy,
 		client: &http.Client{Transport: policy.Transport(), CheckRedirect: noRedirects},
 		subs:   map[string]*Sub{}, replays: map[string]*Replay{},
+		replayLimits: cfg.Replays.WithDefaults(), now: time.Now,
 	}
 	m.m = mgr
 	return mgr, nil
@@ -158,6 +164,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", SubscriptionsBucket, err)
 	}
+	if err := openReplays(ctx, m.js, m.replayLimits, m.cfg.Replicas); err != nil {
+		return err
+	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 
 	want := map[string]bool{}
@@ -191,6 +200,9 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 	}
 	if err := names.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
+		return err
+	}
+	if err := m.dropUndeclaredReplays(ctx, want); err != nil {
 		return err
 	}
 	m.wg.Go(m.follow)
@@ -326,11 +338,15 @@ func (m *Manager) upsert(ctx context.Context, name string, spec *config.Subscrip
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
+	rcons, err := m.js.CreateOrUpdateConsumer(ctx, ReplaysStream, replayConsumerConfig(name, cc))
+	if err != nil {
+		return fmt.Errorf("replay consumer: %w", err)
+	}
 	st := State{State: StateActive}
 	if e, err := m.kv.Get(ctx, "state."+name); err == nil {
 		_ = json.Unmarshal(e.Value(), &st)
 	}
-	s := newSub(m, name, spec, string(raw), origin, filter, cons, st)
+	s := newSub(m, name, spec, string(raw), origin, filter, cons, rcons, st)
 	if old != nil {
 		old.stop()
 	}
@@ -353,7 +369,9 @@ func (m *Manager) remove(name string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	m.cancelReplays(ctx, name)
 	_ = m.js.DeleteConsumer(ctx, bus.EventsStream, consumerPrefix+name)
+	m.dropReplays(ctx, name)
 }
 
 // consumerConfig is the durable consumer behind a subscription.

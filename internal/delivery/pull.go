@@ -24,6 +24,9 @@ type Pulled struct {
 	Event json.RawMessage `json:"event"`
 }
 
+// replayPoll is how often a waiting fetch looks for replayed events.
+const replayPoll = time.Second
+
 // ErrPaused means the subscription is paused: nothing is handed out until it
 // is resumed.
 var ErrPaused = errors.New("the subscription is paused; resume it with POST /v1/subscriptions/{name}/resume")
@@ -37,7 +40,10 @@ var errBadAck = fmt.Errorf("invalid ack request: %w", ErrBadAckID)
 
 // Fetch long-polls a pull subscription: it returns as soon as at least one event
 // is there (up to max), or empty after wait. Unacknowledged events are handed
-// out again after the subscription's ack_wait.
+// out again after the subscription's ack_wait. Replayed events (see
+// ReplaysStream) share the answer with live ones (see takeWaiting); the wait
+// for live events is cut into slices of replayPoll so that a replay starting
+// meanwhile is seen.
 func (m *Manager) Fetch(ctx context.Context, name string, maxEvents int, wait time.Duration) ([]Pulled, error) {
 	s, err := m.sub(name)
 	if err != nil {
@@ -52,9 +58,12 @@ func (m *Manager) Fetch(ctx context.Context, name string, maxEvents int, wait ti
 	out := []Pulled{}
 	deadline := time.Now().Add(wait)
 	for len(out) == 0 {
+		if err := s.takeWaiting(ctx, maxEvents, &out); err != nil || len(out) > 0 {
+			return out, err
+		}
 		// Wait for the first event, then take what else is already there: the
 		// answer comes as soon as there is something, as a long-poll should.
-		left := max(time.Until(deadline), 100*time.Millisecond)
+		left := min(max(time.Until(deadline), 100*time.Millisecond), replayPoll)
 		fctx, cancel := context.WithTimeout(ctx, left)
 		first, err := s.cons.Fetch(1, jetstream.FetchContext(fctx))
 		if err != nil {
@@ -80,6 +89,34 @@ func (m *Manager) Fetch(ctx context.Context, name string, maxEvents int, wait ti
 		}
 	}
 	return out, nil
+}
+
+// takeWaiting takes, without waiting, what is already there: replayed events
+// up to half of max, live ones in the rest, and replayed ones in all of it
+// when there is nothing live. A replay thus never holds live events back, and
+// live traffic does not stop a replay.
+func (s *Sub) takeWaiting(ctx context.Context, maxEvents int, out *[]Pulled) error {
+	from := func(cons jetstream.Consumer, n int) error {
+		if n <= 0 {
+			return nil
+		}
+		batch, err := cons.FetchNoWait(n)
+		if err != nil {
+			return err
+		}
+		_, err = s.take(ctx, batch, out)
+		return err
+	}
+	if err := from(s.rcons, maxEvents/2); err != nil {
+		return err
+	}
+	if err := from(s.cons, maxEvents-len(*out)); err != nil {
+		return err
+	}
+	if len(*out) > 0 {
+		return nil
+	}
+	return from(s.rcons, maxEvents)
 }
 
 // take hands out a batch's events, skipping what the filter rejects and
@@ -134,7 +171,10 @@ func (m *Manager) Ack(ctx context.Context, name string, actions []AckAction) err
 	if _, err := m.sub(name); err != nil {
 		return err
 	}
-	prefix := "$JS.ACK." + bus.EventsStream + "." + consumerPrefix + name + "."
+	prefixes := []string{
+		"$JS.ACK." + bus.EventsStream + "." + consumerPrefix + name + ".",
+		"$JS.ACK." + ReplaysStream + "." + replayConsumerPrefix + name + ".",
+	}
 	nc := m.bus.Conn()
 	// Every action is checked before any is applied: a bad one refuses them all.
 	payloads := make([][]byte, len(actions))
@@ -142,7 +182,7 @@ func (m *Manager) Ack(ctx context.Context, name string, actions []AckAction) err
 	for i, a := range actions {
 		raw, err := base64.RawURLEncoding.DecodeString(a.AckID)
 		reply := string(raw)
-		if err != nil || !strings.HasPrefix(reply, prefix) || strings.ContainsAny(reply, " *>") {
+		if err != nil || !hasAnyPrefix(reply, prefixes) || strings.ContainsAny(reply, " *>") {
 			return fmt.Errorf("[%d].ack_id: %w", i, ErrBadAckID)
 		}
 		var payload []byte
@@ -168,4 +208,13 @@ func (m *Manager) Ack(ctx context.Context, name string, actions []AckAction) err
 	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return nc.FlushWithContext(fctx)
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -289,7 +289,7 @@ func (s *Sub) storeDeadLetter(ctx context.Context, msg jetstream.Msg, meta *jets
 		Subscription: s.name,
 		EventID:      id,
 		EventType:    msg.Headers().Get(bus.HeaderEventType),
-		StreamSeq:    meta.Sequence.Stream,
+		StreamSeq:    eventsSeq(msg, meta),
 		Event:        append([]byte(nil), msg.Data()...),
 		Reason:       reason,
 		Guidance:     guidance,

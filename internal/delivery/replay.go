@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,13 +72,26 @@ type Replay struct {
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
+	done   chan struct{} // closed when the job has ended
+	types  []string      // the subscription's types when the replay started
 }
 
 func (r *Replay) snapshot() *Replay {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return &Replay{ID: r.ID, Subscription: r.Subscription, Request: r.Request, State: r.State, Replayed: r.Replayed,
-		Scanned: r.Scanned, Error: r.Error, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
+		Scanned: r.Scanned, Error: r.Error, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, types: r.types}
+}
+
+// Types are the event type patterns the subscription had when the replay
+// started: what a token must cover to see the replay once the subscription is
+// gone.
+func (r *Replay) Types() []string { return slices.Clone(r.types) }
+
+func (r *Replay) running() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.State == ReplayRunning
 }
 
 // ArchiveReader reads archived events of a time range, oldest first.
@@ -89,39 +103,117 @@ var ErrNoArchive = errors.New("no archive is configured")
 // SetArchive lets replays read from the archive.
 func (m *Manager) SetArchive(r ArchiveReader) { m.archive = r }
 
+// ReplayError says which field of a replay request is wrong and why.
+type ReplayError struct {
+	// Field names the request field at fault: from, to or from_archive.
+	Field string
+	// Detail says what is wrong with it.
+	Detail string
+	// Err is the sentinel behind it, if any (ErrNoArchive).
+	Err error
+}
+
+func (e *ReplayError) Error() string { return e.Field + ": " + e.Detail }
+
+// Unwrap returns the sentinel behind the error.
+func (e *ReplayError) Unwrap() error { return e.Err }
+
+// ErrTooManyReplays means a replay cap is reached: the subscription's or the
+// node's (see ReplayLimits). A place frees up when a running replay ends.
+var ErrTooManyReplays = errors.New("too many replays are running")
+
+// ReplayLimits bound replays on one node. Zero fields take the defaults.
+type ReplayLimits struct {
+	// PerSubscription bounds the replays running at once for one subscription.
+	// Default 2.
+	PerSubscription int
+	// Total bounds the replays running at once. Default 8.
+	Total int
+	// KeepFor is how long a finished replay stays readable. Default 24h.
+	KeepFor time.Duration
+	// KeepLast bounds how many finished replays are kept; the oldest go first.
+	// Default 100.
+	KeepLast int
+	// Window is how many replayed events may wait for one subscription in
+	// ReplaysStream. Default DefaultReplayWindow.
+	Window int
+	// MaxBytes bounds ReplaysStream. Default DefaultReplayMaxBytes.
+	MaxBytes int64
+	// MaxAge bounds how long a replayed event waits in ReplaysStream. Default
+	// DefaultReplayMaxAge.
+	MaxAge time.Duration
+}
+
+// WithDefaults fills the zero fields.
+func (l ReplayLimits) WithDefaults() ReplayLimits {
+	if l.PerSubscription <= 0 {
+		l.PerSubscription = 2
+	}
+	if l.Total <= 0 {
+		l.Total = 8
+	}
+	if l.KeepFor <= 0 {
+		l.KeepFor = 24 * time.Hour
+	}
+	if l.KeepLast <= 0 {
+		l.KeepLast = 100
+	}
+	if l.Window <= 0 {
+		l.Window = DefaultReplayWindow
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultReplayMaxBytes
+	}
+	if l.MaxAge <= 0 {
+		l.MaxAge = DefaultReplayMaxAge
+	}
+	return l
+}
+
 // StartReplay delivers a range of history again to a subscription, alongside
-// its live events, at a bounded rate. The job runs on this node; its progress
-// is read with Replay and it stops early with CancelReplay.
+// its live events, at a bounded rate. The events go through ReplaysStream,
+// which the subscription reads besides its own consumer, so EVENTS never
+// holds a copy. The job runs on this node; its progress is read with Replay
+// and it stops early with CancelReplay. Bad requests are *ReplayError; a cap
+// reached is ErrTooManyReplays.
 func (m *Manager) StartReplay(name string, req ReplayRequest) (*Replay, error) {
 	s, err := m.sub(name)
 	if err != nil {
 		return nil, err
 	}
 	if req.From.IsZero() && req.FromSeq == 0 {
-		return nil, errors.New("from: give a time (from) or a stream sequence (from_seq)")
+		return nil, &ReplayError{Field: "from", Detail: "give a time (from) or a stream sequence (from_seq)"}
 	}
 	if req.FromArchive && m.archive == nil {
-		return nil, ErrNoArchive
+		return nil, &ReplayError{Field: "from_archive", Detail: ErrNoArchive.Error(), Err: ErrNoArchive}
 	}
 	if req.FromArchive && req.From.IsZero() {
-		return nil, errors.New("from: a replay from the archive needs a time")
+		return nil, &ReplayError{Field: "from", Detail: "a replay from the archive needs a time"}
 	}
 	if req.Rate <= 0 {
 		req.Rate = 500
 	}
-	now := time.Now().UTC()
+	now := m.now().UTC()
 	if req.To.IsZero() && req.ToSeq == 0 {
-		req.To = now
+		req.To = time.Now().UTC() // the bus's time, whatever the jobs' clock says
 	}
 	if !req.To.IsZero() && !req.From.IsZero() && !req.To.After(req.From) {
-		return nil, errors.New("to: must be after from")
+		return nil, &ReplayError{Field: "to", Detail: "must be after from"}
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	r := &Replay{ID: ulid.Make().String(), Subscription: name, Request: req, State: ReplayRunning, StartedAt: now, cancel: cancel}
+	r := &Replay{ID: ulid.Make().String(), Subscription: name, Request: req, State: ReplayRunning, StartedAt: now,
+		cancel: cancel, done: make(chan struct{}), types: slices.Clone(s.spec.Types)}
 	m.mu.Lock()
+	m.pruneReplays(now)
+	if err := m.replayRoom(name); err != nil {
+		m.mu.Unlock()
+		cancel()
+		return nil, err
+	}
 	m.replays[r.ID] = r
 	m.mu.Unlock()
 	m.wg.Go(func() {
+		defer close(r.done)
 		defer cancel()
 		var err error
 		if req.FromArchive {
@@ -130,8 +222,7 @@ func (m *Manager) StartReplay(name string, req ReplayRequest) (*Replay, error) {
 			err = m.replayBus(ctx, s, r)
 		}
 		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.FinishedAt = time.Now().UTC()
+		r.FinishedAt = m.now().UTC()
 		switch {
 		case err == nil:
 			r.State = ReplayDone
@@ -141,8 +232,88 @@ func (m *Manager) StartReplay(name string, req ReplayRequest) (*Replay, error) {
 			r.State, r.Error = ReplayFailed, err.Error()
 		}
 		m.log.Info("replay "+r.State, "subscription", name, "replay", r.ID, "replayed", r.Replayed)
+		r.mu.Unlock()
+		m.mu.Lock()
+		m.pruneReplays(m.now())
+		m.mu.Unlock()
 	})
 	return r.snapshot(), nil
+}
+
+// replayRoom checks the caps for one more replay of a subscription; m.mu is held.
+func (m *Manager) replayRoom(name string) error {
+	mine, all := 0, 0
+	for _, r := range m.replays {
+		if !r.running() {
+			continue
+		}
+		all++
+		if r.Subscription == name {
+			mine++
+		}
+	}
+	l := m.replayLimits
+	if mine >= l.PerSubscription {
+		return fmt.Errorf("%w: subscription %s already has %d running on this node, the most it may have; wait for one to end or cancel one (DELETE /v1/replays/{id})", ErrTooManyReplays, name, mine)
+	}
+	if all >= l.Total {
+		return fmt.Errorf("%w: this node already runs %d replays, the most it may; try again when one has ended", ErrTooManyReplays, all)
+	}
+	return nil
+}
+
+// pruneReplays forgets finished replays older than KeepFor, and the oldest
+// finished ones beyond KeepLast, so that the jobs held stay bounded: at most
+// Total running and KeepLast finished. m.mu is held.
+func (m *Manager) pruneReplays(now time.Time) {
+	l := m.replayLimits
+	type done struct {
+		id string
+		at time.Time
+	}
+	var finished []done
+	for id, r := range m.replays {
+		r.mu.Lock()
+		running, at := r.State == ReplayRunning, r.FinishedAt
+		r.mu.Unlock()
+		if running {
+			continue
+		}
+		if now.Sub(at) >= l.KeepFor {
+			delete(m.replays, id)
+			continue
+		}
+		finished = append(finished, done{id, at})
+	}
+	if len(finished) <= l.KeepLast {
+		return
+	}
+	slices.SortFunc(finished, func(a, b done) int { return a.at.Compare(b.at) })
+	for _, d := range finished[:len(finished)-l.KeepLast] {
+		delete(m.replays, d.id)
+	}
+}
+
+// cancelReplays stops the running replays of a subscription being removed
+// and waits for them (until ctx ends), so that none publishes after its
+// waiting events are purged.
+func (m *Manager) cancelReplays(ctx context.Context, name string) {
+	m.mu.Lock()
+	var jobs []*Replay
+	for _, r := range m.replays {
+		if r.Subscription == name {
+			r.cancel()
+			jobs = append(jobs, r)
+		}
+	}
+	m.mu.Unlock()
+	for _, r := range jobs {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (m *Manager) replayBus(ctx context.Context, s *Sub, r *Replay) error {
@@ -174,19 +345,10 @@ func (m *Manager) replayBus(ctx context.Context, s *Sub, r *Replay) error {
 			if (!req.To.IsZero() && !meta.Timestamp.Before(req.To)) || (req.ToSeq > 0 && meta.Sequence.Stream >= req.ToSeq) {
 				return nil
 			}
-			r.mu.Lock()
-			r.Scanned++
-			r.mu.Unlock()
-			if err := limit.Wait(ctx); err != nil {
+			typ := msg.Headers().Get(bus.HeaderEventType)
+			if err := m.replayOne(ctx, s, r, limit, typ, msg.Headers().Get(bus.HeaderEventID), meta.Sequence.Stream, msg.Data()); err != nil {
 				return err
 			}
-			typ := msg.Headers().Get(bus.HeaderEventType)
-			if err := m.Redeliver(ctx, s.name, typ, msg.Headers().Get(bus.HeaderEventID), msg.Data(), ""); err != nil {
-				return fmt.Errorf("redeliver: %w", err)
-			}
-			r.mu.Lock()
-			r.Replayed++
-			r.mu.Unlock()
 			if meta.NumPending == 0 {
 				return nil // caught up with the stream
 			}
@@ -203,20 +365,29 @@ func (m *Manager) replayBus(ctx context.Context, s *Sub, r *Replay) error {
 func (m *Manager) replayArchive(ctx context.Context, s *Sub, r *Replay) error {
 	limit := rate.NewLimiter(rate.Limit(r.Request.Rate), max(1, r.Request.Rate/10))
 	return m.archive(ctx, r.Request.From, r.Request.To, s.spec.Types, func(typ, id string, event []byte) error {
-		r.mu.Lock()
-		r.Scanned++
-		r.mu.Unlock()
-		if err := limit.Wait(ctx); err != nil {
-			return err
-		}
-		if err := m.Redeliver(ctx, s.name, typ, id, event, ""); err != nil {
-			return err
-		}
-		r.mu.Lock()
-		r.Replayed++
-		r.mu.Unlock()
-		return nil
+		return m.replayOne(ctx, s, r, limit, typ, id, 0, event)
 	})
+}
+
+// replayOne hands one event of the range to the subscription, at the job's
+// rate; events its filter rejects are counted as scanned only.
+func (m *Manager) replayOne(ctx context.Context, s *Sub, r *Replay, limit *rate.Limiter, typ, id string, seq uint64, event []byte) error {
+	r.mu.Lock()
+	r.Scanned++
+	r.mu.Unlock()
+	if !s.selectsData(event) {
+		return nil
+	}
+	if err := limit.Wait(ctx); err != nil {
+		return err
+	}
+	if err := m.publishReplay(ctx, s.name, typ, id, seq, event); err != nil {
+		return fmt.Errorf("replay stream: %w", err)
+	}
+	r.mu.Lock()
+	r.Replayed++
+	r.mu.Unlock()
+	return nil
 }
 
 // ErrNoReplay means there is no replay of that id on this node.
@@ -225,6 +396,7 @@ var ErrNoReplay = errors.New("no replay with that id on this node")
 // Replay returns a replay's progress.
 func (m *Manager) Replay(id string) (*Replay, error) {
 	m.mu.Lock()
+	m.pruneReplays(m.now())
 	r := m.replays[id]
 	m.mu.Unlock()
 	if r == nil {
@@ -236,6 +408,7 @@ func (m *Manager) Replay(id string) (*Replay, error) {
 // CancelReplay stops a running replay; what was replayed stays delivered.
 func (m *Manager) CancelReplay(id string) (*Replay, error) {
 	m.mu.Lock()
+	m.pruneReplays(m.now())
 	r := m.replays[id]
 	m.mu.Unlock()
 	if r == nil {

@@ -22,6 +22,7 @@ type Sub struct {
 	origin   string
 	filter   *Filter
 	cons     jetstream.Consumer
+	rcons    jetstream.Consumer // on ReplaysStream: the replayed events
 	breaker  *Breaker
 	backoff  Backoff
 	signer   *verify.Signer // push only
@@ -38,8 +39,8 @@ type Sub struct {
 	disabled atomic.Bool // read on every attempt; state holds the details
 }
 
-func newSub(m *Manager, name string, spec *config.Subscription, specJSON, origin string, filter *Filter, cons jetstream.Consumer, st State) *Sub {
-	s := &Sub{m: m, name: name, spec: spec, specJSON: specJSON, origin: origin, filter: filter, cons: cons, state: st}
+func newSub(m *Manager, name string, spec *config.Subscription, specJSON, origin string, filter *Filter, cons, rcons jetstream.Consumer, st State) *Sub {
+	s := &Sub{m: m, name: name, spec: spec, specJSON: specJSON, origin: origin, filter: filter, cons: cons, rcons: rcons, state: st}
 	s.disabled.Store(st.State == StateDisabled)
 	if p := spec.Push; p != nil {
 		s.signer, s.signErr = verify.NewSigner(verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{p.Secret}})
@@ -100,7 +101,9 @@ const (
 	pullHeartbeat = time.Second
 )
 
-// runPush fetches events and delivers them, at most max_in_flight at once.
+// runPush fetches events and delivers them, at most max_in_flight at once:
+// the subscription's own and its replayed ones (see ReplaysStream), which
+// share the worker's slots, breaker and retries.
 func (s *Sub) runPush(ctx context.Context) {
 	p := s.spec.Push
 	pull := p.MaxInFlight
@@ -117,14 +120,72 @@ func (s *Sub) runPush(ctx context.Context) {
 	// ends Next within ~2 s and the iterator is reopened.
 	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(pull),
 		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat)}
-	it, err := s.cons.Messages(opts...)
+
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		// Whatever this worker still holds goes back to the bus at once, for
+		// another node or for this subscription's resumption.
+		s.held.each(func(m jetstream.Msg) { _ = m.Nak(); s.held.remove(m) })
+	}()
+	wg.Go(func() { s.keepHeld(ctx) })
+
+	sem := make(chan struct{}, p.MaxInFlight)
+	var keyed *keyedQueue
+	if p.Ordered {
+		keyed = newKeyedQueue()
+	}
+	dispatch := func(msg jetstream.Msg) bool {
+		s.held.add(msg)
+		if keyed == nil {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return false
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				s.handle(ctx, msg)
+			})
+			return true
+		}
+		key := partitionKey(msg)
+		if !keyed.push(key, msg) {
+			return true // queued behind its key
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for m := msg; m != nil; m = keyed.next(key) {
+				s.handleOrdered(ctx, m)
+			}
+		})
+		return true
+	}
+	wg.Go(func() { s.read(ctx, s.rcons, opts, dispatch) })
+	s.read(ctx, s.cons, opts, dispatch)
+}
+
+// read hands every message of one consumer to dispatch until ctx ends or
+// dispatch refuses.
+func (s *Sub) read(ctx context.Context, cons jetstream.Consumer, opts []jetstream.PullMessagesOpt, dispatch func(jetstream.Msg) bool) {
+	it, err := cons.Messages(opts...)
 	if err != nil {
-		s.m.log.Error("subscription cannot read the bus", "subscription", s.name, "error", err)
+		s.m.log.Error("subscription cannot read the bus", "subscription", s.name, "consumer", cons.CachedInfo().Name, "error", err)
 		return
 	}
 	var itMu sync.Mutex
+	stopped := make(chan struct{})
+	defer close(stopped)
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+		}
 		itMu.Lock()
 		it.Stop()
 		itMu.Unlock()
@@ -140,7 +201,7 @@ func (s *Sub) runPush(ctx context.Context) {
 				return false
 			case <-time.After(250 * time.Millisecond):
 			}
-			next, err := s.cons.Messages(opts...)
+			next, err := cons.Messages(opts...)
 			if err != nil {
 				s.m.log.Warn("subscription cannot reopen its reader yet", "subscription", s.name, "error", err)
 				continue
@@ -156,20 +217,6 @@ func (s *Sub) runPush(ctx context.Context) {
 			return true
 		}
 	}
-	var wg sync.WaitGroup
-	defer func() {
-		wg.Wait()
-		// Whatever this worker still holds goes back to the bus at once, for
-		// another node or for this subscription's resumption.
-		s.held.each(func(m jetstream.Msg) { _ = m.Nak(); s.held.remove(m) })
-	}()
-	wg.Go(func() { s.keepHeld(ctx) })
-
-	sem := make(chan struct{}, p.MaxInFlight)
-	var keyed *keyedQueue
-	if p.Ordered {
-		keyed = newKeyedQueue()
-	}
 	for {
 		itMu.Lock()
 		cur := it
@@ -181,34 +228,9 @@ func (s *Sub) runPush(ctx context.Context) {
 			}
 			continue
 		}
-		s.held.add(msg)
-		if keyed == nil {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				s.handle(ctx, msg)
-			})
-			continue
-		}
-		key := partitionKey(msg)
-		if !keyed.push(key, msg) {
-			continue // queued behind its key
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		if !dispatch(msg) {
 			return
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			for m := msg; m != nil; m = keyed.next(key) {
-				s.handleOrdered(ctx, m)
-			}
-		})
 	}
 }
 

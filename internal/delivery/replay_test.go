@@ -1,0 +1,218 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/deadletter"
+)
+
+// clock is the replays' clock: real time, moved forward by hand.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+type replayBundle struct {
+	bus   *bus.Bus
+	m     *Manager
+	clock *clock
+}
+
+// setupReplays runs a manager on an embedded bus with a pull subscription "p"
+// of order.created, created after n such events were stored.
+func setupReplays(t *testing.T, limits ReplayLimits, n int) *replayBundle {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := bus.Open(ctx, bus.Config{StoreDir: t.TempDir(), Name: "replay-test", MaxAge: time.Hour}, log)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	dead, err := deadletter.Open(ctx, b.JetStream(), time.Hour, 1)
+	require.NoError(t, err)
+	m, err := New(b, Config{DeadLetters: dead, Replays: limits}, NewMetrics(prometheus.NewRegistry()), log)
+	require.NoError(t, err)
+	c := &clock{}
+	m.now = c.now
+	require.NoError(t, m.Start(ctx))
+	t.Cleanup(m.Stop)
+	for i := range n {
+		msg := nats.NewMsg(bus.EventsPrefix + "order.created")
+		id := fmt.Sprintf("ev%d", i)
+		msg.Header.Set(bus.HeaderEventID, id)
+		msg.Header.Set(bus.HeaderEventType, "order.created")
+		msg.Data = fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"/t","type":"order.created","data":{}}`, id)
+		_, err := b.Publish(ctx, msg, "")
+		require.NoError(t, err)
+	}
+	// Created after the events: it has them only by replay.
+	require.NoError(t, m.Create(ctx, "p", &config.Subscription{Types: []string{"order.created"}, Pull: &config.Pull{}}, false))
+	return &replayBundle{bus: b, m: m, clock: c}
+}
+
+func (rb *replayBundle) replay(t *testing.T, req ReplayRequest) string {
+	t.Helper()
+	if req.From.IsZero() {
+		req.From = time.Now().Add(-time.Hour)
+	}
+	r, err := rb.m.StartReplay("p", req)
+	require.NoError(t, err)
+	return r.ID
+}
+
+func (rb *replayBundle) state(t *testing.T, id string) string {
+	t.Helper()
+	r, err := rb.m.Replay(id)
+	require.NoError(t, err)
+	return r.State
+}
+
+func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not true within %s: %s", within, msg)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestReplayJobsArePruned(t *testing.T) {
+	t.Parallel()
+	rb := setupReplays(t, ReplayLimits{KeepFor: time.Hour, KeepLast: 2}, 3)
+	var ids []string
+	for range 3 {
+		id := rb.replay(t, ReplayRequest{})
+		eventually(t, 10*time.Second, func() bool { return rb.state(t, id) == ReplayDone }, "the replay finishes")
+		ids = append(ids, id)
+	}
+	_, err := rb.m.Replay(ids[0])
+	require.ErrorIs(t, err, ErrNoReplay, "only the last KeepLast finished replays are kept")
+	require.Equal(t, ReplayDone, rb.state(t, ids[1]))
+
+	// A slow replay is running when the clock passes KeepFor: it stays.
+	running := rb.replay(t, ReplayRequest{Rate: 1})
+	rb.clock.advance(2 * time.Hour)
+	for _, id := range ids[1:] {
+		_, err := rb.m.Replay(id)
+		require.ErrorIs(t, err, ErrNoReplay, "a finished replay is forgotten after KeepFor")
+	}
+	require.Equal(t, ReplayRunning, rb.state(t, running), "a running replay is never pruned")
+	rb.m.mu.Lock()
+	held := len(rb.m.replays)
+	rb.m.mu.Unlock()
+	require.Equal(t, 1, held)
+	_, err = rb.m.CancelReplay(running)
+	require.NoError(t, err)
+}
+
+func TestReplayWaitsForRoomInItsWindow(t *testing.T) {
+	t.Parallel()
+	rb := setupReplays(t, ReplayLimits{Window: 2}, 5)
+	id := rb.replay(t, ReplayRequest{})
+	progress := func() int64 {
+		r, err := rb.m.Replay(id)
+		require.NoError(t, err)
+		return r.Replayed
+	}
+	eventually(t, 10*time.Second, func() bool { return progress() == 2 }, "the window fills")
+	ctx := context.Background()
+	s, err := rb.bus.JetStream().Stream(ctx, ReplaysStream)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, info.State.Msgs, "the replay stream holds no more than the window")
+	require.Equal(t, ReplayRunning, rb.state(t, id), "the replay waits for the app")
+
+	var got []string
+	eventually(t, 20*time.Second, func() bool {
+		pulled, err := rb.m.Fetch(ctx, "p", 10, 100*time.Millisecond)
+		require.NoError(t, err)
+		var acks []AckAction
+		for _, p := range pulled {
+			got = append(got, string(p.Event))
+			acks = append(acks, AckAction{AckID: p.AckID})
+		}
+		if len(acks) > 0 {
+			require.NoError(t, rb.m.Ack(ctx, "p", acks))
+		}
+		return len(got) == 5
+	}, "the app takes every replayed event, two at most waiting at a time")
+	eventually(t, 10*time.Second, func() bool { return rb.state(t, id) == ReplayDone }, "the replay finishes")
+	for i, ev := range got {
+		require.Contains(t, ev, fmt.Sprintf(`"id":"ev%d"`, i))
+	}
+	info, err = s.Info(ctx)
+	require.NoError(t, err)
+	require.Zero(t, info.State.Msgs)
+}
+
+func TestReplayCapsAndErrors(t *testing.T) {
+	t.Parallel()
+	rb := setupReplays(t, ReplayLimits{PerSubscription: 1, Total: 1}, 5)
+	first := rb.replay(t, ReplayRequest{Rate: 1})
+	_, err := rb.m.StartReplay("p", ReplayRequest{From: time.Now().Add(-time.Hour)})
+	require.ErrorIs(t, err, ErrTooManyReplays)
+	_, err = rb.m.CancelReplay(first)
+	require.NoError(t, err)
+	eventually(t, 10*time.Second, func() bool { return rb.state(t, first) == ReplayCancelled }, "cancelled")
+
+	for req, field := range map[*ReplayRequest]string{
+		{}: "from",
+		{From: time.Now(), To: time.Now().Add(-time.Hour)}: "to",
+		{From: time.Now(), FromArchive: true}:              "from_archive",
+	} {
+		_, err := rb.m.StartReplay("p", *req)
+		var re *ReplayError
+		require.ErrorAs(t, err, &re)
+		require.Equal(t, field, re.Field)
+	}
+	_, err = rb.m.StartReplay("p", ReplayRequest{From: time.Now(), FromArchive: true})
+	require.ErrorIs(t, err, ErrNoArchive)
+}
+
+func TestDeletingASubscriptionDropsItsReplays(t *testing.T) {
+	t.Parallel()
+	rb := setupReplays(t, ReplayLimits{Window: 2}, 5)
+	id := rb.replay(t, ReplayRequest{})
+	ctx := context.Background()
+	s, err := rb.bus.JetStream().Stream(ctx, ReplaysStream)
+	require.NoError(t, err)
+	msgs := func() uint64 {
+		info, err := s.Info(ctx)
+		require.NoError(t, err)
+		return info.State.Msgs
+	}
+	eventually(t, 10*time.Second, func() bool { return msgs() == 2 }, "the window fills")
+
+	require.NoError(t, rb.m.Delete(ctx, "p"))
+	eventually(t, 10*time.Second, func() bool { return rb.state(t, id) == ReplayCancelled }, "the replay is cancelled")
+	require.Zero(t, msgs(), "the events waiting for the subscription are removed")
+	_, err = rb.bus.JetStream().Consumer(ctx, ReplaysStream, replayConsumerPrefix+"p")
+	require.Error(t, err, "and its replay consumer")
+}
