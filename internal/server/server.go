@@ -30,6 +30,7 @@ import (
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
+	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/retention"
 	"github.com/weir-dev/weir/internal/token"
 )
@@ -137,8 +138,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(),
 	}, tokens, pub, s.deliv, metrics, s.log).Register(apiMux)
+	// Both muxes answer an unknown route or method with a problem
+	// (docs/errors.md). Probes and metrics are not counted in flight.
+	counted := promhttp.InstrumentHandlerInFlight(inFlight, problem.Routes(apiMux))
 	mux := http.NewServeMux()
-	mux.Handle("/", promhttp.InstrumentHandlerInFlight(inFlight, apiMux))
+	for _, prefix := range []string{"/in/", "/v1/", "/debug/pprof/"} {
+		mux.Handle(prefix, counted)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
@@ -147,7 +153,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           problem.Routes(mux),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
