@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -45,4 +46,32 @@ subscriptions:
 	require.ErrorAs(t, cfg.NeedEnv("tokens"), &unset)
 	require.Equal(t, "tokens[0].secret", unset.Field)
 	require.NoError(t, cfg.NeedEnv("sources.sho", "bus"), "a prefix of a name is not the name")
+}
+
+// FuzzParseLazy: the lazy parse never panics, accepts whatever the strict
+// one accepts, and reports through NeedEnv the variable the strict one fails on.
+func FuzzParseLazy(f *testing.F) {
+	f.Add([]byte("sources: {shop: {verify: {scheme: github, secrets: [\"${GH}\"]}, type: push}}\n"))
+	f.Add([]byte("server: {addr: \"${ADDR}\"}\ningress: {max_body: ${MAX}}\n"))
+	f.Add([]byte("tokens: [{name: a, secret: \"${SET}$$${NOPE}\", roles: [admin]}]\n"))
+	lookup := env(map[string]string{"SET": "0123456789abcdef"})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		lazy, lerr := parseLazy(raw, lookup, "")
+		strict, serr := parse(raw, lookup, "")
+		if serr == nil {
+			if lerr != nil {
+				t.Fatalf("strict accepts, lazy refuses: %v", lerr)
+			}
+			if lazy.NeedEnv("") != nil || len(lazy.unset) != 0 || strict.Server.Addr != lazy.Server.Addr {
+				t.Fatalf("strict and lazy differ")
+			}
+		}
+		var unset *UnsetEnvError
+		if errors.As(serr, &unset) && lerr == nil {
+			var again *UnsetEnvError
+			if !errors.As(lazy.NeedEnv(unset.Field), &again) || *again != *unset {
+				t.Fatalf("strict fails on %v, lazy's NeedEnv says %v", unset, lazy.NeedEnv(unset.Field))
+			}
+		}
+	})
 }
