@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	rpprof "runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,6 +87,11 @@ func (a *API) Register(mux *http.ServeMux) {
 		case "cmdline":
 			pprof.Cmdline(w, r)
 		default:
+			// pprof.Index answers an unknown profile in text/plain.
+			if name := strings.TrimPrefix(r.URL.Path, "/debug/pprof/"); name != "" && rpprof.Lookup(name) == nil {
+				problem.New(http.StatusNotFound, "not-found", "there is no profile "+strconv.Quote(name)).Write(w, r)
+				return
+			}
 			pprof.Index(w, r)
 		}
 	})))

@@ -349,12 +349,12 @@ func (a *Archiver) appendSegment(rel string, committed int64, data []byte) error
 	name := a.segmentFile(rel)
 	created := false
 	if _, err := os.Stat(name); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(name), dirMode); err != nil {
 			return err
 		}
 		created = true
 	}
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, fileMode)
 	if err != nil {
 		return err
 	}

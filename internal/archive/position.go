@@ -74,7 +74,7 @@ func (p position) save(dir string) error {
 	}
 	final := filepath.Join(dir, positionFile)
 	tmp := final + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
 	if err != nil {
 		return fmt.Errorf("save position: %w", err)
 	}
@@ -115,7 +115,7 @@ func syncDir(dir string) error {
 // any member whose commit did not happen. It returns the position to resume
 // from and what it had to report.
 func repair(dir string) (p position, notes []string, err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return p, nil, err
 	}
 	p, found, err := loadPosition(dir)

@@ -15,6 +15,14 @@ import (
 // segmentExt ends every segment's file name.
 const segmentExt = ".ndjson.gz"
 
+// The archive holds every event, personal data included, so only weir's own
+// user may read it: directories 0700 and files 0600, whatever the umask
+// would allow. Directories made by an earlier version keep their mode.
+const (
+	dirMode  = 0o700
+	fileMode = 0o600
+)
+
 // segmentPath is the path of type typ's segment of the hour starting at hour,
 // relative to Dir (and to the S3 prefix), with "/" separators.
 func segmentPath(typ string, hour time.Time) string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -70,6 +71,11 @@ func openDiskKeys(dir string, ttl time.Duration, log *slog.Logger) (*diskKeys, e
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	// Pebble would make the directory 0755; the keys name every sender's
+	// deliveries, so only weir's user may list them.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open the de-duplication store %s: %w", dir, err)
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {

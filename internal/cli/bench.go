@@ -19,12 +19,12 @@ import (
 func benchCmd(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if len(args) > 0 && args[0] == "bare-server" {
+	if len(args) > 0 && args[0] == "bare-server" && !wantsHelp(args[1:]) {
 		return bench.ServeBare(ctx, stdout)
 	}
 
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("bench", "bench [--suite] [--short] [--rate N] [--duration D] [--crash K] [--json FILE] [--target URL]",
+		"Measure weir: signed webhooks in, push deliveries out, against a bare Go ceiling.", stderr)
 	var o bench.Options
 	fs.StringVar(&o.Weir, "weir", "", "weir binary to start (default: this executable)")
 	fs.StringVar(&o.Target, "target", "", "measure a running weir at this base URL instead of starting one (needs --source and --secret)")
@@ -49,7 +49,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	sampleEvery := fs.Duration("sample-every", bench.DefaultSampleEvery, "how often weir's memory is sampled")
 	jsonPath := fs.String("json", "", "also write the report as JSON to FILE (- for standard output)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (configurations, data, weir's logs)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

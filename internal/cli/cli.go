@@ -17,7 +17,7 @@ const usage = `weir — the event-first integration layer for micro apps
 Usage:
   weir serve [--config FILE] [--data DIR] [--addr HOST:PORT]
         run weir: embedded NATS JetStream bus, API, webhook ingress, one port
-  weir send  [--config FILE] [--url URL] --source NAME [--type TYPE] FILE|-
+  weir send  [--config FILE] [--server URL] --source NAME [--type TYPE] FILE|-
         sign a JSON file with a source's scheme and POST it to /in/NAME
   weir tail  [--config FILE] [--bus URL] [--all] [PATTERN]
         print events whose type matches PATTERN (e.g. order.*) as they arrive
@@ -34,8 +34,11 @@ Usage:
   weir bench [--suite] [--short] [--rate N] [--duration D] [--crash K] [--json FILE] [--target URL]
         measure weir: signed webhooks in, push deliveries out, against a bare Go ceiling
   weir version
+  weir help [COMMAND]
 
---config defaults to ./weir.yaml when that file exists.
+--config defaults to ./weir.yaml when that file exists. Commands that talk to a
+running weir find it with --server, else $WEIR_URL, else weir.yaml's server.addr.
+Every command and subcommand takes --help.
 `
 
 // Version is set at build time with -ldflags "-X .../cli.Version=...".
@@ -66,8 +69,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "bench":
 		err = benchCmd(args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "weir", Version)
+		err = version(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
+		if len(args) > 1 && args[0] == "help" {
+			return Main([]string{args[1], "--help"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "weir: unknown command %q\n\n%s", args[0], usage)
@@ -86,7 +92,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// loadConfig reads --config, or ./weir.yaml when present, or nothing.
+func version(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("version", "version", "Print weir's version.", stderr)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "weir", Version)
+	return nil
+}
+
+// loadConfig reads --config, or ./weir.yaml when present, or nothing, for
+// weir serve: every ${NAME} must be set and the whole file valid.
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
 		if _, err := os.Stat("weir.yaml"); err == nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -22,18 +21,25 @@ import (
 // errBreaking makes `weir contract check` exit non-zero without a second message.
 var errBreaking = errors.New("breaking changes found")
 
+// contractGroup lists the subcommands of weir contract.
+var contractGroup = group{name: "contract", subs: []string{
+	"check (--server URL | --base DIR) [--compatibility MODE] [--lenient] SCHEMA_FILE_OR_DIR...",
+	"import [--server URL] [--token T] ASYNCAPI_FILE",
+}}
+
 // contractCmd runs `weir contract check|import`.
 func contractCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: weir contract check|import ...")
+	cmd, err := contractGroup.pick(args, stdout)
+	if err != nil {
+		return err
 	}
-	switch args[0] {
+	switch cmd {
 	case "check":
 		return contractCheck(args[1:], stdout, stderr)
 	case "import":
 		return contractImport(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("weir contract: unknown command %q (want check or import)", args[0])
+	return fmt.Errorf("weir contract: unknown command %q (want check or import)", cmd)
 }
 
 // schemaFile is a schema found on disk; its type comes from its file name
@@ -78,14 +84,14 @@ func findSchemas(paths []string) ([]schemaFile, error) {
 // contracts (--server) or with another checkout (--base) and exits 1 when a
 // change breaks compatibility, printing every reason.
 func contractCheck(args []string, stdout, stderr io.Writer) error {
-	fset := flag.NewFlagSet("contract check", flag.ContinueOnError)
-	fset.SetOutput(stderr)
+	fset := newFlags("contract check", "contract "+contractGroup.subs[0],
+		"CI gate: compare schema files with a running weir's contracts (--server) or another checkout (--base); exit 1 when one breaks its contract, with every reason.", stderr)
 	server := fset.String("server", "", "compare with the contracts of the weir at this URL")
-	tok := fset.String("token", os.Getenv("WEIR_TOKEN"), "API token for --server (default $WEIR_TOKEN)")
+	tok := fset.String("token", "", "API token for --server (default $WEIR_TOKEN)")
 	base := fset.String("base", "", "compare with the same files under this folder (e.g. the main branch's checkout)")
 	mode := fset.String("compatibility", "", "mode: BACKWARD (default with --base; with --server, each contract's own), FORWARD, FULL, ..._TRANSITIVE, NONE")
 	lenient := fset.Bool("lenient", false, "with --base: allow optional properties added to open objects")
-	if err := fset.Parse(args); err != nil {
+	if err := parseFlags(fset, args, stdout); err != nil {
 		return err
 	}
 	if (*server == "") == (*base == "") || fset.NArg() == 0 {
@@ -177,12 +183,12 @@ func remoteCheck(server, tok, typ string, schema []byte, m contract.Mode) (*cont
 
 // contractImport registers the contracts of an AsyncAPI 2.6 or 3.0 document.
 func contractImport(args []string, stdout, stderr io.Writer) error {
-	fset := flag.NewFlagSet("contract import", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	cfgPath := fset.String("config", "", "configuration file (for the server address)")
-	server := fset.String("server", "", "weir's base URL (default http://<server.addr>)")
-	tok := fset.String("token", os.Getenv("WEIR_TOKEN"), "API token (default $WEIR_TOKEN)")
-	if err := fset.Parse(args); err != nil {
+	fset := newFlags("contract import", "contract "+contractGroup.subs[1],
+		"Register the contracts of an AsyncAPI 2.6 or 3.0 document with a running weir.", stderr)
+	cfgPath := fset.String("config", "", "configuration file (for the server address; default ./weir.yaml when present)")
+	server := fset.String("server", "", serverFlagHelp)
+	tok := fset.String("token", "", "API token (default $WEIR_TOKEN)")
+	if err := parseFlags(fset, args, stdout); err != nil {
 		return err
 	}
 	if fset.NArg() != 1 {
@@ -196,12 +202,9 @@ func contractImport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *server == "" {
-		cfg, err := loadConfig(*cfgPath)
-		if err != nil {
-			return err
-		}
-		*server = "http://" + cfg.Server.Addr
+	base, err := serverURL(*server, *cfgPath)
+	if err != nil {
+		return err
 	}
 	failed := 0
 	for _, c := range found {
@@ -213,7 +216,7 @@ func contractImport(args []string, stdout, stderr io.Writer) error {
 		for _, v := range c.Versions {
 			body, _ := json.Marshal(map[string]any{"schema": v.Schema, "example": v.Example, "description": c.Description})
 			var out map[string]any
-			status, err := apiCall(http.MethodPost, *server, "/v1/contracts/"+c.Type+"/versions", *tok, body, &out)
+			status, err := apiCall(http.MethodPost, base, "/v1/contracts/"+c.Type+"/versions", *tok, body, &out)
 			if err != nil {
 				return err
 			}
@@ -235,7 +238,12 @@ func contractImport(args []string, stdout, stderr io.Writer) error {
 }
 
 // apiCall sends a JSON request to weir's API and decodes the answer into out.
+// Without tok it sends $WEIR_TOKEN (read here, not as the flag's default, so
+// that --help never prints it).
 func apiCall(method, server, path, tok string, body []byte, out any) (int, error) {
+	if tok == "" {
+		tok = os.Getenv("WEIR_TOKEN")
+	}
 	req, err := http.NewRequest(method, strings.TrimRight(server, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, err

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -60,8 +59,8 @@ func listen(args []string, stdout, stderr io.Writer) error {
 
 // runListen is listen without the signal handling: it serves until ctx ends.
 func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("listen", "listen --port N [--secret whsec_...] [--path P] [--fail N] [--status CODE]",
+		"Receive a push subscription's deliveries, check their signature and print them.", stderr)
 	// A string, so that "required" is not shown as a default of -1.
 	port := fs.String("port", "", "TCP port to listen on; 0 picks a free one (required)")
 	host := fs.String("host", "127.0.0.1", "address to listen on; 0.0.0.0 accepts other machines")
@@ -69,7 +68,7 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	path := fs.String("path", "/", "request path to receive on, the path of the subscription's url")
 	fail := fs.Int("fail", 0, "answer 503 to the first N deliveries, to watch weir retry")
 	status := fs.Int("status", 0, "answer every delivery with this status (default 200), e.g. 500 to watch weir retry")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

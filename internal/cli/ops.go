@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,22 +21,13 @@ type apiFlags struct {
 
 func addAPIFlags(fs *flag.FlagSet) apiFlags {
 	return apiFlags{
-		cfgPath: fs.String("config", "", "configuration file (for the server address)"),
-		server:  fs.String("server", "", "weir's base URL (default http://<server.addr>)"),
-		token:   fs.String("token", os.Getenv("WEIR_TOKEN"), "API token (default $WEIR_TOKEN)"),
+		cfgPath: fs.String("config", "", "configuration file (for the server address; default ./weir.yaml when present)"),
+		server:  fs.String("server", "", serverFlagHelp),
+		token:   fs.String("token", "", "API token (default $WEIR_TOKEN)"),
 	}
 }
 
-func (f apiFlags) base() (string, error) {
-	if *f.server != "" {
-		return *f.server, nil
-	}
-	cfg, err := loadConfig(*f.cfgPath)
-	if err != nil {
-		return "", err
-	}
-	return "http://" + cfg.Server.Addr, nil
-}
+func (f apiFlags) base() (string, error) { return serverURL(*f.server, *f.cfgPath) }
 
 // call sends one API request and prints the JSON answer; a problem answer is an error.
 func (f apiFlags) call(method, path string, body any, stdout io.Writer) (map[string]any, error) {
@@ -59,18 +51,84 @@ func (f apiFlags) call(method, path string, body any, stdout io.Writer) (map[str
 	return out, nil
 }
 
+// callRaw sends one API request and returns the JSON answer as weir sent it,
+// so that numbers (129.90) and key order stay as stored.
+func (f apiFlags) callRaw(method, path string) (json.RawMessage, error) {
+	base, err := f.base()
+	if err != nil {
+		return nil, err
+	}
+	var out json.RawMessage
+	status, err := apiCall(method, base, path, *f.token, nil, &out)
+	if err != nil {
+		return nil, err
+	}
+	if status >= 300 {
+		var p struct {
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(out, &p)
+		return out, fmt.Errorf("weir answered %d: %s", status, p.Detail)
+	}
+	return out, nil
+}
+
 func printJSON(w io.Writer, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	fmt.Fprintln(w, string(b))
 }
 
+// printRaw indents JSON without decoding it: every number, string and key
+// order is printed as stored.
+func printRaw(w io.Writer, raw json.RawMessage) error {
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return fmt.Errorf("weir's answer is not JSON: %w", err)
+	}
+	b.WriteByte('\n')
+	_, err := b.WriteTo(w)
+	return err
+}
+
+// deadLettersGroup lists the subcommands of weir deadletters.
+var deadLettersGroup = group{name: "deadletters", subs: []string{
+	"ls [--subscription S] [--source S] [--type PATTERN] [--kind K] [--status S] [--from T] [--to T] [--cursor C]",
+	"show ID",
+	"redrive ID [--data FILE] | redrive --all [filters]",
+	"resolve ID --why REASON",
+}}
+
+// deadLettersAbout says what each subcommand does and which of the shared
+// flags it reads, for its --help.
+var deadLettersAbout = map[string]struct {
+	about string
+	flags []string
+}{
+	"ls": {"List dead letters (open ones by default), with why each stopped.",
+		[]string{"subscription", "source", "type", "kind", "status", "reason", "from", "to", "event-id", "cursor"}},
+	"show": {"Print one dead letter as weir stores it: the event, every attempt and the guidance.", nil},
+	"redrive": {"Send dead letters on again: one (with corrected data for a quarantined event), or --all matching the filters.",
+		[]string{"all", "data", "subscription", "source", "type", "kind", "reason", "from", "to", "event-id"}},
+	"resolve": {"Close a dead letter without sending it on, with the reason.", []string{"why"}},
+}
+
 // deadLetters runs `weir deadletters ls|show|redrive|resolve`.
 func deadLetters(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: weir deadletters ls|show|redrive|resolve ...")
+	cmd, err := deadLettersGroup.pick(args, stdout)
+	if err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("deadletters "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	help, ok := deadLettersAbout[cmd]
+	if !ok {
+		return fmt.Errorf("weir deadletters: unknown command %q (want ls, show, redrive or resolve)", cmd)
+	}
+	synopsis := "deadletters " + cmd
+	for _, s := range deadLettersGroup.subs {
+		if strings.HasPrefix(s, cmd+" ") {
+			synopsis = "deadletters " + s
+		}
+	}
+	fs := newFlags("deadletters "+cmd, synopsis, help.about, stderr, append(help.flags, "config", "server", "token")...)
 	af := addAPIFlags(fs)
 	sub := fs.String("subscription", "", "only this subscription's dead letters")
 	source := fs.String("source", "", "only quarantined events of this source")
@@ -85,12 +143,12 @@ func deadLetters(args []string, stdout, stderr io.Writer) error {
 	why := fs.String("why", "", "resolve: the reason for closing it without sending it on")
 	eventID := fs.String("event-id", "", "only the dead letters of this event")
 	cursor := fs.String("cursor", "", "ls: continue after the previous page (its next cursor)")
-	if err := parseInterleaved(fs, args[1:]); err != nil {
+	if err := parseInterleaved(fs, args[1:], stdout); err != nil {
 		return err
 	}
 	filter := map[string]string{"subscription": *sub, "source": *source, "type": *typ, "kind": *kind,
 		"status": *status, "reason": *reason, "from": *from, "to": *to, "event_id": *eventID}
-	switch args[0] {
+	switch cmd {
 	case "ls":
 		q := url.Values{}
 		if *cursor != "" {
@@ -125,11 +183,11 @@ func deadLetters(args []string, stdout, stderr io.Writer) error {
 		if fs.NArg() != 1 {
 			return errors.New("usage: weir deadletters show ID")
 		}
-		out, err := af.call(http.MethodGet, "/v1/deadletters/"+url.PathEscape(fs.Arg(0)), nil, stdout)
-		if err == nil {
-			printJSON(stdout, out)
+		raw, err := af.callRaw(http.MethodGet, "/v1/deadletters/"+url.PathEscape(fs.Arg(0)))
+		if err != nil {
+			return err
 		}
-		return err
+		return printRaw(stdout, raw)
 	case "redrive":
 		if *all {
 			body := map[string]string{}
@@ -179,21 +237,21 @@ func deadLetters(args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	return fmt.Errorf("weir deadletters: unknown command %q (want ls, show, redrive or resolve)", args[0])
+	return nil
 }
 
 // replay runs `weir replay SUBSCRIPTION --from T [--to T] [--from-archive]`,
 // following the job's progress until it ends.
 func replay(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("replay", "replay SUBSCRIPTION --from TIME|SEQ [--to TIME|SEQ] [--rate N] [--from-archive] [--detach]",
+		"Deliver a range of history to a subscription again, alongside live traffic, and follow the job until it ends.", stderr)
 	af := addAPIFlags(fs)
 	from := fs.String("from", "", "start: RFC 3339 time, or stream sequence (required)")
 	to := fs.String("to", "", "end (exclusive): RFC 3339 time or stream sequence (default: now)")
 	rate := fs.Int("rate", 0, "events per second (default 500)")
 	fromArchive := fs.Bool("from-archive", false, "read the range from the archive (history older than retention)")
 	detach := fs.Bool("detach", false, "start the replay and return without following it")
-	if err := parseInterleaved(fs, args); err != nil {
+	if err := parseInterleaved(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || *from == "" {
@@ -230,8 +288,12 @@ func replay(args []string, stdout, stderr io.Writer) error {
 }
 
 // parseInterleaved parses flags that may come after the positional arguments
-// (`weir replay fulfillment --from ...`), as people type them.
-func parseInterleaved(fs *flag.FlagSet, args []string) error {
+// (`weir replay fulfillment --from ...`), as people type them. Help is
+// answered as parseFlags does.
+func parseInterleaved(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	if wantsHelp(args) {
+		return parseFlags(fs, args, stdout)
+	}
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {

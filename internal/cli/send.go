@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,10 +24,11 @@ func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 // send signs a JSON file the way the source's sender would and posts it, so a
 // citizen developer can try a source without writing a client.
 func send(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("send", "send [--config FILE] [--server URL] --source NAME [--type TYPE] [--id ID] FILE|-",
+		"Sign a JSON file the way the source's sender would and POST it to /in/NAME.", stderr)
 	cfgPath := fs.String("config", "", "configuration file with the source (default ./weir.yaml when present)")
-	url := fs.String("url", "", "weir's base URL (default http://<server.addr>)")
+	server := fs.String("server", "", serverFlagHelp)
+	url := fs.String("url", "", "same as --server")
 	source := fs.String("source", "", "source name: the request goes to /in/NAME (required)")
 	scheme := fs.String("scheme", "", "signature scheme (default: the source's, from the configuration)")
 	secret := fs.String("secret", "", "signing secret (default: the source's first secret)")
@@ -36,7 +36,7 @@ func send(args []string, stdout, stderr io.Writer) error {
 	id := fs.String("id", "", "delivery id (default: a new one; repeat an id to see de-duplication)")
 	var headers headerFlags
 	fs.Var(&headers, "header", "extra header Name:Value (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if *source == "" || fs.NArg() != 1 {
@@ -52,7 +52,8 @@ func send(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
+	// Only the source's own ${NAME} variables are needed.
+	cfg, err := loadClientConfig(*cfgPath, "sources."+*source)
 	if err != nil {
 		return err
 	}
@@ -94,11 +95,14 @@ func send(args []string, stdout, stderr io.Writer) error {
 		}
 		h.Set(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	base := *url
-	if base == "" {
-		base = "http://" + cfg.Server.Addr
+	if *server == "" {
+		*server = *url
 	}
-	req, err := http.NewRequest(http.MethodPost, strings.TrimRight(base, "/")+"/in/"+*source, bytes.NewReader(body))
+	base, err := serverURL(*server, *cfgPath)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodPost, base+"/in/"+*source, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"io"
 	"os"
 	"os/signal"
@@ -12,12 +11,12 @@ import (
 )
 
 func serve(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("serve", "serve [--config FILE] [--data DIR] [--addr HOST:PORT]",
+		"Run weir: the embedded NATS JetStream bus, the API and webhook ingress, on one port.", stderr)
 	cfgPath := fs.String("config", "", "configuration file (default ./weir.yaml when present)")
 	data := fs.String("data", "", "data directory (overrides data_dir; default ./weir-data)")
 	addr := fs.String("addr", "", "HTTP listen address (overrides server.addr; default 127.0.0.1:8080)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*cfgPath)

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,13 +20,13 @@ import (
 // tail prints events straight from the bus, with an ordered consumer: no state
 // is left behind on the server when it exits.
 func tail(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("tail", "tail [--config FILE] [--bus URL] [--all] [-n N] [PATTERN]",
+		"Print events whose type matches PATTERN (default: every type) as they arrive on the bus.", stderr)
 	cfgPath := fs.String("config", "", "configuration file (default ./weir.yaml when present)")
 	busURL := fs.String("bus", "", "NATS URL (default: bus.url, or nats://<bus.listen> of the configuration)")
 	all := fs.Bool("all", false, "start with the oldest stored event instead of new ones")
 	count := fs.Int("n", 0, "exit after this many events (0: run until interrupted)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	pattern := ">"
@@ -42,7 +41,7 @@ func tail(args []string, stdout, stderr io.Writer) error {
 	}
 	url := *busURL
 	if url == "" {
-		cfg, err := loadConfig(*cfgPath)
+		cfg, err := loadClientConfig(*cfgPath, "bus.url", "bus.listen")
 		if err != nil {
 			return err
 		}

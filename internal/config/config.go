@@ -59,6 +59,9 @@ type Config struct {
 	// PublicURL is how producers and consumers reach this weir, used in
 	// dataschema URIs. Default http://<server.addr>.
 	PublicURL string `yaml:"public_url"`
+
+	// unset are the ${NAME} references LoadLazy left empty; see NeedEnv.
+	unset []UnsetEnvError
 }
 
 // Server is the HTTP listener that carries the API, ingress and operations routes.

@@ -34,7 +34,73 @@ func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
 	return parse(raw, lookup, "")
 }
 
+// LoadLazy reads the file at path for a command that uses only part of it
+// (weir send, deadletters, replay, tail): a ${NAME} whose variable is not set
+// leaves its field empty instead of failing, and the file is not validated as
+// a whole, which is weir serve's job. The command then calls NeedEnv with the
+// fields it reads, so that it fails only for the variables it needs.
+func LoadLazy(path string, lookup func(string) (string, bool)) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := parseLazy(raw, lookup, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// UnsetEnvError is a field whose ${NAME} variable is not set.
+type UnsetEnvError struct {
+	// Field is the field path, e.g. sources.shop.verify.secrets[0].
+	Field string
+	// Name is the environment variable.
+	Name string
+}
+
+func (e *UnsetEnvError) Error() string {
+	return fmt.Sprintf("%s: environment variable %s is not set", e.Field, e.Name)
+}
+
+// NeedEnv reports the first field at or under one of fields (e.g.
+// "sources.shop", "server.addr") whose ${NAME} variable LoadLazy found unset.
+func (c *Config) NeedEnv(fields ...string) error {
+	for _, u := range c.unset {
+		for _, f := range fields {
+			if u.Field == f || strings.HasPrefix(u.Field, f+".") || strings.HasPrefix(u.Field, f+"[") {
+				return &u
+			}
+		}
+	}
+	return nil
+}
+
 func parse(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
+	cfg, err := decode(raw, lookup, baseDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func parseLazy(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
+	var unset []UnsetEnvError
+	cfg, err := decode(raw, lookup, baseDir, &unset)
+	if err != nil {
+		return nil, err
+	}
+	cfg.unset = unset
+	return cfg, nil
+}
+
+// decode expands, decodes and fills in defaults. With unset nil a missing
+// variable is an error; otherwise it is recorded there and its value left
+// empty (null, so that a number or a duration field takes its zero value).
+func decode(raw []byte, lookup func(string) (string, bool), baseDir string, unset *[]UnsetEnvError) (*Config, error) {
 	// ${NAME} is not YAML-safe everywhere (inside [ ] it opens a mapping), so each
 	// reference is first swapped for a plain marker, then expanded in values only.
 	raw = envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
@@ -47,7 +113,7 @@ func parse(raw []byte, lookup func(string) (string, bool), baseDir string) (*Con
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, err
 	}
-	if err := expandNode(&doc, "", lookup); err != nil {
+	if err := expandNode(&doc, "", lookup, unset); err != nil {
 		return nil, err
 	}
 	// Re-encode the expanded tree and decode it strictly, so that a misspelt field
@@ -65,9 +131,6 @@ func parse(raw []byte, lookup func(string) (string, bool), baseDir string) (*Con
 		}
 	}
 	cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	return &cfg, nil
 }
 
@@ -84,25 +147,25 @@ var markerRef = regexp.MustCompile(`\$\$|WEIRENV-([A-Za-z_][A-Za-z0-9_]*)-WEIREN
 
 // expandNode replaces ${NAME} in every scalar value ($$ is a literal $). A missing
 // variable is an error that names the field, because an empty secret would
-// silently disable a check.
-func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool)) error {
+// silently disable a check; with unset given, it is recorded there instead.
+func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), unset *[]UnsetEnvError) error {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			if err := expandNode(c, path, lookup); err != nil {
+			if err := expandNode(c, path, lookup, unset); err != nil {
 				return err
 			}
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := n.Content[i].Value
-			if err := expandNode(n.Content[i+1], join(path, key), lookup); err != nil {
+			if err := expandNode(n.Content[i+1], join(path, key), lookup, unset); err != nil {
 				return err
 			}
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			if err := expandNode(c, fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
+			if err := expandNode(c, fmt.Sprintf("%s[%d]", path, i), lookup, unset); err != nil {
 				return err
 			}
 		}
@@ -122,8 +185,13 @@ func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool)) e
 			}
 			return v
 		})
+		if missing != "" && unset == nil {
+			return &UnsetEnvError{Field: path, Name: missing}
+		}
 		if missing != "" {
-			return fmt.Errorf("%s: environment variable %s is not set", path, missing)
+			*unset = append(*unset, UnsetEnvError{Field: path, Name: missing})
+			n.Tag, n.Value, n.Style = "!!null", "null", 0
+			return nil
 		}
 		if out != n.Value {
 			n.Value = out

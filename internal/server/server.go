@@ -30,6 +30,7 @@ import (
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
+	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/retention"
 	"github.com/weir-dev/weir/internal/token"
 )
@@ -73,7 +74,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		sources = append(sources, src)
 		window = max(window, cfg.Sources[name].DedupeWindow)
 	}
-	tokens, err := s.tokens()
+	tokens, bootstrap, err := s.tokens()
 	if err != nil {
 		return err
 	}
@@ -137,8 +138,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(),
 	}, tokens, pub, s.deliv, metrics, s.log).Register(apiMux)
+	// Both muxes answer an unknown route or method with a problem
+	// (docs/errors.md). Probes and metrics are not counted in flight.
+	counted := promhttp.InstrumentHandlerInFlight(inFlight, problem.Routes(apiMux))
 	mux := http.NewServeMux()
-	mux.Handle("/", promhttp.InstrumentHandlerInFlight(inFlight, apiMux))
+	for _, prefix := range []string{"/in/", "/v1/", "/debug/pprof/"} {
+		mux.Handle(prefix, counted)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
@@ -147,10 +153,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           problem.Routes(mux),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if err := s.showAdminToken(bootstrap); err != nil {
+		return err
 	}
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.http.Serve(netutil.LimitListener(s.listener, cfg.Server.MaxConnections)) }()
@@ -210,23 +219,60 @@ func (s *Server) closeParts() {
 }
 
 // tokens builds the token store from the configuration, or from the bootstrap
-// admin token when the configuration declares none.
-func (s *Server) tokens() (*token.Store, error) {
+// admin token when the configuration declares none. A new bootstrap token is
+// returned unsaved: Start saves and shows it once everything else started.
+func (s *Server) tokens() (*token.Store, *token.Bootstrap, error) {
 	if len(s.cfg.Tokens) > 0 {
 		ts := make([]token.Token, 0, len(s.cfg.Tokens))
+		admin := false
 		for _, t := range s.cfg.Tokens {
 			ts = append(ts, token.Token{Name: t.Name, Hash: token.Hash(t.Secret), Roles: t.Roles})
+			admin = admin || slices.Contains(t.Roles, "admin")
 		}
-		return token.NewStore(ts), nil
+		s.warnDeclaredTokens(admin)
+		return token.NewStore(ts), nil, nil
 	}
-	t, secret, err := token.Bootstrap(s.cfg.DataDir)
+	b, err := token.LoadBootstrap(s.cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("admin token: %w", err)
+		return nil, nil, fmt.Errorf("admin token: %w", err)
 	}
-	if secret != "" {
-		fmt.Fprintf(s.out, "\nweir created an admin token. It is shown only this once; keep it safe:\n\n    %s\n\n", secret)
+	return token.NewStore([]token.Token{b.Token}), b, nil
+}
+
+// warnDeclaredTokens says why a generated admin token stopped working once
+// weir.yaml declares tokens, and how to get an admin token back.
+func (s *Server) warnDeclaredTokens(admin bool) {
+	path := token.BootstrapPath(s.cfg.DataDir)
+	_, err := os.Stat(path)
+	generated := err == nil
+	switch {
+	case generated && admin:
+		s.log.Info("tokens are declared in weir.yaml, so the generated admin token is not used",
+			slog.String("file", path))
+	case generated:
+		s.log.Warn("tokens are declared in weir.yaml, so the generated admin token is not used and no token has the admin role; "+
+			"declare a token with roles: [admin] in weir.yaml, or remove tokens: to use the generated one again",
+			slog.String("file", path))
+	case !admin:
+		s.log.Warn("no token declared in weir.yaml has the admin role, so nothing can manage weir through the API; " +
+			"declare a token with roles: [admin], or remove tokens: to have weir generate an admin token")
 	}
-	return token.NewStore([]token.Token{t}), nil
+}
+
+// showAdminToken saves a new bootstrap admin token and shows its secret,
+// once: only when the node is about to serve, so that a start that fails
+// does not use up the only time it is shown.
+func (s *Server) showAdminToken(b *token.Bootstrap) error {
+	if b == nil || b.Secret == "" {
+		return nil
+	}
+	if err := b.Save(); err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	fmt.Fprintf(s.out, "\nweir created an admin token. It is shown only this once; keep it safe:\n\n    %s\n\n", b.Secret)
+	s.log.Info("weir created an admin token and printed it on standard output",
+		slog.String("file", token.BootstrapPath(s.cfg.DataDir)))
+	return nil
 }
 
 func (s *Server) busDescription() string {

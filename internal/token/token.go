@@ -111,35 +111,56 @@ func Generate() string {
 // bootstrapFile holds the admin token created on first start.
 const bootstrapFile = "admin-token.json"
 
-// Bootstrap returns the admin token kept in dir, creating it when absent. When it
-// creates one it also returns its secret, which the caller shows once: only the
-// hash is written to disk.
-func Bootstrap(dir string) (tok Token, secret string, err error) {
-	path := filepath.Join(dir, bootstrapFile)
+// BootstrapPath is where the admin token made on the first start is kept
+// (its hash only) under dir.
+func BootstrapPath(dir string) string { return filepath.Join(dir, bootstrapFile) }
+
+// Bootstrap is the admin token weir makes when the configuration declares
+// none.
+type Bootstrap struct {
+	// Token is the admin token, as kept.
+	Token Token
+	// Secret is set only when the token is new and not yet saved: the caller
+	// shows it once, after Save.
+	Secret string
+	path   string
+}
+
+// LoadBootstrap returns the admin token kept in dir, or a new one when there
+// is none. A new one is not written until Save, so that a start that fails
+// before it can show the secret does not use the token up.
+func LoadBootstrap(dir string) (*Bootstrap, error) {
+	path := BootstrapPath(dir)
 	raw, err := os.ReadFile(path)
 	if err == nil {
+		var tok Token
 		if err := json.Unmarshal(raw, &tok); err != nil || tok.Hash == "" {
-			return Token{}, "", fmt.Errorf("%s is damaged; delete it to create a new admin token", path)
+			return nil, fmt.Errorf("%s is damaged; delete it to create a new admin token", path)
 		}
-		return tok, "", nil
+		return &Bootstrap{Token: tok, path: path}, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return Token{}, "", err
+		return nil, err
 	}
-	secret = Generate()
-	tok = Token{Name: "admin", Hash: Hash(secret), Roles: []string{"admin"}}
-	raw, _ = json.MarshalIndent(tok, "", "  ")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Token{}, "", err
+	secret := Generate()
+	return &Bootstrap{Token: Token{Name: "admin", Hash: Hash(secret), Roles: []string{"admin"}}, Secret: secret, path: path}, nil
+}
+
+// Save writes a new token's hash (0600, in a 0700 directory); it does
+// nothing for a token that was already kept.
+func (b *Bootstrap) Save() error {
+	if b.Secret == "" {
+		return nil
 	}
-	tmp := path + ".tmp"
+	raw, _ := json.MarshalIndent(b.Token, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(b.path), 0o700); err != nil {
+		return err
+	}
+	tmp := b.path + ".tmp"
 	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-		return Token{}, "", err
+		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return Token{}, "", err
-	}
-	return tok, secret, nil
+	return os.Rename(tmp, b.path)
 }
 
 // Covers reports whether every type matched by pattern sub is matched by

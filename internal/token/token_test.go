@@ -2,6 +2,8 @@ package token
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -60,15 +62,27 @@ func TestCanAndAuthenticate(t *testing.T) {
 
 func TestBootstrapCreatesOnce(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	tok, secret, err := Bootstrap(dir)
+	dir := filepath.Join(t.TempDir(), "data")
+	b, err := LoadBootstrap(dir)
 	require.NoError(t, err)
-	require.NotEmpty(t, secret)
-	require.Equal(t, Hash(secret), tok.Hash)
-	again, secret2, err := Bootstrap(dir)
+	require.NotEmpty(t, b.Secret)
+	require.Equal(t, Hash(b.Secret), b.Token.Hash)
+
+	// Not saved: the next load makes another, still to be shown.
+	unsaved, err := LoadBootstrap(dir)
 	require.NoError(t, err)
-	require.Empty(t, secret2, "the secret is shown only when created")
-	require.Equal(t, tok, again)
+	require.NotEmpty(t, unsaved.Secret)
+	require.NotEqual(t, b.Token, unsaved.Token)
+
+	require.NoError(t, b.Save())
+	info, err := os.Stat(BootstrapPath(dir))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	again, err := LoadBootstrap(dir)
+	require.NoError(t, err)
+	require.Empty(t, again.Secret, "the secret is shown only when created")
+	require.Equal(t, b.Token, again.Token)
+	require.NoError(t, again.Save(), "saving a kept token does nothing")
 }
 
 func TestCovers(t *testing.T) {

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/weir-dev/weir/internal/problem"
+)
+
+// Every answer to a route or method weir does not have is a problem, like
+// every other error (docs/errors.md), and a 405 keeps its Allow header.
+func TestUnknownRoutesAndMethodsAreProblems(t *testing.T) {
+	t.Parallel()
+	b := start(t, testConfig(t))
+	for _, tc := range []struct {
+		method, path, tok string
+		status            int
+		kind, allow       string
+	}{
+		{"GET", "/", "", 404, "not-found", ""},
+		{"GET", "/nope", "", 404, "not-found", ""},
+		{"POST", "/", "", 404, "not-found", ""},
+		{"GET", "/in/shop", "", 405, "method-not-allowed", "POST"},
+		{"PUT", "/in/nope", "", 405, "method-not-allowed", "POST"},
+		{"GET", "/in/shop/more", "", 404, "not-found", ""},
+		{"POST", "/in/nope", "", 404, "unknown-source", ""},
+		{"POST", "/healthz", "", 405, "method-not-allowed", "GET, HEAD"},
+		{"DELETE", "/readyz", "", 405, "method-not-allowed", "GET, HEAD"},
+		{"POST", "/metrics", "", 405, "method-not-allowed", "GET, HEAD"},
+		{"GET", "/v1/nope", "", 401, "unauthorized", ""},
+		{"GET", "/v1/nope", adminSecret, 404, "not-found", ""},
+		{"GET", "/debug/pprof/nope", adminSecret, 404, "not-found", ""},
+	} {
+		r := do(t, apiRequest(t, tc.method, b.base+tc.path, tc.tok, "application/json", "{}"))
+		what := tc.method + " " + tc.path
+		require.Equal(t, tc.status, r.status, "%s: %s", what, r.raw)
+		require.Equal(t, "application/problem+json", r.header.Get("Content-Type"), what)
+		require.Equal(t, problem.TypeBase+tc.kind, r.body["type"], what)
+		require.EqualValues(t, tc.status, r.body["status"], what)
+		require.Equal(t, tc.path, r.body["instance"], what)
+		require.Equal(t, tc.allow, r.header.Get("Allow"), what)
+	}
+
+	// Routes that exist still answer as before.
+	require.Equal(t, http.StatusOK, do(t, mustGet(t, b.base+"/healthz")).status)
+	require.Equal(t, http.StatusAccepted, b.sendShop(t, `{"a":1}`, "m-routes").status)
+	r := do(t, apiRequest(t, "GET", b.base+"/v1/whoami", adminSecret, "", ""))
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+}
