@@ -99,8 +99,27 @@ type Bus struct {
 
 	// Listen exposes the embedded server to NATS clients on this host:port (for
 	// `weir tail` or any NATS client). Empty (the default) means in-process only.
-	// weir never picks 4222 by itself.
+	// weir never picks 4222 by itself. Clients must give the user and password
+	// (User and Password, or <data_dir>/bus-credentials.json). Only loopback
+	// addresses are accepted unless ListenRemote is set.
 	Listen string `yaml:"listen"`
+
+	// ListenRemote allows Listen on an address other machines can reach
+	// (0.0.0.0, a LAN address, a host name). Default false.
+	ListenRemote bool `yaml:"listen_remote"`
+
+	// User and Password are what clients of the listening embedded server must
+	// give; use ${ENV}. Both empty (the default): weir generates them on first
+	// start and writes them, mode 0600, to <data_dir>/bus-credentials.json.
+	User string `yaml:"user"`
+	// Password goes with User; at least 16 characters.
+	Password string `yaml:"password"`
+
+	// Sync is when the embedded server forces what it stored to disk (fsync):
+	// "always" before every ack, or a duration such as "1s" for a background
+	// sync at that interval. Default "2m" (the NATS default). See
+	// docs/performance.md for what each setting survives.
+	Sync string `yaml:"sync"`
 
 	// Replicas is the replication factor of weir's streams on an external cluster.
 	// Default 1; use 3 on a three-node cluster.

@@ -168,13 +168,30 @@ func (s *Server) openBus(ctx context.Context, window time.Duration) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
+	syncAlways, syncInterval, err := cfg.Bus.SyncSetting()
+	if err != nil {
+		return err
+	}
+	var creds bus.Credentials
+	if cfg.Bus.Listen != "" {
+		creds, err = s.busCredentials()
+		if err != nil {
+			return err
+		}
+		if cfg.Bus.ListenRemote {
+			s.log.Warn("the embedded bus listens on an address other machines may reach (bus.listen_remote); its clients authenticate with a password sent without TLS",
+				slog.String("bus.listen", cfg.Bus.Listen))
+		}
+	}
 	host, _ := os.Hostname()
-	var err error
 	s.bus, err = bus.Open(ctx, bus.Config{
 		URL:          cfg.Bus.URL,
 		CredsFile:    cfg.Bus.CredsFile,
 		StoreDir:     filepath.Join(cfg.DataDir, "bus"),
 		Listen:       cfg.Bus.Listen,
+		Credentials:  creds,
+		SyncAlways:   syncAlways,
+		SyncInterval: syncInterval,
 		Replicas:     cfg.Bus.Replicas,
 		MaxAge:       cfg.Bus.MaxAge,
 		DedupeWindow: window,
@@ -182,6 +199,19 @@ func (s *Server) openBus(ctx context.Context, window time.Duration) error {
 		Name:         "weir-" + host,
 	}, s.log)
 	return err
+}
+
+// busCredentials are bus.user and bus.password, or the ones generated on
+// first start and kept in the data directory.
+func (s *Server) busCredentials() (bus.Credentials, error) {
+	if s.cfg.Bus.User != "" {
+		return bus.Credentials{User: s.cfg.Bus.User, Password: s.cfg.Bus.Password}, nil
+	}
+	creds, err := bus.LoadOrCreateCredentials(s.cfg.DataDir)
+	if err != nil {
+		return bus.Credentials{}, fmt.Errorf("bus credentials: %w", err)
+	}
+	return creds, nil
 }
 
 func (s *Server) registerBusMetrics() {
