@@ -75,8 +75,9 @@ type Server struct {
 	// Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 
-	// BodyTimeout bounds how long a sender may take to send an event's body
-	// (webhooks and POST /v1/events); a slower one gets 408. Default 30s.
+	// BodyTimeout bounds how long a client may take to send a request's body,
+	// on every route; a webhook or POST /v1/events that is slower gets 408, and
+	// on other routes the connection is closed. Default 30s.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
 
 	// IdleTimeout closes keep-alive connections idle for this long. Default 2m.
@@ -85,6 +86,13 @@ type Server struct {
 	// MaxConnections bounds the open client connections; past it new
 	// connections wait in the kernel's backlog. Default 10000.
 	MaxConnections int `yaml:"max_connections"`
+
+	// MaxClientConnections bounds the open connections from one client IP
+	// address, so that one client cannot hold every connection; past it a new
+	// connection from that address is answered 429 and closed. Default a
+	// quarter of MaxConnections. Behind a proxy every connection comes from
+	// the proxy: raise it up to MaxConnections.
+	MaxClientConnections int `yaml:"max_client_connections"`
 }
 
 // Bus selects the event bus: the embedded NATS server (default) or an external

@@ -33,6 +33,9 @@ func (c *Config) WithDefaults() {
 	if c.Server.MaxConnections == 0 {
 		c.Server.MaxConnections = 10000
 	}
+	if c.Server.MaxClientConnections == 0 {
+		c.Server.MaxClientConnections = max(1, c.Server.MaxConnections/4)
+	}
 	if c.Bus.Replicas == 0 {
 		c.Bus.Replicas = 1
 	}
@@ -179,6 +182,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxConnections < 0 {
 		return fmt.Errorf("server.max_connections: must be positive")
+	}
+	if c.Server.MaxClientConnections < 0 {
+		return fmt.Errorf("server.max_client_connections: must be positive")
+	}
+	if c.Server.MaxClientConnections > c.Server.MaxConnections {
+		return fmt.Errorf("server.max_client_connections: %d is more than server.max_connections %d", c.Server.MaxClientConnections, c.Server.MaxConnections)
 	}
 	if c.Ingress.MaxPending < 0 {
 		return fmt.Errorf("ingress.max_pending: must be positive")

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/netutil"
 
 	"github.com/weir-dev/weir/internal/api"
 	"github.com/weir-dev/weir/internal/archive"
@@ -47,6 +46,7 @@ type Server struct {
 	contracts *contract.Registry
 	http      *http.Server
 	listener  net.Listener
+	limited   *clientLimitListener
 	served    chan error
 	registry  *prometheus.Registry
 	stopOnce  sync.Once
@@ -137,6 +137,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(),
 	}, tokens, pub, s.deliv, metrics, s.log).Register(apiMux)
+	refused := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "weir_http_connections_refused_total",
+		Help: "Connections answered 429 and closed because their client address was at server.max_client_connections.",
+	})
+	s.registry.MustRegister(refused)
 	mux := http.NewServeMux()
 	mux.Handle("/", promhttp.InstrumentHandlerInFlight(inFlight, apiMux))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -146,14 +151,18 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 
+	// Every wait on a client is bounded: headers by ReadHeaderTimeout, a body
+	// on any route by bodyDeadline, an idle keep-alive by IdleTimeout, and
+	// one address's share of the connections by the listener.
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           bodyDeadline(cfg.Server.BodyTimeout, mux),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.http.Serve(netutil.LimitListener(s.listener, cfg.Server.MaxConnections)) }()
+	s.limited = newClientLimitListener(s.listener, cfg.Server.MaxConnections, cfg.Server.MaxClientConnections, refused.Inc)
+	go func() { s.served <- s.http.Serve(s.limited) }()
 	s.log.Info("weir is serving",
 		slog.String("addr", s.listener.Addr().String()),
 		slog.String("bus", s.busDescription()),
@@ -306,6 +315,7 @@ func (s *Server) stop(ctx context.Context) error {
 		if serr := <-s.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 			err = errors.Join(err, serr)
 		}
+		s.limited.wait()
 	}
 	s.closeBelowHTTP()
 	return err
