@@ -154,3 +154,22 @@ func TestSyncSettingReachesTheServer(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadCredentials: whatever the credentials file holds, reading it gives
+// a user and password or an error, never a panic or an empty credential.
+func FuzzReadCredentials(f *testing.F) {
+	f.Add([]byte(`{"user":"weir","password":"x"}`))
+	f.Add([]byte(`{"user":""}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte{})
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		path := filepath.Join(dir, CredentialsFile)
+		require.NoError(t, os.WriteFile(path, raw, 0o600))
+		c, err := ReadCredentials(path)
+		if err == nil {
+			require.NotEmpty(t, c.User)
+			require.NotEmpty(t, c.Password)
+		}
+	})
+}
