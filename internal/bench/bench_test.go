@@ -21,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/verify"
 )
 
@@ -157,6 +158,8 @@ func TestOptionsNameTheFlag(t *testing.T) {
 		{Options{Suite: true, Crash: 1}, "--crash and --suite"},
 		{Options{IngressOnly: true, Suite: true}, "--ingress-only"},
 		{Options{IngressOnly: true, Crash: 2}, "--ingress-only"},
+		{Options{BusSync: "sometimes"}, "--bus-sync must be always or a positive duration"},
+		{Options{Target: "http://127.0.0.1:8080", Source: "s", Secret: "whsec_eA==", BusSync: "always"}, "--bus-sync"},
 	} {
 		err := c.o.withDefaults().validate()
 		require.ErrorContains(t, err, c.want)
@@ -166,6 +169,25 @@ func TestOptionsNameTheFlag(t *testing.T) {
 	require.Equal(t, shortDuration, short.Duration)
 	require.Equal(t, shortDrainEvents, short.DrainEvents)
 	require.Equal(t, float64(500), short.suiteRate(5000))
+}
+
+// TestBusSyncReachesWeir: --bus-sync is written into the child's weir.yaml
+// as bus.sync, which weir reads back as the embedded server's sync policy.
+func TestBusSyncReachesWeir(t *testing.T) {
+	t.Parallel()
+	for _, sync := range []string{"always", "1s", ""} {
+		o := Options{BusSync: sync}.withDefaults()
+		require.NoError(t, o.validate())
+		w := weirConfig{dataDir: t.TempDir(), addr: "127.0.0.1:0", token: newToken(), sourceSecret: newWhsec(),
+			backlogSecret: newWhsec(), busSync: o.BusSync}
+		cfg, err := config.Parse([]byte(w.yaml()), func(string) (string, bool) { return "", false })
+		require.NoError(t, err, w.yaml())
+		want := sync
+		if want == "" {
+			want = "2m"
+		}
+		require.Equal(t, want, cfg.Bus.Sync)
+	}
 }
 
 // buildWeir compiles the real binary, as cmd/weir's crash test does.

@@ -271,7 +271,8 @@ type weirConfig struct {
 	backlogSecret string // source backlog
 	pushURL       string // subscription bench's receiver; empty: no subscription
 	pushSecret    string
-	crash         bool // quick retries, many attempts: a restart must not make dead letters
+	crash         bool   // quick retries, many attempts: a restart must not make dead letters
+	busSync       string // bus.sync; empty: weir's default
 }
 
 // yaml renders the configuration. Every value is quoted: secrets are base64
@@ -279,6 +280,9 @@ type weirConfig struct {
 func (w weirConfig) yaml() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "data_dir: %q\nserver: {addr: %q}\nlog: {level: warn}\n", w.dataDir, w.addr)
+	if w.busSync != "" {
+		fmt.Fprintf(&b, "bus: {sync: %q}\n", w.busSync)
+	}
 	fmt.Fprintf(&b, "tokens: [{name: bench, secret: %q, roles: [admin]}]\n", w.token)
 	fmt.Fprintf(&b, "sources:\n")
 	fmt.Fprintf(&b, "  bench: {verify: {scheme: standard-webhooks, secrets: [%q]}, type: bench.event}\n", w.sourceSecret)

@@ -102,6 +102,10 @@ type Options struct {
 	// SampleEvery is how often weir's resident memory is sampled.
 	SampleEvery time.Duration
 
+	// BusSync is the bus.sync of the bench's own weir: "always" or an interval
+	// such as "1s"; empty leaves weir's default (2m). Not with Target.
+	BusSync string
+
 	// Keep leaves the temporary directory (configurations, data, logs) in place.
 	Keep bool
 	// Log receives progress lines; nil discards them.
@@ -180,6 +184,10 @@ func (o Options) validate() error {
 		return fmt.Errorf("--pid must be a process id, got %d", o.PID)
 	case o.Crash > 0 && o.Suite:
 		return errors.New("--crash and --suite are separate runs; give one of them")
+	case o.BusSync != "" && !validSync(o.BusSync):
+		return fmt.Errorf("--bus-sync must be always or a positive duration such as 1s, got %q", o.BusSync)
+	case o.BusSync != "" && o.Target != "":
+		return errors.New("--bus-sync sets the bench's own weir; a weir given with --target has its own bus.sync")
 	case o.IngressOnly && (o.Crash > 0 || o.Suite || o.Target != ""):
 		return errors.New("--ingress-only is a single run of the bench's own weir: not with --crash, --suite or --target (the suite has its own ingress scenario)")
 	}
@@ -216,4 +224,14 @@ func (o Options) suiteRate(r float64) float64 {
 		return r / shortRateDivisor
 	}
 	return r
+}
+
+// validSync reports whether s is a value of bus.sync: always, or a positive
+// duration.
+func validSync(s string) bool {
+	if s == "always" {
+		return true
+	}
+	d, err := time.ParseDuration(s)
+	return err == nil && d > 0
 }

@@ -21,6 +21,9 @@ type Report struct {
 	StartedAt time.Time `json:"started_at"`
 	// Scenarios in the order they ran.
 	Scenarios []*Scenario `json:"scenarios"`
+	// BusSync is the bus.sync the bench's own weir ran with ("default": not
+	// set, weir's 2m); empty with --target, where the bench does not know.
+	BusSync string `json:"bus_sync,omitempty"`
 }
 
 // Machine describes the machine and the builds measured.
@@ -269,8 +272,12 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteTable writes the report for people: one line per scenario, then
 // errors, notes, crash checks and memory trends below it.
 func (r *Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "weir %s, %s, %s, %d CPUs, started %s\n\n", r.Machine.WeirVersion, r.Machine.Go, r.Machine.OS,
-		r.Machine.CPUs, r.StartedAt.Format(time.RFC3339))
+	sync := ""
+	if r.BusSync != "" {
+		sync = ", bus.sync " + r.BusSync
+	}
+	fmt.Fprintf(w, "weir %s, %s, %s, %d CPUs, started %s%s\n\n", r.Machine.WeirVersion, r.Machine.Go, r.Machine.OS,
+		r.Machine.CPUs, r.StartedAt.Format(time.RFC3339), sync)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\ttarget\trate/s\tconns\tsecs\tsent\taccepted\taccepted/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\t"+
 		"delivered\tdelivered/s\te2e p50\te2e p99\te2e max\tsend>push p50\tsend>push p99\tdups\terrors\tpeak MiB\tcpu s\tbench cpu s\tratio\t")

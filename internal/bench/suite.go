@@ -68,7 +68,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{StartedAt: time.Now().UTC(), Machine: Machine{
 		CPUs: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
 		WeirVersion: r.weirVersion(ctx),
-	}}
+	}, BusSync: r.o.BusSync}
+	if rep.BusSync == "" && r.o.Target == "" {
+		rep.BusSync = "default"
+	}
 	err = r.scenarios(ctx, rep)
 	if ctx.Err() != nil && err != nil {
 		err = fmt.Errorf("interrupted: %w", err)
@@ -200,7 +203,7 @@ func (r *runner) startWeir(ctx context.Context, dir string, crash, push bool) (*
 	cfg := weirConfig{
 		dataDir: filepath.Join(dir, "data"), addr: addr, token: newToken(),
 		sourceSecret: newWhsec(), backlogSecret: newWhsec(),
-		pushURL: r.recv.url("/bench"), pushSecret: r.pushSecret, crash: crash,
+		pushURL: r.recv.url("/bench"), pushSecret: r.pushSecret, crash: crash, busSync: r.o.BusSync,
 	}
 	if !push {
 		cfg.pushURL = ""

@@ -56,6 +56,14 @@ type Config struct {
 	StoreDir string
 	// Listen exposes the embedded server on host:port; empty keeps it in-process.
 	Listen string
+	// Credentials are required of every client of the embedded server when it
+	// listens, weir's own in-process connection included.
+	Credentials Credentials
+	// SyncAlways makes the embedded server fsync every write before it acks.
+	SyncAlways bool
+	// SyncInterval is how often the embedded server fsyncs in the background
+	// otherwise; zero is the NATS default (2 minutes).
+	SyncInterval time.Duration
 	// Replicas of weir's streams (external clusters only).
 	Replicas int
 	// MaxAge is the EVENTS stream's retention.
@@ -110,12 +118,17 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 		}),
 	}
 	if cfg.URL == "" {
-		ns, err := startEmbedded(cfg, log)
+		ns, err := startEmbedded(ctx, cfg, log)
 		if err != nil {
 			return nil, err
 		}
 		b.ns = ns
 		opts = append(opts, nats.InProcessServer(ns))
+		if cfg.Listen != "" {
+			// An in-process client is authenticated like any other once the
+			// server has a user.
+			opts = append(opts, nats.UserInfo(cfg.Credentials.User, cfg.Credentials.Password))
+		}
 	} else if cfg.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
 	}
@@ -143,7 +156,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	return b, nil
 }
 
-func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
+func startEmbedded(ctx context.Context, cfg Config, log *slog.Logger) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName: cfg.Name,
 		JetStream:  true,
@@ -155,6 +168,8 @@ func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
 		// streams itself.
 		JetStreamMaxMemory: -1,
 		JetStreamMaxStore:  -1,
+		SyncAlways:         cfg.SyncAlways,
+		SyncInterval:       cfg.SyncInterval,
 	}
 	if cfg.Listen != "" {
 		host, port, err := net.SplitHostPort(cfg.Listen)
@@ -170,20 +185,47 @@ func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
 			// port", like every other listener.
 			p = server.RANDOM_PORT
 		}
+		if cfg.Credentials.User == "" || cfg.Credentials.Password == "" {
+			return nil, errors.New("bus.listen: the exposed bus needs a user and password")
+		}
 		opts.DontListen = false
 		opts.Host, opts.Port = host, p
+		opts.Username, opts.Password = cfg.Credentials.User, cfg.Credentials.Password
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded bus: %w", err)
 	}
-	ns.SetLoggerV2(&natsLogger{log: log.With(slog.String("component", "nats"))}, false, false, false)
+	logger := &natsLogger{log: log.With(slog.String("component", "nats")), fatal: make(chan string, 1)}
+	ns.SetLoggerV2(logger, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
+	if err := waitReady(ctx, ns, logger.fatal); err != nil {
 		ns.Shutdown()
-		return nil, errors.New("embedded bus: not ready after 30s")
+		ns.WaitForShutdown()
+		if cfg.Listen != "" && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("bus.listen %s: %w", cfg.Listen, err)
+		}
+		return nil, err
 	}
 	return ns, nil
+}
+
+// waitReady waits until ns accepts clients. nats-server reports a start it
+// gives up on (a port in use, JetStream that cannot start) only through its
+// logger's Fatalf, so that ends the wait too, as does ctx (Ctrl-C).
+func waitReady(ctx context.Context, ns *server.Server, fatal <-chan string) error {
+	for {
+		if ns.ReadyForConnections(50 * time.Millisecond) {
+			return nil
+		}
+		select {
+		case msg := <-fatal:
+			return fmt.Errorf("embedded bus did not start: %s", msg)
+		case <-ctx.Done():
+			return fmt.Errorf("embedded bus did not start: %w", ctx.Err())
+		default:
+		}
+	}
 }
 
 func (b *Bus) ensureStreams(ctx context.Context) error {

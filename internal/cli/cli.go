@@ -19,7 +19,7 @@ Usage:
         run weir: embedded NATS JetStream bus, API, webhook ingress, one port
   weir send  [--config FILE] [--server URL] --source NAME [--type TYPE] FILE|-
         sign a JSON file with a source's scheme and POST it to /in/NAME
-  weir tail  [--config FILE] [--bus URL] [--all] [PATTERN]
+  weir tail  [--config FILE] [--data DIR] [--bus URL] [--user U --password P] [--all] [PATTERN]
         print events whose type matches PATTERN (e.g. order.*) as they arrive
   weir listen --port N [--secret whsec_...] [--fail N] [--status CODE]
         receive a push subscription's deliveries, check their signature, print them
@@ -31,7 +31,7 @@ Usage:
         see why events stopped, send them on (redrive), or close them (resolve)
   weir replay SUBSCRIPTION --from TIME|SEQ [--to TIME|SEQ] [--from-archive]
         deliver a range of history to a subscription again
-  weir bench [--suite] [--short] [--rate N] [--duration D] [--crash K] [--json FILE] [--target URL]
+  weir bench [--suite] [--short] [--rate N] [--duration D] [--crash K] [--bus-sync always|DUR] [--json FILE] [--target URL]
         measure weir: signed webhooks in, push deliveries out, against a bare Go ceiling
   weir version
   weir help [COMMAND]

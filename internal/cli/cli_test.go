@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/server"
 )
@@ -61,11 +63,22 @@ sources:
 	busURL := srv.Bus().ClientURL()
 	require.NotContains(t, busURL, ":4222", "weir never picks 4222 for its embedded bus")
 
+	// The exposed bus takes the credentials weir generated, readable by its
+	// owner only; tail finds them through the configuration's data_dir.
+	fi, err := os.Stat(filepath.Join(dir, "data", bus.CredentialsFile))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	_, err = nats.Connect(busURL, nats.MaxReconnects(0))
+	require.ErrorIs(t, err, nats.ErrAuthorization, "an anonymous NATS client is refused")
+	var tailErr bytes.Buffer
+	require.Equal(t, 1, Main([]string{"tail", "--bus", busURL, "--user", "weir", "--password", "wrong-password"}, io.Discard, &tailErr))
+	require.Contains(t, tailErr.String(), "Authorization Violation")
+
 	// tail runs until it has printed one event.
 	tailOut := &syncBuffer{}
 	tailDone := make(chan int, 1)
 	go func() {
-		tailDone <- Main([]string{"tail", "--bus", busURL, "-n", "1", "order.*"}, tailOut, io.Discard)
+		tailDone <- Main([]string{"tail", "--config", cfgPath, "--bus", busURL, "-n", "1", "order.*"}, tailOut, io.Discard)
 	}()
 
 	order := filepath.Join(dir, "order.json")

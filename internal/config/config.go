@@ -78,8 +78,9 @@ type Server struct {
 	// Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 
-	// BodyTimeout bounds how long a sender may take to send an event's body
-	// (webhooks and POST /v1/events); a slower one gets 408. Default 30s.
+	// BodyTimeout bounds how long a client may take to send a request's body,
+	// on every route; a webhook or POST /v1/events that is slower gets 408, and
+	// on other routes the connection is closed. Default 30s.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
 
 	// IdleTimeout closes keep-alive connections idle for this long. Default 2m.
@@ -88,6 +89,13 @@ type Server struct {
 	// MaxConnections bounds the open client connections; past it new
 	// connections wait in the kernel's backlog. Default 10000.
 	MaxConnections int `yaml:"max_connections"`
+
+	// MaxClientConnections bounds the open connections from one client IP
+	// address, so that one client cannot hold every connection; past it a new
+	// connection from that address is answered 429 and closed. Default a
+	// quarter of MaxConnections. Behind a proxy every connection comes from
+	// the proxy: raise it up to MaxConnections.
+	MaxClientConnections int `yaml:"max_client_connections"`
 }
 
 // Bus selects the event bus: the embedded NATS server (default) or an external
@@ -102,8 +110,27 @@ type Bus struct {
 
 	// Listen exposes the embedded server to NATS clients on this host:port (for
 	// `weir tail` or any NATS client). Empty (the default) means in-process only.
-	// weir never picks 4222 by itself.
+	// weir never picks 4222 by itself. Clients must give the user and password
+	// (User and Password, or <data_dir>/bus-credentials.json). Only loopback
+	// addresses are accepted unless ListenRemote is set.
 	Listen string `yaml:"listen"`
+
+	// ListenRemote allows Listen on an address other machines can reach
+	// (0.0.0.0, a LAN address, a host name). Default false.
+	ListenRemote bool `yaml:"listen_remote"`
+
+	// User and Password are what clients of the listening embedded server must
+	// give; use ${ENV}. Both empty (the default): weir generates them on first
+	// start and writes them, mode 0600, to <data_dir>/bus-credentials.json.
+	User string `yaml:"user"`
+	// Password goes with User; at least 16 characters.
+	Password string `yaml:"password"`
+
+	// Sync is when the embedded server forces what it stored to disk (fsync):
+	// "always" before every ack, or a duration such as "1s" for a background
+	// sync at that interval. Default "2m" (the NATS default). See
+	// docs/performance.md for what each setting survives.
+	Sync string `yaml:"sync"`
 
 	// Replicas is the replication factor of weir's streams on an external cluster.
 	// Default 1; use 3 on a three-node cluster.

@@ -33,6 +33,9 @@ func (c *Config) WithDefaults() {
 	if c.Server.MaxConnections == 0 {
 		c.Server.MaxConnections = 10000
 	}
+	if c.Server.MaxClientConnections == 0 {
+		c.Server.MaxClientConnections = max(1, c.Server.MaxConnections/4)
+	}
 	if c.Bus.Replicas == 0 {
 		c.Bus.Replicas = 1
 	}
@@ -44,6 +47,9 @@ func (c *Config) WithDefaults() {
 	}
 	if c.Bus.MaxPayload == 0 {
 		c.Bus.MaxPayload = 8 << 20
+	}
+	if c.Bus.Sync == "" && c.Bus.URL == "" {
+		c.Bus.Sync = "2m"
 	}
 	if c.Ingress.MaxBody == 0 {
 		c.Ingress.MaxBody = 1 << 20
@@ -156,13 +162,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("server.addr: %q is not host:port", c.Server.Addr)
 		}
 	}
-	if c.Bus.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Bus.Listen); err != nil {
-			return fmt.Errorf("bus.listen: %q is not host:port", c.Bus.Listen)
-		}
-		if c.Bus.URL != "" {
-			return fmt.Errorf("bus.listen: only applies to the embedded bus, but bus.url is set")
-		}
+	if err := c.Bus.validate(); err != nil {
+		return err
 	}
 	if c.Bus.Replicas < 1 || c.Bus.Replicas > 5 {
 		return fmt.Errorf("bus.replicas: %d is out of range 1..5", c.Bus.Replicas)
@@ -181,6 +182,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxConnections < 0 {
 		return fmt.Errorf("server.max_connections: must be positive")
+	}
+	if c.Server.MaxClientConnections < 0 {
+		return fmt.Errorf("server.max_client_connections: must be positive")
+	}
+	if c.Server.MaxClientConnections > c.Server.MaxConnections {
+		return fmt.Errorf("server.max_client_connections: %d is more than server.max_connections %d", c.Server.MaxClientConnections, c.Server.MaxConnections)
 	}
 	if c.Ingress.MaxPending < 0 {
 		return fmt.Errorf("ingress.max_pending: must be positive")

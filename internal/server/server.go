@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/netutil"
 
 	"github.com/weir-dev/weir/internal/api"
 	"github.com/weir-dev/weir/internal/archive"
@@ -48,6 +47,7 @@ type Server struct {
 	contracts *contract.Registry
 	http      *http.Server
 	listener  net.Listener
+	limited   *clientLimitListener
 	served    chan error
 	registry  *prometheus.Registry
 	stopOnce  sync.Once
@@ -141,6 +141,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	// Both muxes answer an unknown route or method with a problem
 	// (docs/errors.md). Probes and metrics are not counted in flight.
 	counted := promhttp.InstrumentHandlerInFlight(inFlight, problem.Routes(apiMux))
+	refused := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "weir_http_connections_refused_total",
+		Help: "Connections answered 429 and closed because their client address was at server.max_client_connections.",
+	})
+	s.registry.MustRegister(refused)
 	mux := http.NewServeMux()
 	for _, prefix := range []string{"/in/", "/v1/", "/debug/pprof/"} {
 		mux.Handle(prefix, counted)
@@ -152,8 +157,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 
+	// Every wait on a client is bounded: headers by ReadHeaderTimeout, a body
+	// on any route by bodyDeadline, an idle keep-alive by IdleTimeout, and
+	// one address's share of the connections by the listener.
 	s.http = &http.Server{
-		Handler:           problem.Routes(mux),
+		Handler:           bodyDeadline(cfg.Server.BodyTimeout, problem.Routes(mux)),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -162,7 +170,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.http.Serve(netutil.LimitListener(s.listener, cfg.Server.MaxConnections)) }()
+	s.limited = newClientLimitListener(s.listener, cfg.Server.MaxConnections, cfg.Server.MaxClientConnections, refused.Inc)
+	go func() { s.served <- s.http.Serve(s.limited) }()
 	s.log.Info("weir is serving",
 		slog.String("addr", s.listener.Addr().String()),
 		slog.String("bus", s.busDescription()),
@@ -177,13 +186,30 @@ func (s *Server) openBus(ctx context.Context, window time.Duration) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
+	syncAlways, syncInterval, err := cfg.Bus.SyncSetting()
+	if err != nil {
+		return err
+	}
+	var creds bus.Credentials
+	if cfg.Bus.Listen != "" {
+		creds, err = s.busCredentials()
+		if err != nil {
+			return err
+		}
+		if cfg.Bus.ListenRemote {
+			s.log.Warn("the embedded bus listens on an address other machines may reach (bus.listen_remote); its clients authenticate with a password sent without TLS",
+				slog.String("bus.listen", cfg.Bus.Listen))
+		}
+	}
 	host, _ := os.Hostname()
-	var err error
 	s.bus, err = bus.Open(ctx, bus.Config{
 		URL:          cfg.Bus.URL,
 		CredsFile:    cfg.Bus.CredsFile,
 		StoreDir:     filepath.Join(cfg.DataDir, "bus"),
 		Listen:       cfg.Bus.Listen,
+		Credentials:  creds,
+		SyncAlways:   syncAlways,
+		SyncInterval: syncInterval,
 		Replicas:     cfg.Bus.Replicas,
 		MaxAge:       cfg.Bus.MaxAge,
 		DedupeWindow: window,
@@ -191,6 +217,19 @@ func (s *Server) openBus(ctx context.Context, window time.Duration) error {
 		Name:         "weir-" + host,
 	}, s.log)
 	return err
+}
+
+// busCredentials are bus.user and bus.password, or the ones generated on
+// first start and kept in the data directory.
+func (s *Server) busCredentials() (bus.Credentials, error) {
+	if s.cfg.Bus.User != "" {
+		return bus.Credentials{User: s.cfg.Bus.User, Password: s.cfg.Bus.Password}, nil
+	}
+	creds, err := bus.LoadOrCreateCredentials(s.cfg.DataDir)
+	if err != nil {
+		return bus.Credentials{}, fmt.Errorf("bus credentials: %w", err)
+	}
+	return creds, nil
 }
 
 func (s *Server) registerBusMetrics() {
@@ -322,6 +361,7 @@ func (s *Server) stop(ctx context.Context) error {
 		if serr := <-s.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 			err = errors.Join(err, serr)
 		}
+		s.limited.wait()
 	}
 	s.closeBelowHTTP()
 	return err
