@@ -14,6 +14,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/deadletter"
+	"github.com/weir-dev/weir/internal/delivery"
 )
 
 // Tokens without admin, for the authorisation tests.
@@ -217,6 +218,7 @@ func TestDeadLettersStayWithTheirSubscription(t *testing.T) {
 	require.Empty(t, r.body["redriven"])
 	r = do(t, apiRequest(t, "POST", b.base+"/v1/deadletters/"+id+"/resolve", orderReaderSecret, "application/json", `{"reason":"mine now"}`))
 	require.Equal(t, http.StatusForbidden, r.status, string(r.raw))
+	require.Empty(t, attemptsOf(t, b, "inv-push", orderReaderSecret), "nor are the old subscription's attempts and the answers they kept")
 	r = getJSON2(t, b.base+"/v1/subscriptions/inv-push/events?max=10", orderReaderSecret)
 	require.Equal(t, http.StatusOK, r.status)
 	require.Empty(t, r.body["events"], "nothing was redriven to the new subscription")
@@ -326,4 +328,26 @@ func TestDeadLetterListingOneRule(t *testing.T) {
 	require.Len(t, seen, 3, "every visible dead letter is reached")
 	ids, _ := dlPage(t, b, orderReaderSecret, "subscription=ord&limit=1000")
 	require.Len(t, ids, 3)
+}
+
+// A subscription stored by an older weir (no uid, no trusted) is given a uid
+// that every node then shares, and is untrusted until an admin replaces it.
+func TestStoredSubscriptionWithoutUIDIsMigrated(t *testing.T) {
+	t.Parallel()
+	b := start(t, authzConfig(t, nil))
+	ctx := context.Background()
+	kv, err := b.srv.Bus().JetStream().KeyValue(ctx, delivery.SubscriptionsBucket)
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "spec.legacy", []byte(`{"types":["order.*"],"push":{"url":"http://127.0.0.1:9/","secret":"`+subSecret+`"}}`))
+	require.NoError(t, err)
+	var uid string
+	eventually(t, 10*time.Second, func() bool {
+		r := getJSON(t, b.base+"/v1/subscriptions/legacy")
+		uid, _ = r.body["uid"].(string)
+		return r.status == http.StatusOK && uid != ""
+	}, "the legacy subscription runs with a uid")
+	require.Equal(t, false, getJSON(t, b.base+"/v1/subscriptions/legacy").body["trusted"])
+	e, err := kv.Get(ctx, "spec.legacy")
+	require.NoError(t, err)
+	require.Contains(t, string(e.Value()), `"uid":"`+uid+`"`, "the uid is written back for every node")
 }
