@@ -27,9 +27,21 @@ func (a *API) registerContracts(mux *http.ServeMux) {
 	mux.Handle("GET /v1/asyncapi", h(a.asyncAPI))
 }
 
-// asyncAPI renders the catalog as one AsyncAPI 3.0 document.
+// asyncAPI renders the catalog as one AsyncAPI 3.0 document. Contracts
+// (channels) and sources are the public catalog, shown to every token as on
+// GET /v1/contracts; subscriptions (receive operations) are shown only to
+// tokens that may see them on GET /v1/subscriptions.
 func (a *API) asyncAPI(w http.ResponseWriter, r *http.Request) {
-	doc, err := contract.RenderAsyncAPI(a.catalog())
+	cat := a.catalog()
+	tok := tokenOf(r)
+	subs := cat.Subscriptions[:0:0]
+	for _, s := range cat.Subscriptions {
+		if tok.CanSubscribe(s.Types) {
+			subs = append(subs, s)
+		}
+	}
+	cat.Subscriptions = subs
+	doc, err := contract.RenderAsyncAPI(cat)
 	if err != nil {
 		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
 		return

@@ -72,8 +72,16 @@ func (f deadLetterFilter) compile() (deadletter.Filter, *problem.Problem) {
 	return out, nil
 }
 
-// mayHandle: admins handle every dead letter; others those of subscriptions
-// their subscribe roles cover, and quarantined events of types they publish.
+// mayHandle is the one rule of who may see and handle a dead letter, for
+// listings, reads, redrives and resolutions alike (docs/history.md):
+//   - admin tokens: every dead letter;
+//   - a quarantined event: tokens whose publish roles cover its type;
+//   - an undeliverable event: tokens whose subscribe roles cover both the
+//     event's own type and the types of the subscription that gave up on it,
+//     while that very subscription exists. A subscription deleted and created
+//     again under the same name is another one (another UID) and does not
+//     inherit the dead letters; neither do dead letters stored before weir
+//     kept the UID, which only admins see.
 func (a *API) mayHandle(r *http.Request, d *deadletter.DeadLetter) bool {
 	t := tokenOf(r)
 	if t.IsAdmin() {
@@ -82,8 +90,39 @@ func (a *API) mayHandle(r *http.Request, d *deadletter.DeadLetter) bool {
 	if d.Kind == "quarantined" {
 		return t.Can("publish", d.EventType)
 	}
-	v, err := a.deliv.Get(r.Context(), d.Subscription)
-	return err == nil && t.CanSubscribe(v.Spec.Types)
+	if d.SubscriptionUID == "" || !t.Can("subscribe", d.EventType) {
+		return false
+	}
+	id, err := a.deliv.Identity(d.Subscription)
+	return err == nil && id.UID == d.SubscriptionUID && t.CanSubscribe(id.Types)
+}
+
+// mayFilterBy checks a subscription= filter: a token without admin may only
+// name a subscription that exists and that its roles cover, as on
+// /v1/subscriptions/{name}; admins may name any, including deleted ones.
+func (a *API) mayFilterBy(w http.ResponseWriter, r *http.Request, name string) bool {
+	t := tokenOf(r)
+	if name == "" || t.IsAdmin() {
+		return true
+	}
+	id, err := a.deliv.Identity(name)
+	if err != nil {
+		problem.New(http.StatusNotFound, "unknown-subscription", "there is no subscription named "+quote(name)).WithField("subscription").Write(w, r)
+		return false
+	}
+	if !t.CanSubscribe(id.Types) {
+		forbidden(w, r, "subscription", "token "+quote(t.Name)+" may not read the dead letters of subscription "+quote(name)+": it needs subscribe roles covering "+strings.Join(id.Types, ", "))
+		return false
+	}
+	return true
+}
+
+// visibleTo is the listing's form of mayHandle.
+func (a *API) visibleTo(r *http.Request) func(*deadletter.DeadLetter) bool {
+	if tokenOf(r).IsAdmin() {
+		return nil
+	}
+	return func(d *deadletter.DeadLetter) bool { return a.mayHandle(r, d) }
 }
 
 func (a *API) listDeadLetters(w http.ResponseWriter, r *http.Request) {
@@ -99,17 +138,17 @@ func (a *API) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		p.Write(w, r)
 		return
 	}
+	if !a.mayFilterBy(w, r, f.Subscription) {
+		return
+	}
+	f.Visible = a.visibleTo(r)
 	list, next, err := a.deliv.DeadLetters().List(r.Context(), f)
 	if err != nil {
 		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
 		return
 	}
 	out := []*deadletter.DeadLetter{}
-	for _, d := range list {
-		if a.mayHandle(r, d) {
-			out = append(out, d)
-		}
-	}
+	out = append(out, list...)
 	resp := map[string]any{"dead_letters": out}
 	if next != "" {
 		resp["next_cursor"] = next
@@ -173,6 +212,11 @@ func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMe
 		if len(data) > 0 {
 			return problem.New(http.StatusBadRequest, "invalid-redrive", "data: only quarantined events can be corrected; an undeliverable event is sent again as it was").WithField("data")
 		}
+		// Only to the subscription that gave up on it: one created later
+		// under the same name may belong to someone else.
+		if id, err := a.deliv.Identity(d.Subscription); err == nil && d.SubscriptionUID != "" && id.UID != d.SubscriptionUID {
+			return problem.New(http.StatusConflict, "unknown-subscription", "the subscription "+quote(d.Subscription)+" that gave up on this event was deleted; the one of that name now is another subscription, so the event is not sent to it; resolve this dead letter instead").WithField("subscription")
+		}
 		err := a.deliv.Redeliver(ctx, d.Subscription, d.EventType, d.EventID, d.Event, "rd:"+d.ID)
 		if errors.Is(err, delivery.ErrNotFound) {
 			return problem.New(http.StatusConflict, "unknown-subscription", "the subscription "+quote(d.Subscription)+" no longer exists; resolve this dead letter instead").WithField("subscription")
@@ -223,6 +267,10 @@ func (a *API) bulkRedrive(w http.ResponseWriter, r *http.Request) {
 		p.Write(w, r)
 		return
 	}
+	if !a.mayFilterBy(w, r, f.Subscription) {
+		return
+	}
+	f.Visible = a.visibleTo(r)
 	list, _, err := a.deliv.DeadLetters().List(r.Context(), f)
 	if err != nil {
 		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
@@ -234,9 +282,6 @@ func (a *API) bulkRedrive(w http.ResponseWriter, r *http.Request) {
 	}
 	redriven, failed := []string{}, []failure{}
 	for _, d := range list {
-		if !a.mayHandle(r, d) {
-			continue
-		}
 		if p := a.redrive(r, d, nil); p != nil {
 			failed = append(failed, failure{ID: d.ID, Detail: p.Detail})
 			continue

@@ -112,8 +112,16 @@ func (a *API) writeSubscription(w http.ResponseWriter, r *http.Request, name str
 		forbidden(w, r, "types", "token "+quote(tokenOf(r).Name)+" may not subscribe to "+strings.Join(body.Types, ", ")+": it needs subscribe roles covering them")
 		return
 	}
-	err := a.deliv.Create(r.Context(), name, &body.Subscription, replace)
+	tok := tokenOf(r)
+	err := a.deliv.Create(r.Context(), name, &body.Subscription, replace, delivery.Creator{Token: tok.Name, Trusted: tok.IsAdmin()})
+	var fe *delivery.FieldError
 	switch {
+	case errors.Is(err, delivery.ErrTargetDenied) && errors.As(err, &fe):
+		problem.New(http.StatusUnprocessableEntity, "target-denied", err.Error()).WithField(fe.Field).Write(w, r)
+		return
+	case errors.As(err, &fe):
+		problem.New(http.StatusBadRequest, "invalid-subscription", err.Error()).WithField(fe.Field).Write(w, r)
+		return
 	case errors.Is(err, delivery.ErrDeclaredInConfig):
 		problem.New(http.StatusConflict, "declared-in-config", err.Error()).WithField("name").Write(w, r)
 		return

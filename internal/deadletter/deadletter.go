@@ -30,6 +30,9 @@ var ErrNotFound = errors.New("no dead letter with that id")
 type Attempt struct {
 	// Subscription that made the attempt.
 	Subscription string `json:"subscription"`
+	// SubscriptionUID is the incarnation of the subscription that made it, so
+	// that a later subscription of the same name does not read it.
+	SubscriptionUID string `json:"subscription_uid,omitempty"`
 	// EventID of the event delivered.
 	EventID string `json:"event_id"`
 	// Number of the attempt, from 1.
@@ -68,6 +71,10 @@ type DeadLetter struct {
 	Kind string `json:"kind"`
 	// Subscription that gave up, for undeliverable events.
 	Subscription string `json:"subscription,omitempty"`
+	// SubscriptionUID is the incarnation of that subscription: a subscription
+	// created later under the same name has another one and does not inherit
+	// this dead letter. Empty on dead letters stored before weir kept it.
+	SubscriptionUID string `json:"subscription_uid,omitempty"`
 	// EventID and EventType identify the event.
 	EventID   string `json:"event_id"`
 	EventType string `json:"event_type"`
@@ -192,6 +199,10 @@ type Filter struct {
 	Before string
 	// Limit caps the result (default 100, at most 1000).
 	Limit int
+	// Visible, when set, keeps only the dead letters the caller may see. It is
+	// applied while the listing is made, not afterwards, so that a page is
+	// full of visible dead letters and its cursor is the id of one of them.
+	Visible func(*DeadLetter) bool
 }
 
 func (f Filter) match(d *DeadLetter) bool {
@@ -208,14 +219,16 @@ func (f Filter) match(d *DeadLetter) bool {
 		f.Reason != "" && !strings.Contains(strings.ToLower(d.Reason), strings.ToLower(f.Reason)),
 		f.EventID != "" && d.EventID != f.EventID,
 		!f.From.IsZero() && d.CreatedAt.Before(f.From),
-		!f.To.IsZero() && !d.CreatedAt.Before(f.To):
+		!f.To.IsZero() && !d.CreatedAt.Before(f.To),
+		f.Visible != nil && !f.Visible(d):
 		return false
 	}
 	return true
 }
 
 // List returns the newest dead letters first that pass f, and the cursor of
-// the next page ("" when there is none).
+// the next page: "" when there is none, else the id of the last dead letter
+// returned, which passed f (and f.Visible) itself.
 func (s *Store) List(ctx context.Context, f Filter) ([]*DeadLetter, string, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
@@ -238,9 +251,9 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*DeadLetter, string, erro
 	slices.Sort(keys)
 	slices.Reverse(keys)
 	var out []*DeadLetter
-	for i, k := range keys {
+	for _, k := range keys {
 		if len(out) == f.Limit {
-			return out, keys[i-1], nil
+			return out, out[len(out)-1].ID, nil
 		}
 		d, err := s.Get(ctx, k)
 		if errors.Is(err, ErrNotFound) {

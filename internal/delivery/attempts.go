@@ -123,6 +123,9 @@ func (a *Attempts) record(ctx context.Context, at *deadletter.Attempt, wait bool
 type Query struct {
 	// Subscription whose attempts to read (required).
 	Subscription string
+	// UID, when set, keeps only the attempts of that incarnation of the
+	// subscription (records stored without one are left out).
+	UID string
 	// EventID restricts to one event's attempts (all of them, oldest first).
 	EventID string
 	// Outcome restricts to one outcome.
@@ -183,6 +186,9 @@ func (a *Attempts) List(ctx context.Context, q Query) ([]deadletter.Attempt, err
 			}
 			if q.EventID != "" && at.EventID != q.EventID {
 				continue // another event of the same shared subject
+			}
+			if q.UID != "" && at.SubscriptionUID != q.UID {
+				continue // an earlier subscription of the same name
 			}
 			if q.Outcome != "" && at.Outcome != q.Outcome {
 				continue

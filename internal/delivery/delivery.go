@@ -104,6 +104,11 @@ type Manager struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// policy and client serve weir.yaml's and admin tokens' subscriptions;
+	// untrusted and its client those that tokens without admin created.
+	untrusted       *TargetPolicy
+	untrustedClient *http.Client
 }
 
 // New builds a manager; Start makes it run.
@@ -123,6 +128,10 @@ func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error)
 		subs:   map[string]*Sub{}, replays: map[string]*Replay{},
 		replayLimits: cfg.Replays.WithDefaults(), now: time.Now,
 	}
+	// A transport of its own: an idle connection that a trusted subscription
+	// opened to a private address is never lent to an untrusted one.
+	mgr.untrusted = policy.ForUntrusted()
+	mgr.untrustedClient = &http.Client{Transport: mgr.untrusted.Transport(), CheckRedirect: noRedirects}
 	m.m = mgr
 	return mgr, nil
 }
@@ -132,14 +141,15 @@ func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error)
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // checkSpec checks what config validation cannot: the filter compiles and the
-// push URL is allowed. Errors start with the field ("filter: ...").
+// push URL is allowed. Errors start with the field ("filter: ..."); a refused
+// push URL is a *FieldError for push.url.
 func checkSpec(policy *TargetPolicy, s *config.Subscription) error {
 	if _, err := CompileFilter(s.Filter); err != nil {
 		return err // already "filter: ..."
 	}
 	if s.Push != nil {
 		if err := policy.CheckURL(s.Push.URL); err != nil {
-			return fmt.Errorf("push.url: %w", err)
+			return &FieldError{Field: "push.url", Err: err}
 		}
 	}
 	return nil
@@ -172,7 +182,8 @@ func (m *Manager) Start(ctx context.Context) error {
 	want := map[string]bool{}
 	for name, spec := range m.cfg.Subscriptions {
 		want[name] = true
-		if err := m.upsert(ctx, name, spec, OriginConfig); err != nil {
+		st := &storedSpec{Subscription: *spec, UID: configUID(name), Trusted: true}
+		if err := m.upsert(ctx, name, st, OriginConfig); err != nil {
 			return fmt.Errorf("subscriptions.%s: %w", name, err)
 		}
 	}
@@ -228,8 +239,8 @@ func (m *Manager) Stop() {
 	m.wg.Wait()
 }
 
-func (m *Manager) apiSpecs(ctx context.Context) (map[string]*config.Subscription, error) {
-	out := map[string]*config.Subscription{}
+func (m *Manager) apiSpecs(ctx context.Context) (map[string]*storedSpec, error) {
+	out := map[string]*storedSpec{}
 	lister, err := m.kv.ListKeys(ctx)
 	if err != nil {
 		return nil, err
@@ -243,9 +254,10 @@ func (m *Manager) apiSpecs(ctx context.Context) (map[string]*config.Subscription
 		if err != nil {
 			continue
 		}
-		var spec config.Subscription
-		if json.Unmarshal(e.Value(), &spec) == nil {
-			out[name] = &spec
+		if st, err := m.readStored(ctx, e); err == nil {
+			out[name] = st
+		} else {
+			m.log.ErrorContext(ctx, "stored subscription unreadable", slog.String("subscription", name), slog.Any("error", err))
 		}
 	}
 	return out, nil
@@ -288,11 +300,12 @@ func (m *Manager) apply(e jetstream.KeyValueEntry) {
 			m.remove(name)
 			return
 		}
-		var spec config.Subscription
-		if json.Unmarshal(e.Value(), &spec) != nil {
+		st, err := m.readStored(m.ctx, e)
+		if err != nil {
+			m.log.Error("stored subscription unreadable", slog.String("subscription", name), slog.Any("error", err))
 			return
 		}
-		if err := m.upsert(m.ctx, name, &spec, OriginAPI); err != nil {
+		if err := m.upsert(m.ctx, name, st, OriginAPI); err != nil {
 			m.log.Error("subscription not applied", slog.String("subscription", name), slog.Any("error", err))
 		}
 	case "state":
@@ -309,9 +322,10 @@ func (m *Manager) apply(e jetstream.KeyValueEntry) {
 }
 
 // upsert creates or updates a subscription's consumer and (re)starts its worker.
-func (m *Manager) upsert(ctx context.Context, name string, spec *config.Subscription, origin string) error {
+func (m *Manager) upsert(ctx context.Context, name string, stored *storedSpec, origin string) error {
 	m.upsertMu.Lock()
 	defer m.upsertMu.Unlock()
+	spec := &stored.Subscription
 	spec.WithDefaults()
 	if err := spec.Validate(name); err != nil {
 		return err
@@ -320,7 +334,8 @@ func (m *Manager) upsert(ctx context.Context, name string, spec *config.Subscrip
 	if err != nil {
 		return err
 	}
-	raw, _ := json.Marshal(spec)
+	// Who made it and which incarnation it is count as a change too.
+	raw, _ := json.Marshal(stored)
 	m.mu.Lock()
 	old := m.subs[name]
 	m.mu.Unlock()
@@ -346,7 +361,7 @@ func (m *Manager) upsert(ctx context.Context, name string, spec *config.Subscrip
 	if e, err := m.kv.Get(ctx, "state."+name); err == nil {
 		_ = json.Unmarshal(e.Value(), &st)
 	}
-	s := newSub(m, name, spec, string(raw), origin, filter, cons, rcons, st)
+	s := newSub(m, name, stored, string(raw), origin, filter, cons, rcons, st)
 	if old != nil {
 		old.stop()
 	}
@@ -437,9 +452,11 @@ func (m *Manager) List(ctx context.Context) []*View {
 	return out
 }
 
-// Create adds a subscription through the API; it is stored in the bucket and
-// every node starts it.
-func (m *Manager) Create(ctx context.Context, name string, spec *config.Subscription, replace bool) error {
+// Create adds a subscription through the API; it is stored in the bucket, with
+// who made it, and every node starts it. A new name gets a new UID; replacing
+// keeps the UID the stored definition has. A push URL that by's policy refuses
+// is a *FieldError for push.url wrapping ErrTargetDenied.
+func (m *Manager) Create(ctx context.Context, name string, spec *config.Subscription, replace bool, by Creator) error {
 	if err := config.ValidSubscriptionName(name); err != nil {
 		return fmt.Errorf("name: %w", err)
 	}
@@ -455,12 +472,23 @@ func (m *Manager) Create(ctx context.Context, name string, spec *config.Subscrip
 		}
 	}
 	if err := spec.Validate(""); err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "."))
+		return trimPath(err)
 	}
-	if err := checkSpec(m.policy, spec); err != nil {
+	policy := m.policy
+	if !by.Trusted {
+		policy = m.untrusted
+	}
+	if err := checkSpec(policy, spec); err != nil {
 		return err
 	}
-	raw, _ := json.Marshal(spec)
+	stored := &storedSpec{Subscription: *spec, Trusted: by.Trusted, CreatedBy: by.Token}
+	if replace {
+		stored.UID = m.storedUID(ctx, name)
+	}
+	if stored.UID == "" {
+		stored.UID = newUID()
+	}
+	raw, _ := json.Marshal(stored)
 	if replace {
 		if _, err := m.kv.Put(ctx, "spec."+name, raw); err != nil {
 			return err
@@ -470,7 +498,7 @@ func (m *Manager) Create(ctx context.Context, name string, spec *config.Subscrip
 	} else if err != nil {
 		return err
 	}
-	return m.upsert(ctx, name, spec, OriginAPI)
+	return m.upsert(ctx, name, stored, OriginAPI)
 }
 
 // Delete removes a subscription created through the API, with its consumer.
@@ -506,11 +534,14 @@ func (m *Manager) SetState(ctx context.Context, name, state, reason string) erro
 	return nil
 }
 
-// Attempts queries delivery attempts.
+// Attempts queries delivery attempts of the subscription that runs under the
+// name now: those an earlier subscription of the same name made are left out.
 func (m *Manager) Attempts(ctx context.Context, q Query) ([]deadletter.Attempt, error) {
-	if _, err := m.Get(ctx, q.Subscription); err != nil {
+	s, err := m.sub(q.Subscription)
+	if err != nil {
 		return nil, err
 	}
+	q.UID = s.uid
 	return m.attempts.List(ctx, q)
 }
 

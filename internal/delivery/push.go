@@ -152,7 +152,7 @@ func (s *Sub) tooOld(ctx context.Context, msg jetstream.Msg, meta *jetstream.Msg
 	if maxAge <= 0 || time.Since(meta.Timestamp) <= maxAge {
 		return false
 	}
-	at := deadletter.Attempt{Subscription: s.name, EventID: msg.Headers().Get(bus.HeaderEventID), Number: n - 1,
+	at := deadletter.Attempt{Subscription: s.name, SubscriptionUID: s.uid, EventID: msg.Headers().Get(bus.HeaderEventID), Number: n - 1,
 		At: time.Now().UTC(), Outcome: OutcomeDeadLetter, Error: "max_age exceeded before delivery"}
 	s.deadLetter(ctx, msg, meta, result{attempt: at}, fmt.Sprintf("it was still undelivered after max_age (%s)", maxAge))
 	return true
@@ -162,7 +162,7 @@ func (s *Sub) tooOld(ctx context.Context, msg jetstream.Msg, meta *jetstream.Msg
 func (s *Sub) attempt(ctx context.Context, msg jetstream.Msg, n int) result {
 	p := s.spec.Push
 	id := msg.Headers().Get(bus.HeaderEventID)
-	r := result{attempt: deadletter.Attempt{Subscription: s.name, EventID: id, Number: n, At: time.Now().UTC()}}
+	r := result{attempt: deadletter.Attempt{Subscription: s.name, SubscriptionUID: s.uid, EventID: id, Number: n, At: time.Now().UTC()}}
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 
@@ -184,7 +184,7 @@ func (s *Sub) attempt(ctx context.Context, msg jetstream.Msg, n int) result {
 	start := time.Now()
 	var resp *http.Response
 	if err == nil {
-		resp, err = s.m.client.Do(req)
+		resp, err = s.client().Do(req)
 	}
 	r.attempt.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
 	s.m.metrics.attemptSeconds.WithLabelValues(s.name).Observe(time.Since(start).Seconds())
@@ -267,7 +267,7 @@ func (s *Sub) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	case <-ctx.Done():
 	}
 	id := msg.Headers().Get(bus.HeaderEventID)
-	attempts, err := s.m.attempts.List(ctx, Query{Subscription: s.name, EventID: id, Limit: 1000})
+	attempts, err := s.m.attempts.List(ctx, Query{Subscription: s.name, UID: s.uid, EventID: id, Limit: 1000})
 	if err != nil || len(attempts) == 0 {
 		attempts = []deadletter.Attempt{r.attempt}
 	}
@@ -278,6 +278,7 @@ func (s *Sub) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream
 // deadLetterPull keeps a pull subscription's event that was never acknowledged.
 func (s *Sub) deadLetterPull(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, r result) {
 	reason := fmt.Sprintf("the event was handed out %d times and never acknowledged", r.attempt.Number)
+	r.attempt.SubscriptionUID = s.uid
 	guidance := "The app fetched this event but never acknowledged it (POST /v1/subscriptions/" + s.name + "/ack with its ack_id). Check that the app acknowledges events it has handled, then redrive this event."
 	s.storeDeadLetter(ctx, msg, meta, r, []deadletter.Attempt{r.attempt}, reason, guidance)
 }
@@ -285,16 +286,17 @@ func (s *Sub) deadLetterPull(ctx context.Context, msg jetstream.Msg, meta *jetst
 func (s *Sub) storeDeadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, r result, attempts []deadletter.Attempt, reason, guidance string) {
 	id := msg.Headers().Get(bus.HeaderEventID)
 	d := &deadletter.DeadLetter{
-		Kind:         "undeliverable",
-		Subscription: s.name,
-		EventID:      id,
-		EventType:    msg.Headers().Get(bus.HeaderEventType),
-		StreamSeq:    eventsSeq(msg, meta),
-		Event:        append([]byte(nil), msg.Data()...),
-		Reason:       reason,
-		Guidance:     guidance,
-		LastError:    lastError(r.attempt),
-		Attempts:     attempts,
+		Kind:            "undeliverable",
+		Subscription:    s.name,
+		SubscriptionUID: s.uid,
+		EventID:         id,
+		EventType:       msg.Headers().Get(bus.HeaderEventType),
+		StreamSeq:       eventsSeq(msg, meta),
+		Event:           append([]byte(nil), msg.Data()...),
+		Reason:          reason,
+		Guidance:        guidance,
+		LastError:       lastError(r.attempt),
+		Attempts:        attempts,
 	}
 	if err := s.m.dead.Add(ctx, d); err != nil {
 		// Without a dead letter the event must not be dropped: leave it to the

@@ -70,7 +70,7 @@ func setupReplays(t *testing.T, limits ReplayLimits, n int) *replayBundle {
 		require.NoError(t, err)
 	}
 	// Created after the events: it has them only by replay.
-	require.NoError(t, m.Create(ctx, "p", &config.Subscription{Types: []string{"order.created"}, Pull: &config.Pull{}}, false))
+	require.NoError(t, m.Create(ctx, "p", &config.Subscription{Types: []string{"order.created"}, Pull: &config.Pull{}}, false, Creator{Token: "admin", Trusted: true}))
 	return &replayBundle{bus: b, m: m, clock: c}
 }
 

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,8 @@ type Sub struct {
 	spec     *config.Subscription
 	specJSON string
 	origin   string
+	uid      string // this incarnation; see storedSpec.UID
+	trusted  bool   // push target checked with the trusted policy
 	filter   *Filter
 	cons     jetstream.Consumer
 	rcons    jetstream.Consumer // on ReplaysStream: the replayed events
@@ -39,8 +42,10 @@ type Sub struct {
 	disabled atomic.Bool // read on every attempt; state holds the details
 }
 
-func newSub(m *Manager, name string, spec *config.Subscription, specJSON, origin string, filter *Filter, cons, rcons jetstream.Consumer, st State) *Sub {
-	s := &Sub{m: m, name: name, spec: spec, specJSON: specJSON, origin: origin, filter: filter, cons: cons, rcons: rcons, state: st}
+func newSub(m *Manager, name string, stored *storedSpec, specJSON, origin string, filter *Filter, cons, rcons jetstream.Consumer, st State) *Sub {
+	spec := &stored.Subscription
+	s := &Sub{m: m, name: name, spec: spec, specJSON: specJSON, origin: origin, uid: stored.UID, trusted: stored.Trusted,
+		filter: filter, cons: cons, rcons: rcons, state: st}
 	s.disabled.Store(st.State == StateDisabled)
 	if p := spec.Push; p != nil {
 		s.signer, s.signErr = verify.NewSigner(verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{p.Secret}})
@@ -53,6 +58,14 @@ func newSub(m *Manager, name string, spec *config.Subscription, specJSON, origin
 		m.metrics.breakerState(name, BreakerClosed)
 	}
 	return s
+}
+
+// client is the HTTP client whose dialer checks this subscription's policy.
+func (s *Sub) client() *http.Client {
+	if s.trusted {
+		return s.m.client
+	}
+	return s.m.untrustedClient
 }
 
 // start runs the push worker when the subscription is push and active.

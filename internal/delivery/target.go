@@ -43,6 +43,25 @@ var defaultDenied = []deniedRange{
 	{netip.MustParsePrefix("255.255.255.255/32"), "broadcast"},
 }
 
+// untrustedDenied is what weir also refuses to call for a subscription that an
+// untrusted token (one without admin) created through the API. Such a token
+// could otherwise point weir at a service on weir's own host or network and
+// read the first bytes of each answer in the attempt records. Subscriptions
+// from weir.yaml and admin tokens are trusted and keep the laptop-friendly
+// defaults above. IPv4-mapped forms (::ffff:127.0.0.1) are unmapped before the
+// check and NAT64 forms are checked by their IPv4 address, as for the defaults.
+var untrustedDenied = []deniedRange{
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("::1/128"), "loopback"},
+	{netip.MustParsePrefix("10.0.0.0/8"), "a private address"},
+	{netip.MustParsePrefix("172.16.0.0/12"), "a private address"},
+	{netip.MustParsePrefix("192.168.0.0/16"), "a private address"},
+	{netip.MustParsePrefix("100.64.0.0/10"), "shared address space (carrier-grade NAT)"},
+	{netip.MustParsePrefix("fc00::/7"), "a unique-local address"},
+	{netip.MustParsePrefix("fec0::/10"), "a site-local address"},
+	{netip.MustParsePrefix("198.18.0.0/15"), "a benchmarking network address"},
+}
+
 // nat64 is the well-known NAT64 prefix (RFC 6052): on an IPv6-only network
 // 64:ff9b::a9fe:a9fe reaches 169.254.169.254, so the embedded IPv4 address is
 // checked as well.
@@ -53,8 +72,9 @@ var nat64 = netip.MustParsePrefix("64:ff9b::/96")
 // metadata 169.254.169.254), other cloud metadata addresses (fd00:ec2::254,
 // 100.100.100.200), unspecified (0.0.0.0/8, ::), multicast and broadcast;
 // loopback and private ranges are allowed (so http://127.0.0.1:9000/hook works
-// on a laptop) unless listed in Deny. Allow overrides the default denies AND
-// Deny for the prefixes it lists.
+// on a laptop) unless listed in Deny, or unless Untrusted is set. Allow
+// overrides the default denies, the untrusted denies AND Deny for the prefixes
+// it lists.
 //
 // IPv4 addresses are IPv4 prefixes: an IPv4-mapped IPv6 address
 // (::ffff:169.254.169.254) is unmapped before it is checked, and mapped
@@ -65,6 +85,20 @@ type TargetPolicy struct {
 	Allow []netip.Prefix
 	// Deny lists further prefixes weir may not call.
 	Deny []netip.Prefix
+	// Untrusted also denies loopback, private, shared (100.64.0.0/10),
+	// unique-local and site-local addresses: the policy of subscriptions made
+	// through the API by tokens without admin.
+	Untrusted bool
+}
+
+// ForUntrusted returns a copy of p, with the same Allow and Deny, that also
+// refuses the ranges an untrusted subscription may not reach.
+func (p *TargetPolicy) ForUntrusted() *TargetPolicy {
+	u := &TargetPolicy{Untrusted: true}
+	if p != nil {
+		u.Allow, u.Deny = p.Allow, p.Deny
+	}
+	return u
 }
 
 // NewTargetPolicy builds a policy from weir.yaml's delivery.allow and
@@ -224,6 +258,13 @@ func (p *TargetPolicy) checkPlain(ip netip.Addr) error {
 	for _, d := range defaultDenied {
 		if d.prefix.Contains(ip) {
 			return fmt.Errorf("%w: %s is %s; list it under delivery.allow to permit it", ErrTargetDenied, ip, d.why)
+		}
+	}
+	if p != nil && p.Untrusted {
+		for _, d := range untrustedDenied {
+			if d.prefix.Contains(ip) {
+				return fmt.Errorf("%w: %s is %s, which subscriptions created by tokens without admin may not reach; an admin token may create it, or list the range under delivery.allow to permit it", ErrTargetDenied, ip, d.why)
+			}
 		}
 	}
 	if p != nil {

@@ -216,3 +216,46 @@ func FuzzCheckURL(f *testing.F) {
 		}
 	})
 }
+
+func TestUntrustedPolicyDeniesPrivateRanges(t *testing.T) {
+	t.Parallel()
+	trusted := policy(t, nil, nil)
+	u := trusted.ForUntrusted()
+	for _, s := range []string{
+		"127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255",
+		"192.168.1.10", "::ffff:192.168.1.10", "100.64.0.1", "100.127.255.254", "fc00::1", "fd00::1",
+		"fec0::1", "169.254.169.254", "0.0.0.0", "::", "64:ff9b::7f00:1", "64:ff9b::a00:1",
+	} {
+		err := u.CheckAddr(netip.MustParseAddr(s))
+		require.ErrorIs(t, err, ErrTargetDenied, s)
+		require.Contains(t, err.Error(), "delivery.allow", "%s: the error says how to permit it", s)
+	}
+	for _, s := range []string{"8.8.8.8", "2001:4860:4860::8888", "100.128.0.1", "172.32.0.1", "64:ff9b::808:808"} {
+		require.NoError(t, u.CheckAddr(netip.MustParseAddr(s)), s)
+	}
+	require.NoError(t, trusted.CheckAddr(netip.MustParseAddr("127.0.0.1")), "the trusted policy is unchanged")
+	require.ErrorIs(t, u.CheckURL("http://127.0.0.1:9000/"), ErrTargetDenied, "an IP literal is refused when saved")
+	require.NoError(t, u.CheckURL("http://localhost:9000/"), "a name is checked when dialled")
+	require.EqualError(t, u.CheckAddr(netip.MustParseAddr("::ffff:127.0.0.1")),
+		"delivery target denied by address policy: 127.0.0.1 is loopback, which subscriptions created by tokens without admin may not reach; an admin token may create it, or list the range under delivery.allow to permit it")
+
+	// delivery.allow opens a range for untrusted subscriptions too; delivery.deny still applies.
+	u = policy(t, []string{"10.20.0.0/16", "::1"}, []string{"8.8.8.0/24"}).ForUntrusted()
+	require.NoError(t, u.CheckAddr(netip.MustParseAddr("10.20.1.7")))
+	require.NoError(t, u.CheckAddr(netip.MustParseAddr("::1")))
+	require.ErrorIs(t, u.CheckAddr(netip.MustParseAddr("10.21.1.7")), ErrTargetDenied)
+	require.ErrorIs(t, u.CheckAddr(netip.MustParseAddr("8.8.8.8")), ErrTargetDenied)
+	require.ErrorIs(t, (*TargetPolicy)(nil).ForUntrusted().CheckAddr(netip.MustParseAddr("10.0.0.1")), ErrTargetDenied)
+}
+
+func TestUntrustedTransportRefusesLocalhost(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(srv.Close)
+	u, err := url.Parse(srv.URL)
+	require.NoError(t, err)
+	tr := policy(t, nil, nil).ForUntrusted().Transport()
+	t.Cleanup(tr.CloseIdleConnections)
+	_, err = (&http.Client{Transport: tr}).Get("http://localhost:" + u.Port() + "/")
+	require.ErrorIs(t, err, ErrTargetDenied, "a name resolving to loopback is refused at dial time")
+}

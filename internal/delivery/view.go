@@ -16,6 +16,11 @@ type View struct {
 	Name string `json:"name"`
 	// Origin is config (weir.yaml) or api.
 	Origin string `json:"origin"`
+	// UID names this incarnation of the subscription; its dead letters carry it.
+	UID string `json:"uid"`
+	// Trusted is true for subscriptions from weir.yaml or last written by an
+	// admin token: their push URL may reach loopback and private addresses.
+	Trusted bool `json:"trusted"`
 	// Mode is push or pull.
 	Mode string `json:"mode"`
 	// State is active or disabled; Reason and Since explain it.
@@ -40,7 +45,7 @@ func (s *Sub) view(ctx context.Context) *View {
 	s.mu.Lock()
 	st := s.state
 	s.mu.Unlock()
-	v := &View{Name: s.name, Origin: s.origin, Mode: "pull", State: st.State, Reason: st.Reason, Since: st.Since}
+	v := &View{Name: s.name, Origin: s.origin, UID: s.uid, Trusted: s.trusted, Mode: "pull", State: st.State, Reason: st.Reason, Since: st.Since}
 	if v.State == "" {
 		v.State = StateActive
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/delivery"
 )
 
 // BenchmarkPushDelivery measures push delivery to one local receiver: b.N events
@@ -43,7 +44,7 @@ func BenchmarkPushDelivery(b *testing.B) {
 	sub.Push.MaxInFlight = 64
 	b.ResetTimer()
 	start := time.Now()
-	if err := bb.srv.deliv.Create(context.Background(), "bench", sub, false); err != nil {
+	if err := bb.srv.deliv.Create(context.Background(), "bench", sub, false, delivery.Creator{Token: "bench", Trusted: true}); err != nil {
 		b.Fatal(err)
 	}
 	select {

@@ -43,11 +43,10 @@ func TestSubscriptionsThroughTheAPI(t *testing.T) {
 	bad := map[string]string{
 		`{"name":"x","types":[],"pull":{}}`: "types",
 		`{"name":"x","types":["order.*"]}`:  "",
-		`{"name":"x","types":["order.*"],"push":{"url":"ftp://a","secret":"` + subSecret + `"}}`:                       "push.url",
-		`{"name":"x","types":["order.*"],"push":{"url":"http://169.254.169.254/latest","secret":"` + subSecret + `"}}`: "push.url",
-		`{"name":"x","types":["order.*"],"pull":{},"filter":"data.total >"}`:                                           "filter",
-		`{"name":"x","types":["order.*"],"pull":{},"colour":"blue"}`:                                                   "body",
-		`{"name":"bad name","types":["order.*"],"pull":{}}`:                                                            "name",
+		`{"name":"x","types":["order.*"],"push":{"url":"ftp://a","secret":"` + subSecret + `"}}`: "push.url",
+		`{"name":"x","types":["order.*"],"pull":{},"filter":"data.total >"}`:                     "filter",
+		`{"name":"x","types":["order.*"],"pull":{},"colour":"blue"}`:                             "body",
+		`{"name":"bad name","types":["order.*"],"pull":{}}`:                                      "name",
 	}
 	for in, field := range bad {
 		r := do(t, apiRequest(t, "POST", url, adminSecret, "application/json", in))
@@ -56,6 +55,13 @@ func TestSubscriptionsThroughTheAPI(t *testing.T) {
 			require.Equal(t, field, r.body["field"], in)
 		}
 	}
+
+	// A denied address is refused as such, even for an admin.
+	r = do(t, apiRequest(t, "POST", url, adminSecret, "application/json",
+		`{"name":"x","types":["order.*"],"push":{"url":"http://169.254.169.254/latest","secret":"`+subSecret+`"}}`))
+	require.Equal(t, http.StatusUnprocessableEntity, r.status, string(r.raw))
+	require.Equal(t, "https://weir.dev/problems/target-denied", r.body["type"])
+	require.Equal(t, "push.url", r.body["field"])
 
 	// A token may only subscribe to what its roles cover.
 	r = do(t, apiRequest(t, "POST", url, pubSecret, "application/json", `{"name":"sneaky","types":["order.*"],"pull":{}}`))
