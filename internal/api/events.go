@@ -119,7 +119,10 @@ func (a *API) publishEvents(w http.ResponseWriter, r *http.Request) {
 // eventProblem turns a decoding error into a 400 naming the attribute.
 func eventProblem(err error) *problem.Problem {
 	var fe *event.FieldError
+	var je *event.JSONError
 	switch {
+	case errors.As(err, &je):
+		return problem.New(http.StatusBadRequest, string(je.Kind), err.Error()).WithField(je.Field)
 	case errors.As(err, &fe):
 		return problem.New(http.StatusBadRequest, "invalid-event", err.Error()).WithField(fe.Field)
 	case errors.Is(err, event.ErrNotCloudEvent), errors.Is(err, event.ErrUnsupportedFormat):
