@@ -166,6 +166,13 @@ type Token struct {
 	// Patterns use NATS wildcards over the dot-separated type: "order.*" matches
 	// one segment, "order.>" one or more.
 	Roles []string `yaml:"roles"`
+
+	// Sources, when set, bind the token to source prefixes: it may publish
+	// (POST /v1/events) only events whose source is under one of them, e.g.
+	// "/apps/warehouse" covers /apps/warehouse and /apps/warehouse/eu but not
+	// /apps/warehouse2. Unset: any source outside /sources/, which is webhook
+	// ingress's own.
+	Sources []string `yaml:"sources"`
 }
 
 // Source is an inbound webhook endpoint, POST /in/{name}.

@@ -110,7 +110,7 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ev := &event.Event{
 		ID:          ulid.Make().String(),
-		Source:      "/sources/" + name,
+		Source:      SourcePrefix + name,
 		SpecVersion: "1.0",
 		Type:        typ,
 		Time:        wh.now().UTC(),
@@ -120,7 +120,7 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ev.Extensions["tracestate"] = ts
 	}
 	if deliveryID != "" {
-		ev.Extensions["deliveryid"] = deliveryID
+		ev.Extensions[DeliveryIDExtension] = deliveryID
 	}
 	if isJSON {
 		ev.DataContentType = "application/json"

@@ -215,7 +215,7 @@ func (s *Server) tokens() (*token.Store, error) {
 	if len(s.cfg.Tokens) > 0 {
 		ts := make([]token.Token, 0, len(s.cfg.Tokens))
 		for _, t := range s.cfg.Tokens {
-			ts = append(ts, token.Token{Name: t.Name, Hash: token.Hash(t.Secret), Roles: t.Roles})
+			ts = append(ts, token.Token{Name: t.Name, Hash: token.Hash(t.Secret), Roles: t.Roles, Sources: t.Sources})
 		}
 		return token.NewStore(ts), nil
 	}
