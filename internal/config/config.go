@@ -201,6 +201,13 @@ type Source struct {
 	// DedupeWindow overrides ingress.dedupe_window for this source.
 	DedupeWindow time.Duration `yaml:"dedupe_window"`
 
+	// DedupeOnBody de-duplicates on the SHA-256 of the raw body (the bytes the
+	// signature covers) instead of the delivery id, which GitHub and Shopify do
+	// not sign: a replayed body under a new delivery id header is then answered
+	// as a duplicate within dedupe_window. Only for senders whose distinct
+	// events never have identical bodies.
+	DedupeOnBody bool `yaml:"dedupe_on_body"`
+
 	// MaxBody overrides ingress.max_body for this source, in bytes.
 	MaxBody int64 `yaml:"max_body"`
 

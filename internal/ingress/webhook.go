@@ -3,6 +3,7 @@ package ingress
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -106,7 +107,7 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wh.fail(w, r, name, "bad_type", p)
 		return
 	}
-	deliveryID, _ := src.idFrom.find(r.Header, decode)
+	deliveryID := src.deliveryID(r.Header, decode)
 
 	ev := &event.Event{
 		ID:          ulid.Make().String(),
@@ -148,7 +149,12 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := ""
-	if deliveryID != "" {
+	switch {
+	case src.onBody:
+		// The raw bytes, as signed: what a replay cannot change.
+		sum := sha256.Sum256(body)
+		key = "inbody\x00" + name + "\x00" + string(sum[:])
+	case deliveryID != "":
 		key = "in\x00" + name + "\x00" + deliveryID
 	}
 	res, err := wh.pub.Publish(r.Context(), ev, key, src.window)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/verify"
 )
 
 // answer is a decoded reply of the webhook handler.
@@ -80,4 +81,68 @@ func TestWebhookRefusesBodiesThatAreNotIJSON(t *testing.T) {
 
 	a := post(t, wh, "open", nil, []byte(`{"type":"a.b","n":1e308,"x":[{"id":1},{"id":2}]}`))
 	require.Equal(t, http.StatusAccepted, a.status, "%v", a.body)
+}
+
+// TestDedupeOnBody: GitHub does not sign X-GitHub-Delivery, so a replayed
+// body under a new delivery id is a new event, unless the source
+// de-duplicates on the signed body.
+func TestDedupeOnBody(t *testing.T) {
+	t.Parallel()
+	gh := func(onBody bool) config.Source {
+		return config.Source{
+			Verify:       config.Verify{Scheme: "github", Secrets: []string{"gh-secret"}},
+			TypeFrom:     "header:X-GitHub-Event",
+			DedupeOnBody: onBody,
+		}
+	}
+	wh, b := setupSources(t, map[string]config.Source{"plain": gh(false), "strict": gh(true)})
+	sc := verify.Config{Scheme: "github", Secrets: []string{"gh-secret"}}
+	body := []byte(`{"ref":"main","after":"9fceb02"}`)
+	send := func(source, delivery string, body []byte) answer {
+		h, err := verify.Sign(sc, body, time.Now(), delivery)
+		require.NoError(t, err)
+		h.Set("X-GitHub-Event", "push")
+		return post(t, wh, source, h, body)
+	}
+
+	first := send("strict", "d-1", body)
+	require.Equal(t, http.StatusAccepted, first.status, "%v", first.body)
+	replay := send("strict", "d-2", body)
+	require.Equal(t, http.StatusOK, replay.status, "the same signed body under another delivery id is a duplicate: %v", replay.body)
+	require.Equal(t, "duplicate", replay.body["status"])
+	require.Equal(t, first.body["id"], replay.body["id"])
+	other := send("strict", "d-3", []byte(`{"ref":"main","after":"1a2b3c4"}`))
+	require.Equal(t, http.StatusAccepted, other.status, "another body is another event")
+
+	// Without the option, the delivery id decides: the replay is stored.
+	require.Equal(t, http.StatusAccepted, send("plain", "d-1", body).status)
+	require.Equal(t, http.StatusAccepted, send("plain", "d-2", body).status)
+	require.Equal(t, http.StatusOK, send("plain", "d-2", body).status)
+	require.EqualValues(t, 4, stored(t, b))
+}
+
+// TestSvixSignedReplayIsADuplicate: a Standard Webhooks source also takes
+// Svix's header names. The signature then covers svix-id, so that is the
+// delivery id: a replay within the tolerance that adds a webhook-id header
+// of its own is still the same delivery.
+func TestSvixSignedReplayIsADuplicate(t *testing.T) {
+	t.Parallel()
+	wh, b := setup(t)
+	sc := verify.Config{Scheme: "standard-webhooks", Secrets: []string{benchSecret}}
+	body := []byte(`{"order":1}`)
+	signed, err := verify.Sign(sc, body, time.Now(), "msg_svix_1")
+	require.NoError(t, err)
+	svix := http.Header{}
+	for _, name := range []string{"id", "timestamp", "signature"} {
+		svix.Set("Svix-"+name, signed.Get("Webhook-"+name))
+	}
+	first := post(t, wh, "shop", svix, body)
+	require.Equal(t, http.StatusAccepted, first.status, "%v", first.body)
+
+	replay := svix.Clone()
+	replay.Set("Webhook-Id", "msg_made_up")
+	again := post(t, wh, "shop", replay, body)
+	require.Equal(t, http.StatusOK, again.status, "the signed svix-id decides, not an added webhook-id: %v", again.body)
+	require.Equal(t, first.body["id"], again.body["id"])
+	require.EqualValues(t, 1, stored(t, b))
 }
