@@ -116,3 +116,17 @@ func FuzzReadHTTP(f *testing.F) {
 		requireSameEvent(t, e, back[0])
 	})
 }
+
+func FuzzCleanSource(f *testing.F) {
+	for _, seed := range []string{"/apps/warehouse", "/apps/../sources/x", "/%73ources/x", "//a//b/./c/", "urn:acme:x", "/a?b=../c#d", "%", "/%2F%2e%2E/x"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c := CleanSource(s)
+		require.Equal(t, c, CleanSource(c), "cleaning is idempotent")
+		if checkURI(s, false) == "" && strings.HasPrefix(s, "/") {
+			require.True(t, strings.HasPrefix(c, "/"), "a path stays a path: %q", c)
+			require.NotContains(t, strings.SplitN(strings.SplitN(c, "?", 2)[0], "#", 2)[0], "/../")
+		}
+	})
+}
