@@ -219,13 +219,13 @@ func (s *scanner) digits() bool {
 	return s.i > start
 }
 
-// frame is an object or array open in nested.
+// frame is an object or array open in nested. It is kept small (32 bytes):
+// a body may open 10,000 of them.
 type frame struct {
-	closer byte                // '}' or ']'
-	names  int                 // object: where its names start in nested's list
 	set    map[string]struct{} // object: its names, once it has many
-	name   []byte              // object: the raw name of the current member
-	index  int                 // array: the index of the current element
+	name   int                 // object: offset of the current member's name
+	n      int                 // array: index of the current element; object: where its names start in nested's list
+	closer byte                // '}' or ']'
 }
 
 // nested reads the object or array at the cursor, checking its grammar.
@@ -252,7 +252,7 @@ func (s *scanner) nested() bool {
 				s.i++
 				break
 			}
-			open = append(open, frame{closer: '}', names: len(names)})
+			open = append(open, frame{closer: '}', n: len(names)})
 			var ok bool
 			if names, ok = s.member(open, names); !ok {
 				return false
@@ -273,7 +273,7 @@ func (s *scanner) nested() bool {
 				return false
 			}
 			if !had && s.fault != nil {
-				s.fault.Field = pointerOf(open)
+				s.fault.Field = pointerOf(s.b, open)
 			}
 		}
 		// A value has ended: close what it ends, then expect the next.
@@ -287,7 +287,7 @@ func (s *scanner) nested() bool {
 			if c == f.closer {
 				s.i++
 				if f.closer == '}' {
-					names = names[:f.names]
+					names = names[:f.n]
 				}
 				open = open[:len(open)-1]
 				continue
@@ -297,7 +297,7 @@ func (s *scanner) nested() bool {
 			}
 			s.i++
 			if f.closer == ']' {
-				f.index++
+				f.n++
 				break
 			}
 			var ok bool
@@ -319,7 +319,8 @@ func (s *scanner) member(open []frame, names [][]byte) ([][]byte, bool) {
 		return names, false
 	}
 	f := &open[len(open)-1]
-	f.name = s.b[start:s.i]
+	f.name = start
+	raw := s.b[start:s.i]
 	s.ws()
 	if s.peek() != ':' {
 		return names, false
@@ -327,8 +328,8 @@ func (s *scanner) member(open []frame, names [][]byte) ([][]byte, bool) {
 	s.i++
 	if s.fault == nil {
 		var dup bool
-		if names, dup = repeated(f, names); dup {
-			s.fault = &JSONError{Kind: DuplicateKey, Offset: start, Field: pointerOf(open)}
+		if names, dup = repeated(f, raw, names); dup {
+			s.fault = &JSONError{Kind: DuplicateKey, Offset: start, Field: pointerOf(s.b, open)}
 		}
 	}
 	return names, true
@@ -339,11 +340,11 @@ func (s *scanner) member(open []frame, names [][]byte) ([][]byte, bool) {
 // many names would cost quadratic time.
 const manyNames = 16
 
-// repeated adds the current member name of object f to names, the names of
-// every open object with f's last, and reports whether f already had it.
-// Names are compared decoded, so "a" and "\u0061" are the same name.
-func repeated(f *frame, names [][]byte) ([][]byte, bool) {
-	name, ok := unquote(f.name)
+// repeated adds raw, the current member name of object f, to names, the
+// names of every open object with f's last, and reports whether f already
+// had it. Names are compared decoded, so "a" and "\u0061" are the same name.
+func repeated(f *frame, raw []byte, names [][]byte) ([][]byte, bool) {
+	name, ok := unquote(raw)
 	if !ok {
 		return names, false // str checked it: not reached
 	}
@@ -354,7 +355,7 @@ func repeated(f *frame, names [][]byte) ([][]byte, bool) {
 		f.set[string(name)] = struct{}{}
 		return names, false
 	}
-	mine := names[f.names:]
+	mine := names[f.n:]
 	for _, n := range mine {
 		if string(n) == string(name) {
 			return names, true
@@ -372,28 +373,30 @@ func repeated(f *frame, names [][]byte) ([][]byte, bool) {
 }
 
 // pointerOf is the RFC 6901 pointer of the current value inside the open
-// objects and arrays, relative to the outermost.
-func pointerOf(open []frame) string {
-	var b strings.Builder
+// objects and arrays of b, relative to the outermost.
+func pointerOf(b []byte, open []frame) string {
+	var sb strings.Builder
 	for _, f := range open {
-		b.WriteByte('/')
+		sb.WriteByte('/')
 		if f.closer == ']' {
-			b.WriteString(strconv.Itoa(f.index))
+			sb.WriteString(strconv.Itoa(f.n))
 			continue
 		}
-		name, _ := unquote(f.name)
+		end := scanner{b: b, i: f.name}
+		end.str()
+		name, _ := unquote(b[f.name:end.i])
 		for _, c := range name {
 			switch c {
 			case '~':
-				b.WriteString("~0")
+				sb.WriteString("~0")
 			case '/':
-				b.WriteString("~1")
+				sb.WriteString("~1")
 			default:
-				b.WriteByte(c)
+				sb.WriteByte(c)
 			}
 		}
 	}
-	return b.String()
+	return sb.String()
 }
 
 // scalar reads a string, literal or number.
