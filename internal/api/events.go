@@ -5,12 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/event"
 	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/problem"
+	"github.com/weir-dev/weir/internal/token"
 )
 
 // apiSourceLabel is the metrics label of events published through the API.
@@ -23,7 +25,7 @@ const apiSourceLabel = "api"
 // batch with the index of the culprit, and nothing is written. If the bus fails
 // in the middle of a batch, the answer is 503 and the events already stored stay
 // stored; retrying the same batch is safe, since every event is de-duplicated on
-// (source, id).
+// (token, source, id).
 func (a *API) publishEvents(w http.ResponseWriter, r *http.Request) {
 	// Publishers through the API count as normal-priority sources.
 	release, p := a.pub.Gate().Enter(ingress.PriorityNormal)
@@ -65,6 +67,11 @@ func (a *API) publishEvents(w http.ResponseWriter, r *http.Request) {
 				"token "+quote(tok.Name)+" may not publish events of type "+quote(ev.Type)+"; it needs a role publish:<pattern> that matches it").WithField(field("type")))
 			return
 		}
+		if p := checkOrigin(tok, ev); p != nil {
+			p.Field = field(p.Field)
+			a.fail(w, r, "forbidden", p)
+			return
+		}
 		if ev.Time.IsZero() {
 			ev.Time = now
 		}
@@ -98,7 +105,7 @@ func (a *API) publishEvents(w http.ResponseWriter, r *http.Request) {
 		if admissions[i].Quarantine {
 			res, err = a.pub.Quarantine(r.Context(), ev, admissions[i])
 		} else {
-			res, err = a.pub.Publish(r.Context(), ev, "ce\x00"+ev.Source+"\x00"+ev.ID, a.dedupeWindow)
+			res, err = a.pub.Publish(r.Context(), ev, publishKey(tok, ev), a.dedupeWindow)
 		}
 		if err != nil {
 			a.log.WarnContext(r.Context(), "event not stored", slog.String("event_id", ev.ID), slog.Any("error", err))
@@ -116,10 +123,41 @@ func (a *API) publishEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"results": results})
 }
 
+// checkOrigin refuses an event that claims an origin the token may not
+// speak for: a source under /sources/ or a deliveryid extension, which only
+// webhook ingress sets (any token, admin too), or a source outside the
+// token's bound sources. The problem's field is the bare attribute name.
+func checkOrigin(tok *token.Token, ev *event.Event) *problem.Problem {
+	if ingress.ReservedSource(ev.Source) {
+		return problem.New(http.StatusForbidden, "reserved-attribute",
+			"source "+quote(ev.Source)+" is under "+ingress.SourcePrefix+", which is reserved to webhook ingress (POST /in/{source}); publish under a source of your own, such as /apps/<name>").WithField("source")
+	}
+	if _, ok := ev.Extensions[ingress.DeliveryIDExtension]; ok {
+		return problem.New(http.StatusForbidden, "reserved-attribute",
+			"the "+ingress.DeliveryIDExtension+" extension is set by webhook ingress only, from a sender's delivery id; remove it").WithField(ingress.DeliveryIDExtension)
+	}
+	if !tok.CanSource(ev.Source) {
+		return problem.New(http.StatusForbidden, "forbidden",
+			"token "+quote(tok.Name)+" may publish only events whose source is under "+quote(strings.Join(tok.Sources, ", "))+", not "+quote(ev.Source)).WithField("source")
+	}
+	return nil
+}
+
+// publishKey is an event's de-duplication key: the publishing token, then
+// source and id. Scoping it to the token keeps a publisher from answering
+// another's events as duplicates by sending their (source, id) first. The
+// name is length-prefixed so that no name can run into the source.
+func publishKey(tok *token.Token, ev *event.Event) string {
+	return "ce\x00" + itoa(int64(len(tok.Name))) + ":" + tok.Name + "\x00" + ev.Source + "\x00" + ev.ID
+}
+
 // eventProblem turns a decoding error into a 400 naming the attribute.
 func eventProblem(err error) *problem.Problem {
 	var fe *event.FieldError
+	var je *event.JSONError
 	switch {
+	case errors.As(err, &je):
+		return problem.New(http.StatusBadRequest, string(je.Kind), err.Error()).WithField(je.Field)
 	case errors.As(err, &fe):
 		return problem.New(http.StatusBadRequest, "invalid-event", err.Error()).WithField(fe.Field)
 	case errors.Is(err, event.ErrNotCloudEvent), errors.Is(err, event.ErrUnsupportedFormat):

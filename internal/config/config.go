@@ -196,6 +196,13 @@ type Token struct {
 	// Patterns use NATS wildcards over the dot-separated type: "order.*" matches
 	// one segment, "order.>" one or more.
 	Roles []string `yaml:"roles"`
+
+	// Sources, when set, bind the token to source prefixes: it may publish
+	// (POST /v1/events) only events whose source is under one of them, e.g.
+	// "/apps/warehouse" covers /apps/warehouse and /apps/warehouse/eu but not
+	// /apps/warehouse2. Unset: any source outside /sources/, which is webhook
+	// ingress's own.
+	Sources []string `yaml:"sources"`
 }
 
 // Source is an inbound webhook endpoint, POST /in/{name}.
@@ -223,6 +230,13 @@ type Source struct {
 
 	// DedupeWindow overrides ingress.dedupe_window for this source.
 	DedupeWindow time.Duration `yaml:"dedupe_window"`
+
+	// DedupeOnBody de-duplicates on the SHA-256 of the raw body (the bytes the
+	// signature covers) instead of the delivery id, which GitHub and Shopify do
+	// not sign: a replayed body under a new delivery id header is then answered
+	// as a duplicate within dedupe_window. Only for senders whose distinct
+	// events never have identical bodies.
+	DedupeOnBody bool `yaml:"dedupe_on_body"`
 
 	// MaxBody overrides ingress.max_body for this source, in bytes.
 	MaxBody int64 `yaml:"max_body"`

@@ -225,6 +225,11 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("%s.roles[%d]: %w", p, j, err)
 			}
 		}
+		for j, src := range t.Sources {
+			if err := validSourcePrefix(src); err != nil {
+				return fmt.Errorf("%s.sources[%d]: %w", p, j, err)
+			}
+		}
 	}
 	for name, s := range c.Sources {
 		if err := s.validate(name); err != nil {
@@ -351,4 +356,21 @@ func validLocator(l string) error {
 		return nil
 	}
 	return fmt.Errorf("%q: want header:<Name> or json:/<pointer>", l)
+}
+
+// validSourcePrefix checks a token's source binding: a non-empty URI
+// reference without spaces, outside webhook ingress's /sources/.
+func validSourcePrefix(p string) error {
+	if p == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c == 0x7f {
+			return fmt.Errorf("%q: a source prefix has no spaces or control characters", p)
+		}
+	}
+	if p == "/sources" || strings.HasPrefix(p, "/sources/") {
+		return fmt.Errorf("%q: /sources/ is reserved to webhook ingress, no token may publish there", p)
+	}
+	return nil
 }

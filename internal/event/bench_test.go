@@ -99,3 +99,28 @@ func BenchmarkReadHTTPBinary(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckJSON is the check webhook ingress runs on every JSON body,
+// against json.Valid, which it replaced (and which checks neither UTF-8 nor
+// repeated names).
+func BenchmarkCheckJSON(b *testing.B) {
+	body := []byte(`{"order_id":"ord_8f14e45fceea167a5a36dedd4bea2543","customer":{"id":"cus_1042","email":"ada@example.com","country":"GB"},"items":[{"sku":"SKU-1","qty":2,"price":19.95},{"sku":"SKU-7","qty":1,"price":89.00}],"total":128.90,"currency":"EUR"}`)
+	b.Run("CheckJSON", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := CheckJSON(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json.Valid-reference", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if !json.Valid(body) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}

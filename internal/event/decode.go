@@ -26,8 +26,10 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 
 // Decode reads one event in the JSON event format and validates it. Unknown
 // members are extensions; null means absent. The event does not share memory
-// with b. Errors are ErrMalformed or a *FieldError; a body that is not valid
-// JSON is always ErrMalformed, whatever else is wrong with it.
+// with b. Errors are ErrMalformed, a *FieldError, or a *JSONError for data
+// that is not I-JSON (a repeated member name, a number beyond a float64); a
+// body that is not valid JSON is always ErrMalformed, whatever else is wrong
+// with it.
 func Decode(b []byte) (Event, error) {
 	if !utf8.Valid(b) {
 		return Event{}, malformed(b)
@@ -140,6 +142,7 @@ func (s *scanner) event() (Event, error) {
 			}
 			s.i++
 			s.ws()
+			had := s.fault != nil
 			val := s.value()
 			if s.bad {
 				break
@@ -147,8 +150,10 @@ func (s *scanner) event() (Event, error) {
 			if err == nil {
 				if name, ok := unquote(key); !ok {
 					s.bad = true
-				} else {
-					err = d.member(name, val)
+				} else if err = d.member(name, val); err == nil && !had && s.fault != nil {
+					// Only data holds objects and large numbers: a breach
+					// of I-JSON is inside it.
+					err = s.fault.prefixed(string(name))
 				}
 			}
 			s.ws()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-	"unicode/utf8"
 )
 
 // SpecVersion is the only CloudEvents specversion weir reads and writes.
@@ -70,7 +69,8 @@ const reasonRequired = "required"
 // Validate checks the event against the CloudEvents 1.0 rules: required
 // attributes present, specversion "1.0", typed attributes well-formed,
 // extension names and values valid, and at most one well-formed payload.
-// The error is a *FieldError naming the first offending attribute.
+// The error is a *FieldError naming the first offending attribute, or a
+// *JSONError when the data is not I-JSON (see CheckJSON).
 func (e Event) Validate() error {
 	if err := e.validateAttrs(); err != nil {
 		return err
@@ -140,7 +140,10 @@ func (e Event) validateData() error {
 	if e.DataBase64 != nil {
 		return &FieldError{"data", "Data and DataBase64 are both set; an event carries one or the other"}
 	}
-	if !validJSON(e.Data) || !utf8.Valid(e.Data) {
+	if err := CheckJSON(e.Data); err != nil {
+		if je, ok := err.(*JSONError); ok {
+			return je.prefixed("data")
+		}
 		return &FieldError{"data", "is not valid UTF-8 JSON"}
 	}
 	if r := checkTextData(e.DataContentType, trimJSONSpace(e.Data)); r != "" {

@@ -16,7 +16,8 @@ import (
 func requireKnownError(t *testing.T, err error) {
 	t.Helper()
 	var fe *FieldError
-	if errors.As(err, &fe) || errors.Is(err, ErrMalformed) ||
+	var je *JSONError
+	if errors.As(err, &fe) || errors.As(err, &je) || errors.Is(err, ErrMalformed) ||
 		errors.Is(err, ErrNotCloudEvent) || errors.Is(err, ErrUnsupportedFormat) {
 		return
 	}
@@ -31,6 +32,9 @@ func FuzzDecode(f *testing.F) {
 		`{"specversion":"1.0","id":"1","source":"/s","type":"t","data_base64":"AAE"}`,
 		`{"specversion":"1.0","id":"1","id":"2"}`, `[]`, `{`, "\xff", `{"data":{"a":[1,"]}"]}}`,
 		`{"data":[1e5,-0.5,0,{"":null,"\\":[[]]}]}`, `[{"specversion":"1.0"},7]`,
+		`{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"a":1,"b":{"a":2,"a":3}}}`,
+		`{"specversion":"1.0","id":"1","source":"/s","type":"t","data":[1e999,{"\u0061":1,"a":2}]}`,
+		"{\"data\":\"\xc0\xaf\"}",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -38,6 +42,9 @@ func FuzzDecode(f *testing.F) {
 		// The scanner checks the grammar itself; it must agree with
 		// encoding/json on what is valid.
 		require.Equal(t, json.Valid(b), validJSON(b))
+		// CheckJSON adds UTF-8 and I-JSON; the reference is encoding/json's
+		// tokens, utf8.Valid and strconv.
+		requireSameIJSONVerdict(t, b)
 		valid := json.Valid(b) && utf8.Valid(b)
 		trimmed := trimJSONSpace(b)
 		batch, err := DecodeBatch(b)
@@ -107,5 +114,19 @@ func FuzzReadHTTP(f *testing.F) {
 		require.NoError(t, err, "headers %v", out)
 		require.Equal(t, ModeBinary, mode)
 		requireSameEvent(t, e, back[0])
+	})
+}
+
+func FuzzCleanSource(f *testing.F) {
+	for _, seed := range []string{"/apps/warehouse", "/apps/../sources/x", "/%73ources/x", "//a//b/./c/", "urn:acme:x", "/a?b=../c#d", "%", "/%2F%2e%2E/x"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c := CleanSource(s)
+		require.Equal(t, c, CleanSource(c), "cleaning is idempotent")
+		if checkURI(s, false) == "" && strings.HasPrefix(s, "/") {
+			require.True(t, strings.HasPrefix(c, "/"), "a path stays a path: %q", c)
+			require.NotContains(t, strings.SplitN(strings.SplitN(c, "?", 2)[0], "#", 2)[0], "/../")
+		}
 	})
 }

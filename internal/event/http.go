@@ -63,7 +63,8 @@ func (m Mode) String() string {
 //
 // Every event is validated. The mode is returned even with an error when it
 // could be told. Errors are ErrNotCloudEvent, ErrUnsupportedFormat,
-// ErrMalformed or a *FieldError; the events do not share memory with body.
+// ErrMalformed, a *FieldError or a *JSONError (data that is not I-JSON);
+// the events do not share memory with body.
 func ReadHTTP(h http.Header, body []byte) ([]Event, Mode, error) {
 	ct := headerValue(h, "Content-Type")
 	mt := mediaType(ct)
@@ -167,7 +168,10 @@ func readBinary(h http.Header, keys []string, ct string, body []byte) (Event, er
 	e.DataContentType = ct
 	if isJSONMediaType(ct) {
 		if data := trimJSONSpace(body); len(data) > 0 {
-			if !validJSON(data) || !utf8.Valid(data) {
+			if err := CheckJSON(body); err != nil {
+				if je, ok := err.(*JSONError); ok {
+					return Event{}, je.prefixed("data")
+				}
 				return Event{}, &FieldError{"data", fmt.Sprintf("the body is not valid UTF-8 JSON, but Content-Type %s says it is", quote(ct))}
 			}
 			e.Data = bytes.Clone(data)

@@ -187,5 +187,8 @@ func atIndex(i int, err error) error {
 	if fe, ok := err.(*FieldError); ok {
 		return &FieldError{Field: fmt.Sprintf("[%d].%s", i, fe.Field), Reason: fe.Reason}
 	}
+	if je, ok := err.(*JSONError); ok {
+		return je.prefixed(fmt.Sprintf("[%d].", i))
+	}
 	return fmt.Errorf("batch element [%d]: %w", i, err)
 }

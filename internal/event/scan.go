@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -64,11 +66,18 @@ func checkJSON(b []byte) error {
 // decoded. FuzzDecode holds it to json.Valid's verdicts. After a grammar
 // error bad is set and the results are meaningless; the caller turns that
 // into an ErrMalformed with malformed, which asks encoding/json for details.
+//
+// In the same pass it notes the first breach of I-JSON (RFC 7493) inside
+// objects and arrays: a member name repeated in one object, or a number too
+// large for a float64. Both are grammatical JSON, so they do not set bad;
+// the caller reads fault.
 type scanner struct {
 	b     []byte
 	i     int
 	depth int // objects and arrays open around the cursor outside nested
 	bad   bool
+
+	fault *JSONError // the first I-JSON breach, or nil
 }
 
 // maxDepth is encoding/json's nesting limit. Refusing what it refuses keeps
@@ -153,36 +162,53 @@ func (s *scanner) literal(lit string) bool {
 	return true
 }
 
-// number reads -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?.
-func (s *scanner) number() bool {
+// number reads -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?. It reports
+// whether the grammar holds; huge says whether the number's magnitude is
+// beyond a float64 (RFC 7493 section 2.2), which is checked only when it
+// can be: with an exponent, or more integer digits than a float64 holds.
+func (s *scanner) number() (ok, huge bool) {
+	start := s.i
 	if s.peek() == '-' {
 		s.i++
 	}
+	intStart := s.i
 	switch c := s.peek(); {
 	case c == '0':
 		s.i++
 	case c >= '1' && c <= '9':
 		s.digits()
 	default:
-		return false
+		return false, false
 	}
+	long := s.i-intStart >= maxFloatDigits
 	if s.peek() == '.' {
 		s.i++
 		if !s.digits() {
-			return false
+			return false, false
 		}
 	}
+	exp := false
 	if c := s.peek(); c == 'e' || c == 'E' {
+		exp = true
 		s.i++
 		if c := s.peek(); c == '+' || c == '-' {
 			s.i++
 		}
 		if !s.digits() {
-			return false
+			return false, false
 		}
 	}
-	return true
+	if !exp && !long {
+		return true, false
+	}
+	_, err := strconv.ParseFloat(string(s.b[start:s.i]), 64)
+	return true, err != nil
 }
+
+// maxFloatDigits is the most integer digits a finite float64 has
+// (1.8e308): without an exponent, only a number this long can be out of
+// range.
+const maxFloatDigits = 309
 
 // digits reads one or more digits, reporting whether there was one.
 func (s *scanner) digits() bool {
@@ -193,12 +219,24 @@ func (s *scanner) digits() bool {
 	return s.i > start
 }
 
+// frame is an object or array open in nested. It is kept small (32 bytes):
+// a body may open 10,000 of them.
+type frame struct {
+	set    map[string]struct{} // object: its names, once it has many
+	name   int                 // object: offset of the current member's name
+	n      int                 // array: index of the current element; object: where its names start in nested's list
+	closer byte                // '}' or ']'
+}
+
 // nested reads the object or array at the cursor, checking its grammar.
 // It keeps the open brackets on a stack rather than recursing, so that a
 // body of a million '[' costs a megabyte, not the goroutine's stack.
 func (s *scanner) nested() bool {
-	var buf [32]byte
+	var buf [16]frame
 	open := buf[:0]
+	// The decoded member names of every open object, innermost last.
+	var nbuf [32][]byte
+	names := nbuf[:0]
 	for {
 		// A value is expected at the cursor.
 		s.ws()
@@ -214,8 +252,9 @@ func (s *scanner) nested() bool {
 				s.i++
 				break
 			}
-			open = append(open, '}')
-			if !s.key() {
+			open = append(open, frame{closer: '}', n: len(names)})
+			var ok bool
+			if names, ok = s.member(open, names); !ok {
 				return false
 			}
 			continue
@@ -226,11 +265,15 @@ func (s *scanner) nested() bool {
 				s.i++
 				break
 			}
-			open = append(open, ']')
+			open = append(open, frame{closer: ']'})
 			continue
 		default:
+			had := s.fault != nil
 			if !s.scalar() {
 				return false
+			}
+			if !had && s.fault != nil {
+				s.fault.Field = pointerOf(s.b, open)
 			}
 		}
 		// A value has ended: close what it ends, then expect the next.
@@ -239,9 +282,13 @@ func (s *scanner) nested() bool {
 				return true
 			}
 			s.ws()
-			c, closer := s.peek(), open[len(open)-1]
-			if c == closer {
+			f := &open[len(open)-1]
+			c := s.peek()
+			if c == f.closer {
 				s.i++
+				if f.closer == '}' {
+					names = names[:f.n]
+				}
 				open = open[:len(open)-1]
 				continue
 			}
@@ -249,7 +296,12 @@ func (s *scanner) nested() bool {
 				return false
 			}
 			s.i++
-			if closer == '}' && !s.key() {
+			if f.closer == ']' {
+				f.n++
+				break
+			}
+			var ok bool
+			if names, ok = s.member(open, names); !ok {
 				return false
 			}
 			break
@@ -257,18 +309,94 @@ func (s *scanner) nested() bool {
 	}
 }
 
-// key reads an object member's name and the colon after it.
-func (s *scanner) key() bool {
+// member reads the name of a member of the innermost open object, and the
+// colon after it, and notes a name the object already has. names are the
+// names of the open objects (see repeated); it returns them with this one.
+func (s *scanner) member(open []frame, names [][]byte) ([][]byte, bool) {
 	s.ws()
+	start := s.i
 	if s.peek() != '"' || !s.str() {
-		return false
+		return names, false
 	}
+	f := &open[len(open)-1]
+	f.name = start
+	raw := s.b[start:s.i]
 	s.ws()
 	if s.peek() != ':' {
-		return false
+		return names, false
 	}
 	s.i++
-	return true
+	if s.fault == nil {
+		var dup bool
+		if names, dup = repeated(f, raw, names); dup {
+			s.fault = &JSONError{Kind: DuplicateKey, Offset: start, Field: pointerOf(s.b, open)}
+		}
+	}
+	return names, true
+}
+
+// manyNames is the size from which an object's names go in a map: below
+// it, comparing with each is quicker than hashing, and past it a body of
+// many names would cost quadratic time.
+const manyNames = 16
+
+// repeated adds raw, the current member name of object f, to names, the
+// names of every open object with f's last, and reports whether f already
+// had it. Names are compared decoded, so "a" and "\u0061" are the same name.
+func repeated(f *frame, raw []byte, names [][]byte) ([][]byte, bool) {
+	name, ok := unquote(raw)
+	if !ok {
+		return names, false // str checked it: not reached
+	}
+	if f.set != nil {
+		if _, dup := f.set[string(name)]; dup {
+			return names, true
+		}
+		f.set[string(name)] = struct{}{}
+		return names, false
+	}
+	mine := names[f.n:]
+	for _, n := range mine {
+		if string(n) == string(name) {
+			return names, true
+		}
+	}
+	if len(mine) < manyNames {
+		return append(names, name), false
+	}
+	f.set = make(map[string]struct{}, 2*manyNames)
+	for _, n := range mine {
+		f.set[string(n)] = struct{}{}
+	}
+	f.set[string(name)] = struct{}{}
+	return names, false
+}
+
+// pointerOf is the RFC 6901 pointer of the current value inside the open
+// objects and arrays of b, relative to the outermost.
+func pointerOf(b []byte, open []frame) string {
+	var sb strings.Builder
+	for _, f := range open {
+		sb.WriteByte('/')
+		if f.closer == ']' {
+			sb.WriteString(strconv.Itoa(f.n))
+			continue
+		}
+		end := scanner{b: b, i: f.name}
+		end.str()
+		name, _ := unquote(b[f.name:end.i])
+		for _, c := range name {
+			switch c {
+			case '~':
+				sb.WriteString("~0")
+			case '/':
+				sb.WriteString("~1")
+			default:
+				sb.WriteByte(c)
+			}
+		}
+	}
+	return sb.String()
 }
 
 // scalar reads a string, literal or number.
@@ -283,7 +411,12 @@ func (s *scanner) scalar() bool {
 	case c == 'n':
 		return s.literal("null")
 	case c == '-' || (c >= '0' && c <= '9'):
-		return s.number()
+		start := s.i
+		ok, huge := s.number()
+		if huge && s.fault == nil {
+			s.fault = &JSONError{Kind: NumberOutOfRange, Offset: start}
+		}
+		return ok
 	}
 	return false
 }

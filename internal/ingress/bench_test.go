@@ -24,6 +24,16 @@ import (
 // signed the Standard Webhooks way.
 func setup(tb testing.TB) (*Webhooks, *bus.Bus) {
 	tb.Helper()
+	return setupSources(tb, map[string]config.Source{"shop": {
+		Verify: config.Verify{Scheme: "standard-webhooks", Secrets: []string{benchSecret}, Tolerance: 5 * time.Minute},
+		Type:   "order.created",
+	}})
+}
+
+// setupSources runs an embedded bus and a webhook handler over sources;
+// a zero DedupeWindow or MaxBody gets the defaults (1h, 1 MiB).
+func setupSources(tb testing.TB, sources map[string]config.Source) (*Webhooks, *bus.Bus) {
+	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b, err := bus.Open(context.Background(), bus.Config{
 		StoreDir: tb.TempDir(), Replicas: 1, MaxAge: time.Hour, DedupeWindow: time.Hour,
@@ -31,15 +41,20 @@ func setup(tb testing.TB) (*Webhooks, *bus.Bus) {
 	}, log)
 	require.NoError(tb, err)
 	tb.Cleanup(b.Close)
-	src, err := NewSource("shop", config.Source{
-		Verify:       config.Verify{Scheme: "standard-webhooks", Secrets: []string{benchSecret}, Tolerance: 5 * time.Minute},
-		Type:         "order.created",
-		DedupeWindow: time.Hour,
-		MaxBody:      1 << 20,
-	})
-	require.NoError(tb, err)
+	var compiled []*Source
+	for name, c := range sources {
+		if c.DedupeWindow == 0 {
+			c.DedupeWindow = time.Hour
+		}
+		if c.MaxBody == 0 {
+			c.MaxBody = 1 << 20
+		}
+		src, err := NewSource(name, c)
+		require.NoError(tb, err)
+		compiled = append(compiled, src)
+	}
 	m := NewMetrics(prometheus.NewRegistry())
-	return NewWebhooks([]*Source{src}, NewPublisher(b, nil, NewGate(4096, time.Second), m, 5*time.Second, log), 30*time.Second, m, log), b
+	return NewWebhooks(compiled, NewPublisher(b, nil, NewGate(4096, time.Second), m, 5*time.Second, log), 30*time.Second, m, log), b
 }
 
 const benchSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -46,9 +46,16 @@ type Admission struct {
 // Admit checks ev against its contract and sets its dataschema to the version
 // it was checked against. It stores nothing; field prefixes the names of
 // attributes in problems (e.g. "[2]." in a batch).
+//
+// dataschema is weir's word, never the producer's: an incoming one only
+// pins the contract version to check against, and is replaced by that
+// version's URI. An event whose type has no contract is stored without
+// dataschema, so that a subscriber never reads a schema URI weir did not
+// check. (A quarantined event keeps what was sent, as evidence.)
 func (p *Publisher) Admit(ev *event.Event, onInvalid, field string) Admission {
 	c := p.contracts
 	if c == nil || c.Registry == nil {
+		ev.DataSchema = ""
 		return Admission{}
 	}
 	data := []byte(ev.Data)
@@ -73,6 +80,8 @@ func (p *Publisher) Admit(ev *event.Event, onInvalid, field string) Admission {
 		a.Quarantine = true
 	case v.Checked:
 		ev.DataSchema = v.DataSchema
+	default:
+		ev.DataSchema = ""
 	}
 	if v.Deprecation != nil && c.deprecated != nil {
 		c.deprecated.WithLabelValues(ev.Type).Inc()

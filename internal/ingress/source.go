@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -18,7 +19,9 @@ type Source struct {
 	typeFrom   locator // where the type is, when not fixed
 	typePrefix string
 	idFrom     locator // the sender's delivery id
+	svixID     bool    // idFrom is webhook-id, which a Svix-signed request carries as svix-id
 	window     time.Duration
+	onBody     bool // de-duplicate on the body's hash, not the delivery id
 	maxBody    int64
 	allowRaw   bool
 	onInvalid  string
@@ -48,6 +51,7 @@ func NewSource(name string, c config.Source) (*Source, error) {
 		typ:        c.Type,
 		typePrefix: c.TypePrefix,
 		window:     c.DedupeWindow,
+		onBody:     c.DedupeOnBody,
 		maxBody:    c.MaxBody,
 		allowRaw:   c.AllowRaw,
 		onInvalid:  c.OnInvalid,
@@ -66,6 +70,7 @@ func NewSource(name string, c config.Source) (*Source, error) {
 	idFrom := c.IdempotencyKey
 	if idFrom == "" {
 		idFrom = v.DeliveryIDFrom()
+		s.svixID = c.Verify.Scheme == verify.SchemeStandardWebhooks
 	}
 	if s.idFrom, err = parseLocator(idFrom); err != nil {
 		return nil, fmt.Errorf("%s.idempotency_key: %w", p, err)
@@ -75,3 +80,15 @@ func NewSource(name string, c config.Source) (*Source, error) {
 
 // Name is the source's name, the {source} of POST /in/{source}.
 func (s *Source) Name() string { return s.name }
+
+// deliveryID finds the sender's delivery id. A Standard Webhooks source also
+// takes Svix's header names (svix-signature over svix-id); the id is then
+// svix-id, the one the signature covered, not a webhook-id header that a
+// replayer could add to make the replay look new.
+func (s *Source) deliveryID(h http.Header, doc func() (any, bool)) string {
+	if s.svixID && h.Get("Webhook-Signature") == "" && h.Get("Svix-Signature") != "" {
+		return h.Get("Svix-Id")
+	}
+	id, _ := s.idFrom.find(h, doc)
+	return id
+}

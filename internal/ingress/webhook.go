@@ -3,6 +3,7 @@ package ingress
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -95,20 +96,22 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return doc, doc != nil
 	}
-	if isJSON && !json.Valid(body) {
-		wh.fail(w, r, name, "malformed", problem.New(http.StatusBadRequest, "malformed-json", malformedDetail(body)).WithField("body"))
-		return
+	if isJSON {
+		if p := checkBody(body); p != nil {
+			wh.fail(w, r, name, "malformed", p)
+			return
+		}
 	}
 	typ, p := src.eventType(r.Header, decode)
 	if p != nil {
 		wh.fail(w, r, name, "bad_type", p)
 		return
 	}
-	deliveryID, _ := src.idFrom.find(r.Header, decode)
+	deliveryID := src.deliveryID(r.Header, decode)
 
 	ev := &event.Event{
 		ID:          ulid.Make().String(),
-		Source:      "/sources/" + name,
+		Source:      SourcePrefix + name,
 		SpecVersion: "1.0",
 		Type:        typ,
 		Time:        wh.now().UTC(),
@@ -118,7 +121,7 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ev.Extensions["tracestate"] = ts
 	}
 	if deliveryID != "" {
-		ev.Extensions["deliveryid"] = deliveryID
+		ev.Extensions[DeliveryIDExtension] = deliveryID
 	}
 	if isJSON {
 		ev.DataContentType = "application/json"
@@ -146,7 +149,12 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := ""
-	if deliveryID != "" {
+	switch {
+	case src.onBody:
+		// The raw bytes, as signed: what a replay cannot change.
+		sum := sha256.Sum256(body)
+		key = "inbody\x00" + name + "\x00" + string(sum[:])
+	case deliveryID != "":
 		key = "in\x00" + name + "\x00" + deliveryID
 	}
 	res, err := wh.pub.Publish(r.Context(), ev, key, src.window)
@@ -254,18 +262,23 @@ func verifyField(err error) string {
 	return "signature"
 }
 
-// malformedDetail points at where the JSON breaks.
-func malformedDetail(body []byte) string {
-	var v any
-	err := json.Unmarshal(body, &v)
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return "the body is not valid JSON: " + se.Error() + " (at byte " + itoa(se.Offset) + ")"
+// checkBody refuses a JSON body that is not valid UTF-8 JSON (with the byte
+// offset), or not I-JSON: a member name repeated in one object would let the
+// contract check, type_from and every subscriber read different documents,
+// and a number beyond a float64 cannot be read by most of them.
+func checkBody(body []byte) *problem.Problem {
+	err := event.CheckJSON(body)
+	if err == nil {
+		return nil
 	}
-	if err != nil {
-		return "the body is not valid JSON: " + err.Error()
+	if je, ok := err.(*event.JSONError); ok {
+		field := je.Field
+		if field == "" {
+			field = "body"
+		}
+		return problem.New(http.StatusBadRequest, string(je.Kind), je.Error()).WithField(field)
 	}
-	return "the body is not valid JSON"
+	return problem.New(http.StatusBadRequest, "malformed-json", err.Error()).WithField("body")
 }
 
 // Traceparent keeps a valid W3C traceparent, or starts a new trace so that every

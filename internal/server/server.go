@@ -265,7 +265,7 @@ func (s *Server) tokens() (*token.Store, *token.Bootstrap, error) {
 		ts := make([]token.Token, 0, len(s.cfg.Tokens))
 		admin := false
 		for _, t := range s.cfg.Tokens {
-			ts = append(ts, token.Token{Name: t.Name, Hash: token.Hash(t.Secret), Roles: t.Roles})
+			ts = append(ts, token.Token{Name: t.Name, Hash: token.Hash(t.Secret), Roles: t.Roles, Sources: t.Sources})
 			admin = admin || slices.Contains(t.Roles, "admin")
 		}
 		s.warnDeclaredTokens(admin)

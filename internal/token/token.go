@@ -29,12 +29,60 @@ var ErrUnknown = errors.New("the bearer token is not valid")
 
 // Token is one credential as weir keeps it: only the hash of its secret.
 type Token struct {
-	// Name identifies the token in logs.
+	// Name identifies the token in logs. It is also the token's identity:
+	// unique among the tokens (weir.yaml refuses two of one name), kept when
+	// the secret is rotated, and the scope of de-duplication on POST
+	// /v1/events, so that one publisher cannot make another's events look
+	// like duplicates.
 	Name string `json:"name"`
 	// Hash is the hex SHA-256 of the secret.
 	Hash string `json:"sha256"`
 	// Roles are admin, publish:<pattern> and subscribe:<pattern>.
 	Roles []string `json:"roles"`
+	// Sources, when not empty, bind the token to source prefixes: it may
+	// publish only events whose source is under one of them (see
+	// UnderSource). Empty: any source.
+	Sources []string `json:"sources,omitempty"`
+}
+
+// CanSource reports whether the token may publish events of source src: it
+// has no Sources, or src is under one of them both as written and once its
+// dot segments and percent-encoded unreserved characters are resolved, so
+// that neither "/apps/warehouse/../billing" nor "/apps/%77arehouse" slips
+// past a binding or into one.
+func (t *Token) CanSource(src string) bool {
+	if len(t.Sources) == 0 {
+		return true
+	}
+	clean := event.CleanSource(src)
+	for _, p := range t.Sources {
+		if UnderSource(p, src) && UnderSource(p, clean) {
+			return true
+		}
+	}
+	return false
+}
+
+// UnderSource reports whether source src is under prefix p: equal to it, or
+// continuing it after a path boundary. "/apps/warehouse" covers
+// "/apps/warehouse" and "/apps/warehouse/eu", not "/apps/warehouse2"; a prefix
+// that ends in "/" or ":" ("urn:acme:") covers everything that starts with it.
+func UnderSource(p, src string) bool {
+	if !strings.HasPrefix(src, p) || p == "" {
+		return false
+	}
+	if len(src) == len(p) {
+		return true
+	}
+	switch p[len(p)-1] {
+	case '/', ':':
+		return true
+	}
+	switch src[len(p)] {
+	case '/', '?', '#':
+		return true
+	}
+	return false
 }
 
 // Can reports whether the token's roles allow action ("publish" or "subscribe")

@@ -109,3 +109,17 @@ func TestCovers(t *testing.T) {
 	require.True(t, tok.CanSubscribe([]string{"order.created", "order.*"}))
 	require.False(t, tok.CanSubscribe([]string{"order.created", "invoice.paid"}))
 }
+
+func TestCanSource(t *testing.T) {
+	t.Parallel()
+	free := &Token{Name: "any", Roles: []string{"publish:>"}}
+	require.True(t, free.CanSource("/apps/anything"), "no binding: any source")
+
+	tok := &Token{Name: "wh", Roles: []string{"publish:>"}, Sources: []string{"/apps/warehouse", "urn:acme:"}}
+	for _, ok := range []string{"/apps/warehouse", "/apps/warehouse/eu", "/apps/warehouse?x=1", "/apps/warehouse/./eu", "urn:acme:orders"} {
+		require.True(t, tok.CanSource(ok), ok)
+	}
+	for _, bad := range []string{"/apps/warehouse2", "/apps/ware", "/apps/warehouse/../billing", "/apps/billing", "urn:acme", "https://x/apps/warehouse"} {
+		require.False(t, tok.CanSource(bad), bad)
+	}
+}
