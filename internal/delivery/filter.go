@@ -78,9 +78,10 @@ const filterVars = "id, source, type, subject, time, datacontenttype, dataschema
 //
 //	has(data.total) && data.total > 100
 type Filter struct {
-	src  string
-	prg  cel.Program
-	data bool // whether the expression reads data, directly or through event
+	src     string
+	prg     cel.Program
+	data    bool          // whether the expression reads data, directly or through event
+	timeout time.Duration // filterTimeout; tests of the other bounds raise it
 }
 
 // CompileFilter parses and type-checks expr. An expr that is empty or only
@@ -125,7 +126,7 @@ func CompileFilter(expr string) (*Filter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filter: %w", err)
 	}
-	f := &Filter{src: expr, prg: prg}
+	f := &Filter{src: expr, prg: prg, timeout: filterTimeout}
 	for _, r := range ast.NativeRep().ReferenceMap() {
 		if r.Name == "data" || r.Name == "event" {
 			f.data = true
@@ -162,13 +163,13 @@ func (f *Filter) Match(ev *event.Event) (bool, error) {
 		}
 		act.data = d
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), filterTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()
 	out, _, err := f.prg.ContextEval(ctx, act)
 	if ctx.Err() != nil {
 		// An interrupted comprehension gives an error value, which || or
 		// exists() may have swallowed into a result that means nothing.
-		return false, fmt.Errorf("filter: %w: it ran for more than %s on this event", ErrFilterLimit, filterTimeout)
+		return false, fmt.Errorf("filter: %w: it ran for more than %s on this event", ErrFilterLimit, f.timeout)
 	}
 	if err != nil {
 		return false, evalError(err)

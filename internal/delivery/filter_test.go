@@ -187,7 +187,7 @@ func TestFilterEvalErrors(t *testing.T) {
 		{"not bool at runtime", `data.total`, `{"total":1}`, "gave a value of type double"},
 		{"invalid JSON", `data.total > 100`, `{"total":`, "not valid JSON"},
 		{"cost limit", `data.items.exists(a, data.items.exists(b, data.items.exists(c, a + b + c < 0)))`,
-			`{"items":[` + strings.TrimSuffix(strings.Repeat("1,", 100), ",") + `]}`, "cost limit"},
+			`{"items":[` + strings.TrimSuffix(strings.Repeat("1,", 100), ",") + `]}`, "exceeded the limits of one evaluation"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
