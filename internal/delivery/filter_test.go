@@ -296,3 +296,17 @@ func BenchmarkFilterMatchAttributes(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFilterMatchExists measures a filter with a comprehension, which
+// also pays for the time bound's context.
+func BenchmarkFilterMatchExists(b *testing.B) {
+	f := mustCompile(b, `data.items.exists(i, i.qty > 1 && i.price < 50)`)
+	ev := orderEvent(orderData)
+	b.ReportAllocs()
+	for b.Loop() {
+		ok, err := f.Match(ev)
+		if err != nil || !ok {
+			b.Fatalf("Match = %v, %v", ok, err)
+		}
+	}
+}
