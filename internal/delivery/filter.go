@@ -1,16 +1,20 @@
 package delivery
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 	celext "github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 
@@ -23,17 +27,22 @@ const (
 	// whatever the config holds.
 	maxFilterLen = 4096
 
-	// filterCostLimit bounds the work of one Match, in CEL cost units (about
-	// one per comparison, field access or list element visited). It leaves
-	// room for a filter that walks a list of tens of thousands of items,
-	// while nested comprehensions over a large list stop after about 200 ms
-	// (measured) instead of pinning a CPU.
-	filterCostLimit = 1_000_000
-
 	// maxFilterIssues caps how many compile problems an error lists: a
 	// syntax error tends to cascade, and only the first few help.
 	maxFilterIssues = 3
 )
+
+// ErrFilterLimit means a filter went over the bounds of one evaluation on an
+// event (its cost, the size of a value it builds, or its time). The event is
+// not judged: a subscription makes it a dead letter rather than skip it,
+// since skipping would let a payload hide from a filter by being large.
+var ErrFilterLimit = errors.New("the filter exceeded the limits of one evaluation")
+
+// ErrFilterData means the event's data cannot be read by a filter: it is
+// not valid UTF-8, or not JSON that decodes (a number out of range, such as
+// 1e999999). The event is not judged, and becomes a dead letter of the
+// subscription.
+var ErrFilterData = errors.New("the event's data cannot be read by the filter")
 
 // filterVars names the variables a filter can use, in the order the error
 // for an unknown name lists them.
@@ -61,8 +70,9 @@ const filterVars = "id, source, type, subject, time, datacontenttype, dataschema
 //
 // The expression must give true or false. Besides the CEL standard library
 // it may use the strings extension (lowerAscii, split, replace, ...) and the
-// has() macro. Each evaluation is bounded by a cost limit, so no expression
-// can run for long whatever the payload; reaching it is a Match error.
+// has() macro. Each evaluation is bounded in cost, in the size of the values
+// it builds and in time (see filterbound.go), whatever the expression and the
+// payload; going over is an error wrapping ErrFilterLimit.
 //
 // Reading a field the payload lacks is an error in CEL, not false, so Match
 // returns (false, err) and the caller counts the event as not matched. A
@@ -70,9 +80,11 @@ const filterVars = "id, source, type, subject, time, datacontenttype, dataschema
 //
 //	has(data.total) && data.total > 100
 type Filter struct {
-	src  string
-	prg  cel.Program
-	data bool // whether the expression reads data, directly or through event
+	src     string
+	prg     cel.Program
+	data    bool          // whether the expression reads data, directly or through event
+	loops   bool          // whether it has a comprehension (all, exists, map, ...)
+	timeout time.Duration // filterTimeout; tests of the other bounds raise it
 }
 
 // CompileFilter parses and type-checks expr. An expr that is empty or only
@@ -106,7 +118,10 @@ func CompileFilter(expr string) (*Filter, error) {
 			cel.FormatCELType(out))
 	}
 	prg, err := env.Program(ast,
-		cel.CostLimit(filterCostLimit),
+		// Every call is charged to the Match's budget; see filterbound.go
+		// for why this replaces cel.CostLimit.
+		cel.CustomDecoratorV2(boundCalls),
+		cel.InterruptCheckFrequency(filterInterruptEvery),
 		// Folds constants and compiles literal regular expressions once,
 		// here, instead of on every Match.
 		cel.EvalOptions(cel.OptOptimize),
@@ -114,7 +129,13 @@ func CompileFilter(expr string) (*Filter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filter: %w", err)
 	}
-	f := &Filter{src: expr, prg: prg}
+	f := &Filter{src: expr, prg: prg, timeout: filterTimeout}
+	// Only a comprehension can run for long: every other step is bounded
+	// by the expression's length and the size checks. A filter without one
+	// spares the timer and context of the time bound.
+	celast.PostOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		f.loops = f.loops || e.Kind() == celast.ComprehensionKind
+	}))
 	for _, r := range ast.NativeRep().ReferenceMap() {
 		if r.Name == "data" || r.Name == "event" {
 			f.data = true
@@ -127,10 +148,13 @@ func CompileFilter(expr string) (*Filter, error) {
 // Match reports whether ev passes the filter. A nil *Filter matches
 // everything.
 //
-// An error means the expression could not be evaluated for this event: it
-// read a field the payload lacks, gave something other than true or false,
-// exceeded the cost limit, or the payload is not valid JSON. The caller
-// should count such an event as not matched; the error says why, for logs.
+// An error means the expression could not be evaluated for this event.
+// Two kinds leave the event unjudged, and the caller must not count it as
+// not matched: an error wrapping ErrFilterLimit (the evaluation went over
+// its bounds) or ErrFilterData (the payload cannot be decoded). Any other
+// error (a field the payload lacks, a value of the wrong type, a result
+// that is not true or false) means not matched; the error says why, for
+// logs.
 func (f *Filter) Match(ev *event.Event) (bool, error) {
 	if f == nil {
 		return true, nil
@@ -138,7 +162,7 @@ func (f *Filter) Match(ev *event.Event) (bool, error) {
 	if ev == nil {
 		return false, errors.New("filter: no event to match")
 	}
-	act := &activation{ev: ev}
+	act := &activation{ev: ev, budget: budget{left: filterCostLimit}}
 	// Decoding is most of the cost of a Match, so it happens only for
 	// expressions that look at the payload.
 	if f.data {
@@ -148,7 +172,21 @@ func (f *Filter) Match(ev *event.Event) (bool, error) {
 		}
 		act.data = d
 	}
-	out, _, err := f.prg.Eval(act)
+	var out ref.Val
+	var err error
+	if f.loops {
+		ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+		defer cancel()
+		out, _, err = f.prg.ContextEval(ctx, act)
+		if ctx.Err() != nil {
+			// An interrupted comprehension gives an error value, which ||
+			// or exists() may have swallowed into a result that means
+			// nothing.
+			return false, fmt.Errorf("filter: %w: it ran for more than %s on this event", ErrFilterLimit, f.timeout)
+		}
+	} else {
+		out, _, err = f.prg.Eval(act)
+	}
 	if err != nil {
 		return false, evalError(err)
 	}
@@ -170,7 +208,15 @@ func (f *Filter) String() string {
 // filterEnv is built once: an environment takes milliseconds to build and
 // is safe for concurrent use, so every filter shares it.
 var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
-	return cel.NewEnv(
+	strs, err := cel.NewEnv(celext.Strings())
+	if err != nil {
+		return nil, err
+	}
+	bounded, err := boundedBuilders(strs)
+	if err != nil {
+		return nil, err
+	}
+	opts := []cel.EnvOption{
 		cel.Variable("id", cel.StringType),
 		cel.Variable("source", cel.StringType),
 		cel.Variable("type", cel.StringType),
@@ -195,7 +241,8 @@ var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
 			cel.ValidateTimestampLiterals(),
 			cel.ValidateRegexLiterals(),
 		),
-	)
+	}
+	return cel.NewEnv(append(opts, bounded...)...)
 })
 
 // compileError turns CEL's issues into one sentence per problem, each with
@@ -235,6 +282,10 @@ func compileError(issues []*cel.Error) error {
 // commonest: a field this event's payload lacks, and a payload value of
 // another type than the expression expects (a number sent as a string).
 func evalError(err error) error {
+	var cancelled interpreter.EvalCancelledError
+	if errors.As(err, &cancelled) {
+		return fmt.Errorf("filter: %w: %s", ErrFilterLimit, cancelled.Message)
+	}
 	msg := err.Error()
 	switch {
 	case strings.HasPrefix(msg, "no such key"), strings.HasPrefix(msg, "no such attribute"):
@@ -251,9 +302,14 @@ func decodeData(ev *event.Event) (any, error) {
 	if len(ev.Data) == 0 {
 		return nil, nil
 	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD, so that
+	// the filter would judge other text than the app receives.
+	if !utf8.Valid(ev.Data) {
+		return nil, fmt.Errorf("filter: %w: it is not valid UTF-8", ErrFilterData)
+	}
 	var v any
 	if err := json.Unmarshal(ev.Data, &v); err != nil {
-		return nil, fmt.Errorf("filter: the event's data is not valid JSON: %w", err)
+		return nil, fmt.Errorf("filter: %w: it is not valid JSON: %w", ErrFilterData, err)
 	}
 	return v, nil
 }
@@ -269,9 +325,10 @@ var emptyExt = map[string]any{}
 // activation hands an event's fields to CEL as they are asked for, so that
 // a Match costs no more than the variables its expression reads.
 type activation struct {
-	ev    *event.Event
-	data  any
-	event map[string]any // built on first use of the event variable
+	ev     *event.Event
+	data   any
+	event  map[string]any // built on first use of the event variable
+	budget budget         // what this Match may still spend
 }
 
 var _ interpreter.Activation = (*activation)(nil)

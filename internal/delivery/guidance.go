@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -59,4 +60,16 @@ func describe(a deadletter.Attempt) string {
 		return s
 	}
 	return "did not happen"
+}
+
+// explainFilter says why a filter could not judge an event, and what to do.
+func explainFilter(sub string, err error) (reason, guidance string) {
+	if errors.Is(err, ErrFilterData) {
+		reason = "the filter of subscription " + sub + " could not read this event's data, so it could not tell whether the subscription wants it: " + err.Error() + "."
+		guidance = "The event's data is not valid UTF-8 JSON that weir can decode (for example a number too large for a double, such as 1e999999). Fix the sender so that it sends valid JSON, then publish the event again; or resolve this dead letter if the subscription should not have it."
+		return reason, guidance
+	}
+	reason = "the filter of subscription " + sub + " went over the limits of one evaluation on this event, so it could not tell whether the subscription wants it: " + err.Error() + "."
+	guidance = "The filter does too much work on an event this large: it loops over a big list inside another loop, or builds long strings. Make the filter simpler (test a field directly rather than building a value from the payload; avoid a comprehension inside another), change the subscription, then redrive this event. Resolve it if the subscription should not have it."
+	return reason, guidance
 }

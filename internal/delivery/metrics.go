@@ -36,8 +36,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"subscription"}),
 		filterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_filter_errors_total",
-			Help: "Events skipped because the subscription's filter failed on them (e.g. a missing field).",
-		}, []string{"subscription"}),
+			Help: "Events the subscription's filter failed on, by reason: evaluation (e.g. a missing field; skipped as not matched), limit (over the evaluation's bounds) and undecodable (data the filter cannot read); the last two become dead letters.",
+		}, []string{"subscription", "reason"}),
 		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "weir_subscription_breaker_state",
 			Help: "Circuit breaker of a push subscription: 0 closed, 1 half-open, 2 open.",

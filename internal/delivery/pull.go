@@ -129,7 +129,7 @@ func (s *Sub) take(ctx context.Context, batch jetstream.MessageBatch, out *[]Pul
 		if err != nil {
 			continue
 		}
-		if !s.selects(msg) {
+		if !s.selects(ctx, msg, meta) {
 			continue
 		}
 		if maxA := s.spec.Pull.MaxAttempts; maxA > 0 && int(meta.NumDelivered) > maxA {

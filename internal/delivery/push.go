@@ -41,7 +41,7 @@ func (s *Sub) handle(ctx context.Context, msg jetstream.Msg) {
 		s.settle(msg, msg.Term)
 		return
 	}
-	if !s.selects(msg) {
+	if !s.selects(ctx, msg, meta) {
 		return
 	}
 	n := int(meta.NumDelivered)
@@ -74,7 +74,7 @@ func (s *Sub) handleOrdered(ctx context.Context, msg jetstream.Msg) {
 		s.settle(msg, msg.Term)
 		return
 	}
-	if !s.selects(msg) {
+	if !s.selects(ctx, msg, meta) {
 		return
 	}
 	for n := int(meta.NumDelivered); ; n++ {
@@ -106,25 +106,68 @@ func (s *Sub) handleOrdered(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
-// selects applies the filter; a skipped event is acknowledged.
-func (s *Sub) selects(msg jetstream.Msg) bool {
+// selects applies the filter; a skipped event is acknowledged. An event the
+// filter cannot judge (over its bounds, or data it cannot decode) becomes a
+// dead letter instead: skipping it would hide it from the app without trace.
+func (s *Sub) selects(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) bool {
 	if s.filter == nil {
 		return true
 	}
-	ev, err := event.Decode(msg.Data())
-	ok := false
-	if err == nil {
-		ok, err = s.filter.Match(&ev)
+	ok, err := s.match(msg.Data())
+	if ok {
+		return true
 	}
-	if !ok {
-		if err != nil {
-			s.m.metrics.filterErrors.WithLabelValues(s.name).Inc()
-		}
-		s.m.metrics.deliveries.WithLabelValues(s.name, "filtered").Inc()
-		s.settle(msg, msg.Ack)
+	if err != nil && unjudged(err) {
+		s.deadLetterFilter(ctx, msg, meta, err)
 		return false
 	}
-	return true
+	s.m.metrics.deliveries.WithLabelValues(s.name, "filtered").Inc()
+	s.settle(msg, msg.Ack)
+	return false
+}
+
+// match runs the filter on an event as stored, counting its failures.
+func (s *Sub) match(data []byte) (bool, error) {
+	ev, err := event.Decode(data)
+	if err != nil {
+		err = fmt.Errorf("filter: %w: the event does not decode: %w", ErrFilterData, err)
+	} else {
+		var ok bool
+		if ok, err = s.filter.Match(&ev); ok {
+			return true, nil
+		}
+	}
+	if err != nil {
+		s.m.metrics.filterErrors.WithLabelValues(s.name, filterErrorReason(err)).Inc()
+	}
+	return false, err
+}
+
+// unjudged reports whether a filter error leaves the event unjudged, as
+// opposed to not matched.
+func unjudged(err error) bool {
+	return errors.Is(err, ErrFilterLimit) || errors.Is(err, ErrFilterData)
+}
+
+// filterErrorReason is the reason label of weir_filter_errors_total.
+func filterErrorReason(err error) string {
+	switch {
+	case errors.Is(err, ErrFilterLimit):
+		return "limit"
+	case errors.Is(err, ErrFilterData):
+		return "undecodable"
+	}
+	return "evaluation"
+}
+
+// deadLetterFilter keeps an event the filter could not judge.
+func (s *Sub) deadLetterFilter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, err error) {
+	r := result{}
+	r.attempt.Subscription, r.attempt.EventID = s.name, msg.Headers().Get(bus.HeaderEventID)
+	r.attempt.Number, r.attempt.At, r.attempt.Outcome = int(meta.NumDelivered), time.Now().UTC(), OutcomeDeadLetter
+	r.attempt.Error = err.Error()
+	reason, guidance := explainFilter(s.name, err)
+	s.storeDeadLetter(context.WithoutCancel(ctx), msg, meta, r, []deadletter.Attempt{r.attempt}, reason, guidance)
 }
 
 // settle answers the bus for msg, which this worker no longer holds.
@@ -133,17 +176,23 @@ func (s *Sub) settle(msg jetstream.Msg, answer func() error) {
 	_ = answer()
 }
 
-// selectsData applies the filter without acknowledging anything.
-func (s *Sub) selectsData(data []byte) bool {
+// selectsData applies the filter without acknowledging anything. It is for
+// views of the subscription (the SSE stream), which must not dead-letter
+// what the subscription's own consumer will: an event the filter cannot
+// judge is left out, and said so through notice.
+func (s *Sub) selectsData(data []byte, notice func(string) error) (bool, error) {
 	if s.filter == nil {
-		return true
+		return true, nil
 	}
 	ev, err := event.Decode(data)
 	if err != nil {
-		return false
+		return false, nil
 	}
-	ok, _ := s.filter.Match(&ev)
-	return ok
+	ok, err := s.filter.Match(&ev)
+	if err != nil && unjudged(err) {
+		return false, notice(fmt.Sprintf("the event %s is left out: %v", ev.ID, err))
+	}
+	return ok, nil
 }
 
 // tooOld turns an event older than max_age into a dead letter.

@@ -87,7 +87,9 @@ func (m *Manager) Stream(ctx context.Context, name, lastEventID string, send fun
 				return err
 			}
 			for _, h := range held {
-				if !s.selectsData(h[1].([]byte)) {
+				if ok, err := s.selectsData(h[1].([]byte), notice); err != nil {
+					return err
+				} else if !ok {
 					continue
 				}
 				if err := send(h[0].(string), h[1].([]byte)); err != nil {
@@ -97,7 +99,9 @@ func (m *Manager) Stream(ctx context.Context, name, lastEventID string, send fun
 			held = nil
 			continue
 		}
-		if !s.selectsData(msg.Data()) {
+		if ok, err := s.selectsData(msg.Data(), notice); err != nil {
+			return err
+		} else if !ok {
 			continue
 		}
 		if err := send(id, msg.Data()); err != nil {
