@@ -144,7 +144,7 @@ func explainViolation(e *jsonschema.ValidationError) Violation {
 			msg = fmt.Sprintf("%s is not allowed by the contract", where)
 		}
 	case *kind.RefCycle:
-		msg = fmt.Sprintf("%s cannot be checked: the contract's schema refers to itself in a loop (%s refers back to %s without checking anything); the contract's owner must fix the schema", where, k.KeywordLocation1, k.KeywordLocation2)
+		msg = fmt.Sprintf("%s cannot be checked: the contract's schema refers to itself in a loop (%s); the contract's owner must fix the schema", where, loopText(k))
 	case *kind.InvalidJsonValue:
 		msg = fmt.Sprintf("%s is not a JSON value", where)
 	case nil:
@@ -154,6 +154,11 @@ func explainViolation(e *jsonschema.ValidationError) Violation {
 	}
 	v.Message = sentence(msg + because(e))
 	return v
+}
+
+// loopText says where a $ref loop is, as schema pointers ("#" is the root).
+func loopText(k *kind.RefCycle) string {
+	return fmt.Sprintf("#%s refers back to #%s without checking anything", clip(k.KeywordLocation1), clip(k.KeywordLocation2))
 }
 
 // ruleOf names the keyword that failed. Kinds without a keyword path (not, a

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 )
 
 // Violation is one way a payload breaks its contract.
@@ -54,6 +55,41 @@ func compile(schema []byte) (*jsonschema.Schema, error) {
 		return nil, fmt.Errorf("the schema is not valid: %s", strings.ReplaceAll(err.Error(), "weir:///schema.json", "schema"))
 	}
 	return s, nil
+}
+
+// compileNew is compile for a schema being registered: it also refuses a
+// schema whose references loop without checking anything, found by checking
+// an empty value of each JSON type, since every event of that shape would be
+// quarantined. A stored schema is only compiled, so that one registered
+// before this check still quarantines its events with guidance instead of
+// failing them.
+func compileNew(schema []byte) (*jsonschema.Schema, error) {
+	s, err := compile(schema)
+	if err != nil {
+		return nil, err
+	}
+	for _, probe := range []any{nil, false, json.Number("0"), "", []any{}, map[string]any{}} {
+		var ve *jsonschema.ValidationError
+		if errors.As(s.Validate(probe), &ve) {
+			if k := findLoop(ve); k != nil {
+				return nil, fmt.Errorf("the schema refers to itself in a loop: %s, so no event could be checked against it", loopText(k))
+			}
+		}
+	}
+	return s, nil
+}
+
+// findLoop returns the first $ref loop in an error tree, or nil.
+func findLoop(e *jsonschema.ValidationError) *kind.RefCycle {
+	if k, ok := e.ErrorKind.(*kind.RefCycle); ok {
+		return k
+	}
+	for _, c := range e.Causes {
+		if k := findLoop(c); k != nil {
+			return k
+		}
+	}
+	return nil
 }
 
 // noLoader refuses remote references.

@@ -371,3 +371,28 @@ func TestValidateBoundsViolations(t *testing.T) {
 	require.Equal(t, "violations", got[maxViolations].Rule)
 	require.Equal(t, "the payload breaks the contract in 950 more places; fix the ones above and send it again to see them.", got[maxViolations].Message)
 }
+
+// A schema whose references loop for every value of some JSON type is
+// refused when registered: every such event would be quarantined. A loop
+// reached only through a field's value cannot be found without that value;
+// it is explained when an event meets it (TestValidateRefCycleTellsTheOwner).
+func TestCompileNewRefusesLoops(t *testing.T) {
+	t.Parallel()
+	for schema, want := range map[string]string{
+		`{"$ref":"#"}`: "the schema refers to itself in a loop: #/$ref refers back to # without checking anything, so no event could be checked against it",
+		`{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"}`:                      "the schema refers to itself in a loop: #/$ref/$ref/$ref refers back to #/$ref without checking anything",
+		`{"type":"array","items":{"$ref":"#"},"allOf":[{"$ref":"#/$defs/loop"}],"$defs":{"loop":{"$ref":"#"}}}`: "the schema refers to itself in a loop",
+		// Every value but a string loops.
+		`{"anyOf":[{"type":"string"},{"$ref":"#"}]}`: "#/anyOf/1/$ref refers back to # without checking anything",
+	} {
+		_, err := compileNew([]byte(schema))
+		require.ErrorContains(t, err, want, schema)
+	}
+	for _, schema := range []string{
+		`{"type":"object","properties":{"next":{"$ref":"#"}}}`, // a linked list: recursion through a value is fine
+		`{"properties":{"x":{"$ref":"#/$defs/a"}},"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}}}`,
+	} {
+		_, err := compileNew([]byte(schema))
+		require.NoError(t, err, schema)
+	}
+}

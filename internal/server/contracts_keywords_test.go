@@ -31,7 +31,13 @@ func TestContractKeywordViolationsAreQuarantined(t *testing.T) {
 		"tags":{"uniqueItems":true},
 		"meta":{"minProperties":1},
 		"code":{"not":{"const":"x"}}}}`)
-	register("loop.thing", `{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"}`)
+	// A loop met by a field's value: only events with that field reach it.
+	register("loop.thing", `{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"properties":{"x":{"$ref":"#/$defs/a"}}}`)
+	// A loop met by every event is refused at registration.
+	r := do(t, apiRequest(t, "POST", b.base+"/v1/contracts/loop.root/versions", adminSecret, "application/json", `{"schema":{"$ref":"#"}}`))
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
+	require.Equal(t, "https://weir.dev/problems/invalid-schema", r.body["type"])
+	require.Contains(t, r.body["detail"], "the schema refers to itself in a loop: #/$ref refers back to # without checking anything")
 
 	quarantined := func(r response) map[string]string {
 		t.Helper()
@@ -61,14 +67,14 @@ func TestContractKeywordViolationsAreQuarantined(t *testing.T) {
 	got = quarantined(b.sendShop(t, `{"qty":1e99999999}`, "k3"))
 	require.Contains(t, got["/qty number"], "which weir cannot check against the contract")
 
-	got = quarantined(do(t, signedRequest(t, b.base, "open", shopScheme, []byte(`{"kind":"loop.thing","ref":"k4"}`), "k4", time.Now())))
+	got = quarantined(do(t, signedRequest(t, b.base, "open", shopScheme, []byte(`{"kind":"loop.thing","ref":"k4","x":1}`), "k4", time.Now())))
 	require.Len(t, got, 1)
-	require.Contains(t, got[" $ref"], "the contract's owner must fix the schema")
+	require.Contains(t, got["/x $ref"], "the contract's owner must fix the schema")
 
 	require.Empty(t, storedEvents(t, js, "events.>"), "a quarantined event is not published")
 
 	// A source that rejects answers 422 naming the field and the rule.
-	r := do(t, signedRequest(t, b.base, "strict", shopScheme, []byte(`{"qty":7}`), "k5", time.Now()))
+	r = do(t, signedRequest(t, b.base, "strict", shopScheme, []byte(`{"qty":7}`), "k5", time.Now()))
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, string(r.raw))
 	require.Equal(t, "https://weir.dev/problems/contract-violation", r.body["type"])
 	require.Equal(t, "data/qty", r.body["field"])
