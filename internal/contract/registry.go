@@ -261,7 +261,7 @@ type Registered struct {
 // the contract's fields when given (a zero Mode keeps the current one).
 // Concurrent registrations are serialised by the bucket's revision check.
 func (r *Registry) Register(ctx context.Context, typ string, schema, example []byte, meta Meta) (*Registered, error) {
-	if _, err := compile(schema); err != nil {
+	if _, err := compileNew(schema); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidSchema, err)
 	}
 	fp, err := Fingerprint(schema)
@@ -373,7 +373,7 @@ func isWrongSequence(err error) bool {
 // CheckOnly runs the compatibility check of a candidate schema without
 // registering it. A type without versions is compatible with anything.
 func (r *Registry) CheckOnly(typ string, schema []byte, mode Mode) (*Result, error) {
-	if _, err := compile(schema); err != nil {
+	if _, err := compileNew(schema); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidSchema, err)
 	}
 	c, ok := r.Get(typ)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -37,6 +38,11 @@ func compile(schema []byte) (*jsonschema.Schema, error) {
 			return nil, errors.New("a schema is a JSON object (or true/false)")
 		}
 	}
+	if bad := uncheckableNumbers(doc, nil, nil); len(bad) > 0 {
+		slices.SortFunc(bad, func(a, b badNumber) int { return strings.Compare(a.pointer, b.pointer) })
+		return nil, fmt.Errorf("the schema has the number %s at %q: a number may have at most %d characters and an exponent between -%d and %d",
+			bad[0].text, bad[0].pointer, maxNumberText, maxNumberExponent, maxNumberExponent)
+	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.UseLoader(noLoader{})
@@ -49,6 +55,41 @@ func compile(schema []byte) (*jsonschema.Schema, error) {
 		return nil, fmt.Errorf("the schema is not valid: %s", strings.ReplaceAll(err.Error(), "weir:///schema.json", "schema"))
 	}
 	return s, nil
+}
+
+// compileNew is compile for a schema being registered: it also refuses a
+// schema whose references loop without checking anything, found by checking
+// an empty value of each JSON type, since every event of that shape would be
+// quarantined. A stored schema is only compiled, so that one registered
+// before this check still quarantines its events with guidance instead of
+// failing them.
+func compileNew(schema []byte) (*jsonschema.Schema, error) {
+	s, err := compile(schema)
+	if err != nil {
+		return nil, err
+	}
+	for _, probe := range []any{nil, false, json.Number("0"), "", []any{}, map[string]any{}} {
+		var ve *jsonschema.ValidationError
+		if errors.As(s.Validate(probe), &ve) {
+			if k := findLoop(ve); k != nil {
+				return nil, fmt.Errorf("the schema refers to itself in a loop: %s, so no event could be checked against it", loopText(k))
+			}
+		}
+	}
+	return s, nil
+}
+
+// findLoop returns the first $ref loop in an error tree, or nil.
+func findLoop(e *jsonschema.ValidationError) *kind.RefCycle {
+	if k, ok := e.ErrorKind.(*kind.RefCycle); ok {
+		return k
+	}
+	for _, c := range e.Causes {
+		if k := findLoop(c); k != nil {
+			return k
+		}
+	}
+	return nil
 }
 
 // noLoader refuses remote references.
@@ -64,6 +105,15 @@ func validate(s *jsonschema.Schema, data []byte) ([]Violation, error) {
 	if err != nil {
 		return []Violation{{Pointer: "", Rule: "json", Message: "the payload is not valid JSON"}}, nil
 	}
+	if bad := uncheckableNumbers(inst, nil, nil); len(bad) > 0 {
+		out := make([]Violation, 0, len(bad))
+		for _, b := range bad {
+			out = append(out, Violation{Pointer: b.pointer, Rule: "number", Message: sentence(fmt.Sprintf(
+				"%s is the number %s, which weir cannot check against the contract: a number may have at most %d characters and an exponent between -%d and %d",
+				whereText(b.pointer), b.text, maxNumberText, maxNumberExponent, maxNumberExponent))})
+		}
+		return tidy(out), nil
+	}
 	err = s.Validate(inst)
 	if err == nil {
 		return nil, nil
@@ -77,26 +127,71 @@ func validate(s *jsonschema.Schema, data []byte) ([]Violation, error) {
 	if len(out) == 0 {
 		out = append(out, Violation{Pointer: pointer(ve.InstanceLocation), Rule: "schema", Message: "the payload does not match the contract"})
 	}
+	return tidy(out), nil
+}
+
+// maxViolations bounds the violations kept for one payload: a large array of
+// wrong items must not make a dead letter (or a 422) of megabytes.
+const maxViolations = 50
+
+// tidy orders violations by pointer, drops repeats and keeps the first
+// maxViolations, saying how many more there were.
+func tidy(out []Violation) []Violation {
 	slices.SortStableFunc(out, func(a, b Violation) int { return strings.Compare(a.Pointer, b.Pointer) })
-	return slices.CompactFunc(out, func(a, b Violation) bool { return a == b }), nil
+	out = slices.CompactFunc(out, func(a, b Violation) bool { return a == b })
+	if more := len(out) - maxViolations; more > 0 {
+		out = append(out[:maxViolations], Violation{Pointer: "", Rule: "violations",
+			Message: fmt.Sprintf("the payload breaks the contract in %d more places; fix the ones above and send it again to see them.", more)})
+	}
+	return out
 }
 
-// collect gathers the leaves of the error tree: the concrete failures, not the
-// combinators that merely contain them.
-func collect(e *jsonschema.ValidationError, out *[]Violation) {
-	if len(e.Causes) > 0 {
-		for _, c := range e.Causes {
-			collect(c, out)
+// Bounds on the numbers weir checks. The validator turns each number into an
+// exact fraction (math/big): "1e999999", nine bytes, takes 150 ms of CPU, and
+// an exponent past a million makes it crash (big.Rat.SetString fails and the
+// validator uses the nil it returns). Far beyond any amount, count or
+// measurement (float64 ends near 1e308), and each costs microseconds.
+const (
+	maxNumberText     = 100 // characters of one number as written
+	maxNumberExponent = 400 // |e| in 1.5e-7
+)
+
+// badNumber is a number past the bounds above, and where it is.
+type badNumber struct{ pointer, text string }
+
+// uncheckableNumbers finds every number in v past the bounds above, so that
+// none reaches the validator.
+func uncheckableNumbers(v any, at []string, out []badNumber) []badNumber {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			out = uncheckableNumbers(x, append(at[:len(at):len(at)], k), out)
 		}
-		return
+	case []any:
+		for i, x := range v {
+			out = uncheckableNumbers(x, append(at[:len(at):len(at)], strconv.Itoa(i)), out)
+		}
+	case json.Number:
+		if !checkableNumber(string(v)) {
+			out = append(out, badNumber{pointer: pointer(at), text: clip(string(v))})
+		}
 	}
-	switch e.ErrorKind.(type) {
-	case *kind.Group, *kind.Schema, *kind.Reference, *kind.AllOf:
-		return
-	}
-	*out = append(*out, explainViolation(e))
+	return out
 }
 
+func checkableNumber(n string) bool {
+	if len(n) > maxNumberText {
+		return false
+	}
+	i := strings.IndexAny(n, "eE")
+	if i < 0 {
+		return true
+	}
+	e, err := strconv.Atoi(strings.TrimPrefix(n[i+1:], "+"))
+	return err == nil && e >= -maxNumberExponent && e <= maxNumberExponent
+}
+
+// pointer writes an instance location as a JSON pointer.
 func pointer(loc []string) string {
 	var b strings.Builder
 	for _, t := range loc {
@@ -106,61 +201,13 @@ func pointer(loc []string) string {
 	return b.String()
 }
 
-// explainViolation turns one failure into a sentence about the payload.
-func explainViolation(e *jsonschema.ValidationError) Violation {
-	p := pointer(e.InstanceLocation)
-	where := "the payload"
-	if p != "" {
-		where = "the field " + strings.TrimPrefix(p, "/")
-	}
-	kp := e.ErrorKind.KeywordPath()
-	rule := "schema"
-	if len(kp) > 0 {
-		rule = kp[len(kp)-1]
-	}
-	v := Violation{Pointer: p, Rule: rule}
-	switch k := e.ErrorKind.(type) {
-	case *kind.Required:
-		v.Pointer = p + "/" + k.Missing[0]
-		v.Message = fmt.Sprintf("%s is missing the required field %s", where, strings.Join(k.Missing, ", "))
-	case *kind.Type:
-		v.Message = fmt.Sprintf("%s must be %s, but it is %s", where, article(strings.Join(k.Want, " or ")), article(k.Got))
-	case *kind.Enum:
-		v.Message = fmt.Sprintf("%s must be one of %s, but it is %s", where, jsonList(k.Want), jsonText(k.Got))
-	case *kind.Const:
-		v.Message = fmt.Sprintf("%s must be exactly %s, but it is %s", where, jsonText(k.Want), jsonText(k.Got))
-	case *kind.AdditionalProperties:
-		v.Message = fmt.Sprintf("%s has fields the contract does not allow: %s", where, strings.Join(k.Properties, ", "))
-	case *kind.MinLength:
-		v.Message = fmt.Sprintf("%s must be at least %d characters long, but it has %d", where, k.Want, k.Got)
-	case *kind.MaxLength:
-		v.Message = fmt.Sprintf("%s must be at most %d characters long, but it has %d", where, k.Want, k.Got)
-	case *kind.Pattern:
-		v.Message = fmt.Sprintf("%s must match the pattern %s, but it is %q", where, k.Want, k.Got)
-	case *kind.Minimum:
-		v.Message = fmt.Sprintf("%s must be at least %s, but it is %s", where, ratText(k.Want), ratText(k.Got))
-	case *kind.Maximum:
-		v.Message = fmt.Sprintf("%s must be at most %s, but it is %s", where, ratText(k.Want), ratText(k.Got))
-	case *kind.MinItems:
-		v.Message = fmt.Sprintf("%s must have at least %d items, but it has %d", where, k.Want, k.Got)
-	case *kind.MaxItems:
-		v.Message = fmt.Sprintf("%s must have at most %d items, but it has %d", where, k.Want, k.Got)
-	case *kind.Format:
-		v.Message = fmt.Sprintf("%s must be a valid %s, but it is %s", where, k.Want, jsonText(k.Got))
-	case *kind.FalseSchema:
-		v.Message = fmt.Sprintf("%s is not allowed by the contract", where)
-	default:
-		v.Message = fmt.Sprintf("%s does not match the contract: %s", where, e.ErrorKind.LocalizedString(nil))
-	}
-	v.Message = strings.TrimSpace(v.Message) + "."
-	v.Message = strings.ReplaceAll(v.Message, "..", ".")
-	return v
-}
-
 // ratText writes a number as a person would: 0, 12.5, -1.
 func ratText(r *big.Rat) string {
+	if r == nil {
+		return "(no number)"
+	}
 	if r.IsInt() {
-		return r.Num().String()
+		return clip(r.Num().String())
 	}
 	f, _ := r.Float64()
 	return strconv.FormatFloat(f, 'f', -1, 64)
@@ -178,15 +225,26 @@ func article(t string) string {
 	return t
 }
 
+// jsonText writes a value from the payload or the schema as JSON, clipped.
 func jsonText(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Sprint(v)
+		return clip(fmt.Sprint(v))
 	}
-	if len(b) > 80 {
-		return string(b[:80]) + "..."
+	return clip(string(b))
+}
+
+// clip shortens s to maxQuoted bytes, on a character boundary, marking the cut.
+func clip(s string) string { return clipTo(s, maxQuoted) }
+
+func clipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return string(b)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 func jsonList(vs []any) string {

@@ -370,12 +370,16 @@ func (m *Manager) replayArchive(ctx context.Context, s *Sub, r *Replay) error {
 }
 
 // replayOne hands one event of the range to the subscription, at the job's
-// rate; events its filter rejects are counted as scanned only.
+// rate; events its filter rejects are counted as scanned only. An event the
+// filter cannot judge is handed on: the subscription's reader judges it again
+// and makes it a dead letter, as it does with live events.
 func (m *Manager) replayOne(ctx context.Context, s *Sub, r *Replay, limit *rate.Limiter, typ, id string, seq uint64, event []byte) error {
 	r.mu.Lock()
 	r.Scanned++
 	r.mu.Unlock()
-	if !s.selectsData(event) {
+	unjudged := false
+	ok, _ := s.selectsData(event, func(string) error { unjudged = true; return nil })
+	if !ok && !unjudged {
 		return nil
 	}
 	if err := limit.Wait(ctx); err != nil {
