@@ -230,8 +230,14 @@ func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMe
 			return problem.New(http.StatusConflict, "invalid-event", "the stored event cannot be read: "+err.Error())
 		}
 		if len(data) > 0 {
-			if !json.Valid(data) {
-				return problem.New(http.StatusBadRequest, "malformed-json", "data: not valid JSON").WithField("data")
+			// The correction is checked as ingress checks a body: UTF-8,
+			// and I-JSON (no repeated names, no number beyond a float64).
+			if err := event.CheckJSON(data); err != nil {
+				var je *event.JSONError
+				if errors.As(err, &je) {
+					return problem.New(http.StatusBadRequest, string(je.Kind), "data: "+je.Error()).WithField("data" + je.Field)
+				}
+				return problem.New(http.StatusBadRequest, "malformed-json", "data: "+err.Error()).WithField("data")
 			}
 			ev.Data, ev.DataBase64 = data, nil
 		}

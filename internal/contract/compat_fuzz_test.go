@@ -110,10 +110,10 @@ func TestCheckBoundsHostileSchemas(t *testing.T) {
 	hostile := compatHostile(20000)
 	for i, a := range hostile {
 		for _, b := range []string{hostile[(i+1)%len(hostile)], `{"type":"string"}`, a} {
-			start := time.Now()
+			// The work bound is the checker's own budget (compatMaxDepth and
+			// friends); its cost is measured by the benchmarks, never timed here.
 			res, err := Check(FullTransitive, false, []byte(b), [][]byte{[]byte(a)})
 			require.NoError(t, err, "hostile document %d", i)
-			require.Less(t, time.Since(start), 2*time.Second)
 			require.Equal(t, len(res.Issues) == 0, res.Compatible)
 		}
 	}

@@ -118,6 +118,17 @@ func TestEditAndRedriveQuarantined(t *testing.T) {
 	require.Equal(t, "open", getJSON(t, b.base+"/v1/deadletters/"+id).body["status"], "and the dead letter stays open")
 	require.Empty(t, storedEvents(t, b.srv.Bus().JetStream(), "events.>"))
 
+	// A fix is checked as a webhook body is: I-JSON, so that the contract
+	// and the subscribers cannot read different copies of a repeated name.
+	r = postJSON(t, url, `{"data":{"order":7,"order":"seven","total":3}}`)
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
+	require.Equal(t, "https://weir.dev/problems/duplicate-key", r.body["type"])
+	require.Equal(t, "data/order", r.body["field"])
+	r = postJSON(t, url, `{"data":{"order":7,"total":1e999999}}`)
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
+	require.Equal(t, "data/total", r.body["field"])
+	require.Equal(t, "open", getJSON(t, b.base+"/v1/deadletters/"+id).body["status"])
+
 	r = postJSON(t, url, `{"data":{"order":7,"total":3}}`)
 	require.Equal(t, http.StatusOK, r.status, string(r.raw))
 	evs := storedEvents(t, b.srv.Bus().JetStream(), "events.order.created")

@@ -242,7 +242,11 @@ func TestSlowBusShedsLowThenNormalAndRecovers(t *testing.T) {
 	eventually(t, 30*time.Second, func() bool {
 		return post(t, b.base, "analytics", 0).status == http.StatusAccepted
 	}, "low-priority events are admitted again once the bus is fast")
-	require.Equal(t, http.StatusAccepted, post(t, b.base, "orders", 0).status)
+	// The pressure is a moving measure of ack times: on a busy machine one slow
+	// ack can still lift it for a moment, so normal ones are polled too.
+	eventually(t, 30*time.Second, func() bool {
+		return post(t, b.base, "orders", 0).status == http.StatusAccepted
+	}, "normal-priority events are admitted again once the bus is fast")
 }
 
 // pressure reads weir_ingress_pressure from /metrics.
