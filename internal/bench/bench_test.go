@@ -184,7 +184,7 @@ func TestBusSyncReachesWeir(t *testing.T) {
 		require.NoError(t, err, w.yaml())
 		want := sync
 		if want == "" {
-			want = "2m"
+			want = "1s"
 		}
 		require.Equal(t, want, cfg.Bus.Sync)
 	}

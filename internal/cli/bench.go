@@ -48,7 +48,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Soak, "soak", false, "a long run (default 10m) that shows whether weir's memory stays flat")
 	sampleEvery := fs.Duration("sample-every", bench.DefaultSampleEvery, "how often weir's memory is sampled")
 	jsonPath := fs.String("json", "", "also write the report as JSON to FILE (- for standard output)")
-	fs.StringVar(&o.BusSync, "bus-sync", "", "bus.sync of the weir the bench starts: always, or an interval such as 1s (default: weir's, 2m)")
+	fs.StringVar(&o.BusSync, "bus-sync", "", "bus.sync of the weir the bench starts: always, or an interval such as 1s (default: weir's, 1s)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (configurations, data, weir's logs)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err

@@ -49,7 +49,7 @@ func (c *Config) WithDefaults() {
 		c.Bus.MaxPayload = 8 << 20
 	}
 	if c.Bus.Sync == "" && c.Bus.URL == "" {
-		c.Bus.Sync = "2m"
+		c.Bus.Sync = "1s"
 	}
 	if c.Ingress.MaxBody == 0 {
 		c.Ingress.MaxBody = 1 << 20
