@@ -39,7 +39,7 @@ func TestBusCredentialsAndSync(t *testing.T) {
 	always, every, err := cfg.Bus.SyncSetting()
 	require.NoError(t, err)
 	require.False(t, always)
-	require.Equal(t, 2*time.Minute, every, "the default is the NATS default, written out")
+	require.Equal(t, time.Second, every, "the default: about a second of acked events at risk on an OS crash (docs/performance.md)")
 
 	cfg, err = Parse([]byte("bus: {sync: always}"), env(nil))
 	require.NoError(t, err)
