@@ -489,10 +489,10 @@ func TestSubjectMatchesAsyncAPI(t *testing.T) {
 // (13 executions in 45 s); importing is linear (BenchmarkImportAsyncAPI), so
 // small documents reach the same code. Minimising stays quadratic in the
 // input (Go's minimizer tries removing every span), so each new input of a
-// few KB still pauses the run for up to -fuzzminimizetime (60 s); measured
-// on 2 busy cores, 20 s gave 9,940 executions (3,300/s before the first
-// pause) by default and 131,741 (6,500/s, 204 new inputs) with
-// -fuzzminimizetime 1000x, the better setting for this target.
+// few KB still pauses the run for up to -fuzzminimizetime (60 s). Measured
+// on an otherwise idle 2-core machine, 30 s gave 14,350 executions by default
+// (thousands a second between pauses) and 374,294 (12,500/s, 226 new inputs)
+// with -fuzzminimizetime 1000x, the better setting for this target.
 const maxFuzzDoc = 4 << 10
 
 func FuzzImportAsyncAPI(f *testing.F) {

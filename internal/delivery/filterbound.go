@@ -191,13 +191,9 @@ func (e *boundedAdd) Exec(frame *interpreter.ExecutionFrame) ref.Val {
 	if b == nil {
 		return e.InterpretableCall.Exec(frame)
 	}
-	l := e.lhs.Exec(frame)
-	if types.IsUnknownOrError(l) {
-		return l
-	}
-	r := e.rhs.Exec(frame)
-	if types.IsUnknownOrError(r) {
-		return r
+	l, r, stop := operands(frame, e.lhs, e.rhs)
+	if stop != nil {
+		return stop
 	}
 	b.spend(1)
 	if n := stringLen(l) + stringLen(r); n > 0 {
@@ -215,6 +211,18 @@ func (e *boundedAdd) Exec(frame *interpreter.ExecutionFrame) ref.Val {
 
 func (e *boundedAdd) Eval(a interpreter.Activation) ref.Val {
 	return e.Exec(interpreter.AsFrame(a))
+}
+
+// operands evaluates both sides of a binary call, left first, as cel-go
+// does; stop is the first side that is an error or unknown.
+func operands(frame *interpreter.ExecutionFrame, lhs, rhs interpreter.InterpretableV2) (l, r, stop ref.Val) {
+	if l = lhs.Exec(frame); types.IsUnknownOrError(l) {
+		return nil, nil, l
+	}
+	if r = rhs.Exec(frame); types.IsUnknownOrError(r) {
+		return nil, nil, r
+	}
+	return l, r, nil
 }
 
 func stringLen(v ref.Val) int {
@@ -240,13 +248,9 @@ func (e *boundedCompare) Exec(frame *interpreter.ExecutionFrame) ref.Val {
 	if b == nil {
 		return e.InterpretableCall.Exec(frame)
 	}
-	l := e.lhs.Exec(frame)
-	if types.IsUnknownOrError(l) {
-		return l
-	}
-	r := e.rhs.Exec(frame)
-	if types.IsUnknownOrError(r) {
-		return r
+	l, r, stop := operands(frame, e.lhs, e.rhs)
+	if stop != nil {
+		return stop
 	}
 	n := 1 + weight(l, filterCompare)
 	if _, ok := r.(traits.Mapper); !ok || e.fn != operators.In && e.fn != operators.OldIn {

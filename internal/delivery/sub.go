@@ -148,24 +148,9 @@ func (s *Sub) runPush(ctx context.Context) {
 	if p.Ordered {
 		keyed = newKeyedQueue()
 	}
-	dispatch := func(msg jetstream.Msg) bool {
-		s.held.add(msg)
-		if keyed == nil {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return false
-			}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				s.handle(ctx, msg)
-			})
-			return true
-		}
-		key := partitionKey(msg)
-		if !keyed.push(key, msg) {
-			return true // queued behind its key
-		}
+	// run takes one of the max_in_flight slots for work, or reports that
+	// the worker is stopping.
+	run := func(work func()) bool {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -173,11 +158,24 @@ func (s *Sub) runPush(ctx context.Context) {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			work()
+		})
+		return true
+	}
+	dispatch := func(msg jetstream.Msg) bool {
+		s.held.add(msg)
+		if keyed == nil {
+			return run(func() { s.handle(ctx, msg) })
+		}
+		key := partitionKey(msg)
+		if !keyed.push(key, msg) {
+			return true // queued behind its key
+		}
+		return run(func() {
 			for m := msg; m != nil; m = keyed.next(key) {
 				s.handleOrdered(ctx, m)
 			}
 		})
-		return true
 	}
 	wg.Go(func() { s.read(ctx, s.rcons, opts, dispatch) })
 	s.read(ctx, s.cons, opts, dispatch)
