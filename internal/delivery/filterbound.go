@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"fmt"
+	"regexp"
+	"regexp/syntax"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -75,6 +77,24 @@ const (
 	// detector, which is why tests of the other bounds raise it).
 	filterTimeout        = time.Second
 	filterInterruptEvery = 100
+
+	// filterScanPerUnit is how many steps of a scanning call (indexOf,
+	// matches, contains, ...) cost one unit, charged from the sizes of its
+	// operands before it runs: a step is about a nanosecond, a unit about
+	// 100-200 ns, so the budget allows about 0.1 s of scanning. cel-go's
+	// indexOf and lastIndexOf compare rune by rune at every offset (a
+	// 100 KB string searched for a 50 KB one ran 2.8 s as one call, which
+	// no interrupt can stop), and matches costs the regular expression's
+	// program size per input byte.
+	filterScanPerUnit = 100
+
+	// filterRegexInsts bounds the program of a regular expression, in
+	// instructions: `(?:x?){1000}` repeated 300 times compiles to hundreds
+	// of thousands and ran 28.7 s on 2 KB, while ordinary patterns take
+	// tens. (cel.RegexProgramSizeLimit is not used: on v0.31.0 it compiles
+	// the parsed pattern without simplifying it, and regexp/syntax panics
+	// on any counted repetition such as x{2}, in Env.Check.)
+	filterRegexInsts = 1000
 )
 
 // budget is what one Match may still spend, in units.
@@ -127,7 +147,144 @@ func boundCalls(i interpreter.InterpretableV2) (interpreter.InterpretableV2, err
 	case (fn == operators.Equals || fn == operators.NotEquals || fn == operators.In || fn == operators.OldIn) && len(args) == 2:
 		return &boundedCompare{InterpretableCall: call, fn: fn, lhs: args[0], rhs: args[1]}, nil
 	}
+	if call.Function() == "matches" && len(args) == 2 {
+		if c, ok := args[1].(interpreter.InterpretableConst); ok {
+			if pattern, ok := c.Value().(types.String); ok {
+				return newLiteralMatch(call.ID(), args[0], string(pattern))
+			}
+		}
+	}
+	if scanningFuncs[call.Function()] {
+		return &scanningCall{InterpretableCall: call, fn: call.Function(), args: args}, nil
+	}
 	return &chargedCall{InterpretableCall: call, builds: buildingFuncs[call.Function()]}, nil
+}
+
+// scanningFuncs read their operands without building anything, in time
+// that grows with the operands' sizes.
+var scanningFuncs = map[string]bool{
+	"contains": true, "startsWith": true, "endsWith": true,
+	"indexOf": true, "lastIndexOf": true, "matches": true,
+}
+
+// scanningCall charges a scanning call by the work its operands imply
+// before it runs: one call can take seconds, and nothing interrupts a call
+// halfway. The operands are evaluated once for the charge and again by the
+// call; whatever they build is charged both times.
+type scanningCall struct {
+	interpreter.InterpretableCall
+	fn   string
+	args []interpreter.InterpretableV2
+}
+
+func (c *scanningCall) Exec(frame *interpreter.ExecutionFrame) ref.Val {
+	b := budgetOf(frame)
+	if b == nil {
+		return c.InterpretableCall.Exec(frame)
+	}
+	var buf [3]ref.Val // indexOf(s, sub, offset) has the most operands
+	vals := buf[:0]
+	for _, a := range c.args {
+		v := a.Exec(frame)
+		if types.IsUnknownOrError(v) {
+			return v
+		}
+		vals = append(vals, v)
+	}
+	b.spend(1 + scanCost(c.fn, vals))
+	return c.InterpretableCall.Exec(frame)
+}
+
+func (c *scanningCall) Eval(a interpreter.Activation) ref.Val {
+	return c.Exec(interpreter.AsFrame(a))
+}
+
+// literalMatch is matches() with a literal pattern, compiled once. It is
+// deliberately not an InterpretableCall: cel-go's own optimisation of
+// literal patterns (OptOptimize) replaces any call to matches that it
+// recognises, which would drop the charge.
+type literalMatch struct {
+	id    int64
+	text  interpreter.InterpretableV2
+	re    *regexp.Regexp
+	insts int64
+}
+
+func newLiteralMatch(id int64, text interpreter.InterpretableV2, pattern string) (interpreter.InterpretableV2, error) {
+	insts, err := regexInsts(pattern)
+	if err != nil {
+		return nil, err
+	}
+	if insts > filterRegexInsts {
+		return nil, fmt.Errorf("the regular expression %.40q compiles to %d instructions; the limit is %d: simplify it (fewer or smaller counted repetitions)", pattern, insts, filterRegexInsts)
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, err
+	}
+	return &literalMatch{id: id, text: text, re: re, insts: int64(insts)}, nil
+}
+
+func (m *literalMatch) ID() int64 { return m.id }
+
+func (m *literalMatch) Exec(frame *interpreter.ExecutionFrame) ref.Val {
+	v := m.text.Exec(frame)
+	if types.IsUnknownOrError(v) {
+		return v
+	}
+	text, ok := v.(types.String)
+	if !ok {
+		return types.NoSuchOverloadErr()
+	}
+	if b := budgetOf(frame); b != nil {
+		b.spend(1 + int64(len(text))*m.insts/filterScanPerUnit)
+	}
+	return types.Bool(m.re.MatchString(string(text)))
+}
+
+func (m *literalMatch) Eval(a interpreter.Activation) ref.Val {
+	return m.Exec(interpreter.AsFrame(a))
+}
+
+// regexInsts is the size of pattern's program, as regexp compiles it.
+func regexInsts(pattern string) (int, error) {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return 0, err
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 0, err
+	}
+	return len(prog.Inst), nil
+}
+
+// scanCost is the work of a scanning call on these operands, in units:
+// the receiver (or first argument) is the text, the second the needle or
+// pattern.
+func scanCost(fn string, vals []ref.Val) int64 {
+	if len(vals) < 2 {
+		return 0
+	}
+	text, needle := int64(stringLen(vals[0])), int64(stringLen(vals[1]))
+	switch fn {
+	case "indexOf", "lastIndexOf":
+		return text * max(needle, 1) / filterScanPerUnit
+	case "matches":
+		pattern, ok := vals[1].(types.String)
+		if !ok {
+			return 0
+		}
+		insts, err := regexInsts(string(pattern))
+		if err != nil {
+			return needle / filterBytesPerUnit // the call reports the error
+		}
+		if insts > filterRegexInsts {
+			overBound("the filter's regular expression compiles to %d instructions; the limit is %d", insts, filterRegexInsts)
+		}
+		return needle/filterBytesPerUnit + text*int64(insts)/filterScanPerUnit
+	}
+	return (text + needle) / filterScanPerUnit
 }
 
 // buildingFuncs are the functions whose string (or list) result is newly

@@ -45,6 +45,15 @@ func TestFilterBoundsAttacks(t *testing.T) {
 			`data.xs.map(a, [a, a, a, a, a, a, a, a]).map(b, [b, b, b, b, b, b, b, b]).map(c, [c, c, c, c, c, c, c, c]) == ` +
 				`data.xs.map(a, [a, a, a, a, a, a, a, a]).map(b, [b, b, b, b, b, b, b, b]).map(c, [c, c, c, c, c, c, c, c])`,
 			bigEvent(3000, 10), "compare more than"},
+		// One scanning call can run for seconds, and no interrupt stops a
+		// call halfway: it is charged before it runs. Reported: 2.8 s with
+		// no payload at all, 4.8 s on a 150 KB event.
+		{"quadratic indexOf of literals", `"` + strings.Repeat("a", 100) + `".replace("a", "` + strings.Repeat("a", 1000) + `").indexOf("` +
+			strings.Repeat("a", 50) + `".replace("a", "` + strings.Repeat("a", 1000) + `") + "b") >= 0`, `{}`, "cost limit"},
+		{"quadratic indexOf of data", `data.s.indexOf(data.s.substring(0, 50000) + "b") >= 0`, bigEvent(1, 150_000), "cost limit"},
+		{"lastIndexOf of data", `data.s.lastIndexOf("b" + data.s.substring(0, 50000)) >= 0`, bigEvent(1, 150_000), "cost limit"},
+		{"regular expression from data", `data.s.matches(data.s)`, bigEvent(1, 24_000), "regular expression compiles to"},
+		{"matches over a large text", `data.xs.exists(a, data.s.matches("^(a|aa)+$") && false)`, bigEvent(200, 500_000), "cost limit"},
 		// Calls nothing per step, so only the time bound stops it.
 		{"nested exists_one of a constant", `data.xs.exists_one(a, data.xs.exists_one(b, false))`, bigEvent(20_000, 10), "ran for more than"},
 	}
@@ -99,6 +108,8 @@ func TestFilterBoundsLeaveOrdinaryFiltersAlone(t *testing.T) {
 		{`data.xs == data.xs && "abcdefgh" in data.xs`, bigEvent(20_000, 10), true},
 		{`"%s-%d".format([type, 1]) == "order.created-1"`, bigEvent(1, 10), true},
 		{`data.xs.join(",").size() == 20000 * 9 - 1`, bigEvent(20_000, 10), true},
+		{`data.s.indexOf("b") == -1 && data.s.lastIndexOf("aaaa") == 99996`, bigEvent(1, 100_000), true},
+		{`data.s.matches("^a+$") && data.s.contains("aaa")`, bigEvent(1, 100_000), true},
 	}
 	for _, tt := range tests {
 		f := mustCompile(t, tt.expr)
@@ -107,6 +118,21 @@ func TestFilterBoundsLeaveOrdinaryFiltersAlone(t *testing.T) {
 		require.NoError(t, err, tt.expr)
 		require.Equal(t, tt.want, ok, tt.expr)
 	}
+}
+
+// TestFilterRefusesLargeRegularExpressions: a literal pattern whose program
+// is over filterRegexInsts is refused when the filter is compiled.
+func TestFilterRefusesLargeRegularExpressions(t *testing.T) {
+	t.Parallel()
+	_, err := CompileFilter(`data.s.matches("` + strings.Repeat("(?:x?){1000}", 300) + `z")`)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "instructions; the limit is")
+	// A counted repetition is fine (cel-go's own program-size check
+	// panicked on it).
+	_, err = CompileFilter(`data.s.matches("^x{2}[0-9]{3,5}$")`)
+	require.NoError(t, err)
+	_, err = CompileFilter(`data.s.matches("^order-[0-9]+$")`)
+	require.NoError(t, err)
 }
 
 // TestFilterUndecodableData: data a filter cannot read is ErrFilterData, so
