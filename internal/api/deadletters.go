@@ -10,7 +10,9 @@ import (
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/problem"
+	"github.com/weir-dev/weir/internal/token"
 )
 
 func (a *API) registerDeadLetters(mux *http.ServeMux, h func(http.HandlerFunc) http.Handler) {
@@ -201,6 +203,25 @@ func (a *API) redriveOne(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
+// mayCorrect refuses a corrected payload from a token that may not speak
+// for the event's source: the data would be published under an origin the
+// token does not own. A source under /sources/ vouches for a verified
+// webhook sender, so only an admin may correct such an event.
+func mayCorrect(tok *token.Token, ev *event.Event) *problem.Problem {
+	if tok.IsAdmin() {
+		return nil
+	}
+	if ingress.ReservedSource(ev.Source) {
+		return problem.New(http.StatusForbidden, "forbidden",
+			"this event came through webhook ingress ("+quote(ev.Source)+"), and its source vouches for a verified sender: only an admin may publish corrected data under it. Redrive it without data once the contract accepts it, or ask the sender to send it again").WithField("data")
+	}
+	if !tok.CanSource(ev.Source) {
+		return problem.New(http.StatusForbidden, "forbidden",
+			"token "+quote(tok.Name)+" may publish only events whose source is under "+quote(strings.Join(tok.Sources, ", "))+", not "+quote(ev.Source)+", so it may not correct this one").WithField("data")
+	}
+	return nil
+}
+
 // redrive does the work of one redrive and closes the dead letter.
 func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMessage) *problem.Problem {
 	if d.Status != "" && d.Status != deadletter.StatusOpen {
@@ -230,6 +251,9 @@ func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMe
 			return problem.New(http.StatusConflict, "invalid-event", "the stored event cannot be read: "+err.Error())
 		}
 		if len(data) > 0 {
+			if p := mayCorrect(tokenOf(r), &ev); p != nil {
+				return p
+			}
 			// The correction is checked as ingress checks a body: UTF-8,
 			// and I-JSON (no repeated names, no number beyond a float64).
 			if err := event.CheckJSON(data); err != nil {

@@ -121,3 +121,28 @@ func TestPublishRefusesDataThatIsNotIJSON(t *testing.T) {
 	require.Equal(t, "data/a/b", r.body["field"])
 	require.Empty(t, storedEvents(t, b.srv.Bus().JetStream(), "events.>"))
 }
+
+// TestCorrectingAQuarantinedEventKeepsItsOrigin: a corrected payload is
+// published under the quarantined event's own source, so a token may send
+// one only where it could publish itself; an event from webhook ingress
+// (/sources/...) is corrected by an admin only.
+func TestCorrectingAQuarantinedEventKeepsItsOrigin(t *testing.T) {
+	t.Parallel()
+	cfg := withWarehouse(t)
+	withContracts(t, cfg, map[string]string{"order.created": orderSchemaV1})
+	b := start(t, cfg)
+	r := b.sendShop(t, `{"order":"seven","total":3}`, "q1")
+	require.Equal(t, "quarantined", r.body["status"])
+	url := b.base + "/v1/deadletters/" + r.body["dead_letter_id"].(string) + "/redrive"
+
+	r = do(t, apiRequest(t, "POST", url, warehouseSecret, "application/json", `{"data":{"order":7,"total":3}}`))
+	require.Equal(t, http.StatusForbidden, r.status, string(r.raw))
+	require.Equal(t, "data", r.body["field"])
+	require.Empty(t, storedEvents(t, b.srv.Bus().JetStream(), "events.>"), "nothing is published under the webhook's source")
+
+	r = postJSON(t, url, `{"data":{"order":7,"total":3}}`)
+	require.Equal(t, http.StatusOK, r.status, "an admin may correct it: %s", r.raw)
+	evs := storedEvents(t, b.srv.Bus().JetStream(), "events.order.created")
+	require.Len(t, evs, 1)
+	require.Equal(t, "/sources/shop", evs[0]["source"])
+}
