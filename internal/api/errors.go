@@ -1,9 +1,8 @@
 package api
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -49,7 +48,7 @@ func (a *API) problemOf(r *http.Request, kind string, err error) *problem.Proble
 // unavailable is the 503 answer for a bus that cannot serve the request; the
 // cause goes to the log (at warn: the bus being away is not weir's fault).
 func (a *API) unavailable(r *http.Request, err error) *problem.Problem {
-	a.log.WarnContext(r.Context(), "api: event bus unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	a.log.WarnContext(r.Context(), "event bus unavailable", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
 	p := problem.New(http.StatusServiceUnavailable, "bus-unavailable",
 		"the event bus is unavailable, so nothing was changed; retry after Retry-After")
 	p.RetryAfter = busRetryAfter
@@ -57,20 +56,8 @@ func (a *API) unavailable(r *http.Request, err error) *problem.Problem {
 }
 
 // internal is the 500 answer: a correlation id the client can quote, and the
-// cause in the log under the same id.
+// cause in the log under the same id, with the request's method and path.
 func (a *API) internal(r *http.Request, err error) *problem.Problem {
-	id := correlationID()
-	a.log.ErrorContext(r.Context(), "api: internal error", "correlation_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
-	p := problem.New(http.StatusInternalServerError, "internal",
-		"weir failed to answer this request; its log has the cause under correlation id "+id)
-	p.CorrelationID = id
-	return p
-}
-
-// correlationID is 16 random bytes in hex: unguessable, so that it tells a
-// client nothing about other requests.
-func correlationID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
+	log := a.log.With(slog.String("method", r.Method), slog.String("path", r.URL.Path))
+	return problem.Internal(r.Context(), log, "internal", err)
 }

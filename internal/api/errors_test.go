@@ -46,7 +46,8 @@ func TestWriteErrorInternalCarriesACorrelationIDNotTheCause(t *testing.T) {
 	var line map[string]any
 	require.NoError(t, json.Unmarshal([]byte(logged), &line), logged)
 	require.Equal(t, id, line["correlation_id"], "the log has the same id")
-	require.Equal(t, "loading: "+cause.Error(), line["err"], "and the cause under it")
+	require.Equal(t, "loading: "+cause.Error(), line["error"], "and the cause under it")
+	require.Equal(t, "/v1/things", line["path"])
 
 	_, _, again, _ := answer(t, cause)
 	require.NotEqual(t, id, again["correlation_id"], "each answer has its own id")

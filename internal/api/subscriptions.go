@@ -132,7 +132,7 @@ func (a *API) writeSubscription(w http.ResponseWriter, r *http.Request, name str
 	}
 	v, err := a.deliv.Get(r.Context(), name)
 	if err != nil {
-		a.writeError(w, r, "internal", err)
+		a.writeError(w, r, "invalid-subscription", err)
 		return
 	}
 	status := http.StatusCreated
@@ -152,7 +152,7 @@ func (a *API) deleteSubscription(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, delivery.ErrDeclaredInConfig):
 		problem.New(http.StatusConflict, "declared-in-config", err.Error()).WithField("name").Write(w, r)
 	case err != nil:
-		a.writeError(w, r, "internal", err)
+		a.writeError(w, r, "invalid-subscription", err)
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}
@@ -168,7 +168,7 @@ func (a *API) setState(state string) http.HandlerFunc {
 			reason = "paused through the API by token " + quote(tokenOf(r).Name)
 		}
 		if err := a.deliv.SetState(r.Context(), r.PathValue("name"), state, reason); err != nil {
-			a.writeError(w, r, "internal", err)
+			a.writeError(w, r, "invalid-subscription", err)
 			return
 		}
 		v, _ := a.deliv.Get(r.Context(), r.PathValue("name"))
@@ -189,7 +189,7 @@ func (a *API) listAttempts(w http.ResponseWriter, r *http.Request) {
 		Subscription: r.PathValue("name"), EventID: q.Get("event_id"), Outcome: q.Get("outcome"), Limit: limit,
 	})
 	if err != nil {
-		a.writeError(w, r, "internal", err)
+		a.writeError(w, r, "invalid-subscription", err)
 		return
 	}
 	if at == nil {
