@@ -61,3 +61,28 @@ func TestCreateSubscriptionWhileTheBusIsDownIs503(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
 	require.Equal(t, "push.url", r.body["field"])
 }
+
+// Retention and ack refusals name their field from the error's value: the
+// path survives even where the message holds more than one colon.
+func TestRetentionAndAckRefusalsNameTheField(t *testing.T) {
+	t.Parallel()
+	b := start(t, testConfig(t))
+	for body, want := range map[string]string{
+		`{"max_age":"0s"}`:                "max_age",
+		`{"max_age":"1h","max_bytes":-1}`: "max_bytes",
+		`{"max_age":"1h","rules":[{"pattern":"order.*","max_age":"0s"}]}`: "rules[0].max_age",
+	} {
+		r := do(t, apiRequest(t, "PUT", b.base+"/v1/retention", adminSecret, "application/json", body))
+		require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
+		require.Equal(t, "https://weir.dev/problems/invalid-retention", r.body["type"])
+		require.Equal(t, want, r.body["field"], body)
+		require.Equal(t, want+": ", r.body["detail"].(string)[:len(want)+2])
+	}
+
+	url := b.base + "/v1/subscriptions"
+	r := do(t, apiRequest(t, "POST", url, adminSecret, "application/json", `{"name":"orders","types":["order.*"],"pull":{}}`))
+	require.Equal(t, http.StatusCreated, r.status, string(r.raw))
+	r = do(t, apiRequest(t, "POST", url+"/orders/ack", adminSecret, "application/json", `{"acks":[{"ack_id":"bm9wZQ","nack":true,"delay":"1:2:3"}]}`))
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
+	require.Equal(t, "acks[0].ack_id", r.body["field"])
+}
