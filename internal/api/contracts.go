@@ -43,7 +43,7 @@ func (a *API) asyncAPI(w http.ResponseWriter, r *http.Request) {
 	cat.Subscriptions = subs
 	doc, err := contract.RenderAsyncAPI(cat)
 	if err != nil {
-		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
+		a.internal(r, err).Write(w, r)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -168,7 +168,7 @@ func (a *API) registerVersion(w http.ResponseWriter, r *http.Request) {
 		problem.New(http.StatusConflict, "declared-in-config", err.Error()).WithField("type").Write(w, r)
 		return
 	case err != nil:
-		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		a.unavailable(r, err).Write(w, r)
 		return
 	}
 	status := http.StatusOK
@@ -259,7 +259,7 @@ func (a *API) deprecate(w http.ResponseWriter, r *http.Request) {
 		problem.New(http.StatusConflict, "declared-in-config", err.Error()).WithField("type").Write(w, r)
 		return
 	case err != nil:
-		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		a.unavailable(r, err).Write(w, r)
 		return
 	}
 	c, _ := a.contracts.Get(typ)

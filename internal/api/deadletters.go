@@ -146,7 +146,7 @@ func (a *API) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	f.Visible = a.visibleTo(r)
 	list, next, err := a.deliv.DeadLetters().List(r.Context(), f)
 	if err != nil {
-		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		a.unavailable(r, err).Write(w, r)
 		return
 	}
 	out := []*deadletter.DeadLetter{}
@@ -166,7 +166,7 @@ func (a *API) deadLetter(w http.ResponseWriter, r *http.Request) (*deadletter.De
 		return nil, false
 	}
 	if err != nil {
-		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		a.unavailable(r, err).Write(w, r)
 		return nil, false
 	}
 	if !a.mayHandle(r, d) {
@@ -243,7 +243,7 @@ func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMe
 			return problem.New(http.StatusConflict, "unknown-subscription", "the subscription "+quote(d.Subscription)+" no longer exists; resolve this dead letter instead").WithField("subscription")
 		}
 		if err != nil {
-			return problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error())
+			return a.unavailable(r, err)
 		}
 	case "quarantined":
 		ev, err := event.Decode(d.Event)
@@ -271,13 +271,15 @@ func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMe
 			return adm.Problem
 		}
 		if _, err := a.pub.Publish(ctx, &ev, "rd\x00"+d.ID, a.dedupeWindow); err != nil {
-			return problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error())
+			return a.unavailable(r, err)
 		}
 		d.Event = ev.AppendJSON(nil)
 	}
 	d.Status, d.ClosedAt, d.ClosedBy = deadletter.StatusRedriven, time.Now().UTC(), tokenOf(r).Name
 	if err := a.deliv.DeadLetters().Update(ctx, d); err != nil {
-		return problem.New(http.StatusServiceUnavailable, "bus-unavailable", "redriven, but the dead letter was not marked: "+err.Error())
+		p := a.unavailable(r, err)
+		p.Detail = "the event was redriven, but the event bus is unavailable and the dead letter was not marked redriven; retry after Retry-After"
+		return p
 	}
 	return nil
 }
@@ -303,7 +305,7 @@ func (a *API) bulkRedrive(w http.ResponseWriter, r *http.Request) {
 	f.Visible = a.visibleTo(r)
 	list, _, err := a.deliv.DeadLetters().List(r.Context(), f)
 	if err != nil {
-		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		a.unavailable(r, err).Write(w, r)
 		return
 	}
 	type failure struct {
@@ -342,7 +344,7 @@ func (a *API) resolveDeadLetter(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Status, d.ClosedAt, d.ClosedBy, d.Resolution = deadletter.StatusResolved, time.Now().UTC(), tokenOf(r).Name, body.Reason
 	if err := a.deliv.DeadLetters().Update(r.Context(), d); err != nil {
-		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		a.unavailable(r, err).Write(w, r)
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
@@ -358,7 +360,7 @@ func (a *API) deleteDeadLetter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.deliv.DeadLetters().Delete(r.Context(), d.ID); err != nil {
-		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		a.unavailable(r, err).Write(w, r)
 		return
 	}
 	a.log.InfoContext(r.Context(), "dead letter deleted", "dead_letter_id", d.ID, "event_id", d.EventID, "token", tokenOf(r).Name, "reason", r.URL.Query().Get("reason"))

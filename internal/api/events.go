@@ -159,7 +159,7 @@ func eventProblem(err error) *problem.Problem {
 	case errors.As(err, &je):
 		return problem.New(http.StatusBadRequest, string(je.Kind), err.Error()).WithField(je.Field)
 	case errors.As(err, &fe):
-		return problem.New(http.StatusBadRequest, "invalid-event", err.Error()).WithField(fe.Field)
+		return problem.New(http.StatusBadRequest, "invalid-event", err.Error()).WithField(fe.Path)
 	case errors.Is(err, event.ErrNotCloudEvent), errors.Is(err, event.ErrUnsupportedFormat):
 		return problem.New(http.StatusUnsupportedMediaType, "not-a-cloudevent", err.Error()).WithField("Content-Type")
 	default:

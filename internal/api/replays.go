@@ -53,11 +53,7 @@ func (a *API) startReplay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rp, err := a.deliv.StartReplay(r.PathValue("name"), req)
-	var bad *delivery.ReplayError
 	switch {
-	case errors.As(err, &bad):
-		problem.New(http.StatusBadRequest, "invalid-replay", bad.Error()).WithField(bad.Field).Write(w, r)
-		return
 	case errors.Is(err, delivery.ErrTooManyReplays):
 		p := problem.New(http.StatusTooManyRequests, "too-many-replays", err.Error())
 		p.RetryAfter = replayRetryAfter
@@ -67,7 +63,7 @@ func (a *API) startReplay(w http.ResponseWriter, r *http.Request) {
 		problem.New(http.StatusNotFound, "unknown-subscription", "there is no subscription named "+quote(r.PathValue("name"))).WithField("name").Write(w, r)
 		return
 	case err != nil:
-		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
+		a.writeError(w, r, "invalid-replay", err)
 		return
 	}
 	w.Header().Set("Location", "/v1/replays/"+rp.ID)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/weir-dev/weir/internal/config"
@@ -69,12 +68,12 @@ func (a *API) putRetention(w http.ResponseWriter, r *http.Request) {
 		p.Rules = append(p.Rules, retention.Rule{Pattern: rule.Pattern, MaxAge: time.Duration(rule.MaxAge)})
 	}
 	if err := p.Validate(); err != nil {
-		field, _, _ := strings.Cut(err.Error(), ":")
-		problem.New(http.StatusBadRequest, "invalid-retention", err.Error()).WithField(field).Write(w, r)
+		a.writeError(w, r, "invalid-retention", err)
 		return
 	}
 	if err := a.keeper.Apply(r.Context(), p); err != nil {
-		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		// Apply checked p again; what fails now is the stream's update.
+		a.unavailable(r, err).Write(w, r)
 		return
 	}
 	a.log.InfoContext(r.Context(), "retention changed", "token", tokenOf(r).Name, "max_age", p.MaxAge.String(), "rules", len(p.Rules))

@@ -13,6 +13,7 @@ import (
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery"
+	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/problem"
 )
 
@@ -114,13 +115,10 @@ func (a *API) writeSubscription(w http.ResponseWriter, r *http.Request, name str
 	}
 	tok := tokenOf(r)
 	err := a.deliv.Create(r.Context(), name, &body.Subscription, replace, delivery.Creator{Token: tok.Name, Trusted: tok.IsAdmin()})
-	var fe *delivery.FieldError
+	var fe *field.Error
 	switch {
 	case errors.Is(err, delivery.ErrTargetDenied) && errors.As(err, &fe):
-		problem.New(http.StatusUnprocessableEntity, "target-denied", err.Error()).WithField(fe.Field).Write(w, r)
-		return
-	case errors.As(err, &fe):
-		problem.New(http.StatusBadRequest, "invalid-subscription", err.Error()).WithField(fe.Field).Write(w, r)
+		problem.New(http.StatusUnprocessableEntity, "target-denied", fe.Error()).WithField(fe.Path).Write(w, r)
 		return
 	case errors.Is(err, delivery.ErrDeclaredInConfig):
 		problem.New(http.StatusConflict, "declared-in-config", err.Error()).WithField("name").Write(w, r)
@@ -129,13 +127,12 @@ func (a *API) writeSubscription(w http.ResponseWriter, r *http.Request, name str
 		problem.New(http.StatusConflict, "subscription-exists", "a subscription named "+quote(name)+" already exists; use PUT /v1/subscriptions/"+name+" to replace it").WithField("name").Write(w, r)
 		return
 	case err != nil:
-		field, _, _ := strings.Cut(err.Error(), ":")
-		problem.New(http.StatusBadRequest, "invalid-subscription", err.Error()).WithField(strings.TrimPrefix(field, ".")).Write(w, r)
+		a.writeError(w, r, "invalid-subscription", err)
 		return
 	}
 	v, err := a.deliv.Get(r.Context(), name)
 	if err != nil {
-		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
+		a.writeError(w, r, "invalid-subscription", err)
 		return
 	}
 	status := http.StatusCreated
@@ -155,7 +152,7 @@ func (a *API) deleteSubscription(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, delivery.ErrDeclaredInConfig):
 		problem.New(http.StatusConflict, "declared-in-config", err.Error()).WithField("name").Write(w, r)
 	case err != nil:
-		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
+		a.writeError(w, r, "invalid-subscription", err)
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}
@@ -171,7 +168,7 @@ func (a *API) setState(state string) http.HandlerFunc {
 			reason = "paused through the API by token " + quote(tokenOf(r).Name)
 		}
 		if err := a.deliv.SetState(r.Context(), r.PathValue("name"), state, reason); err != nil {
-			problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
+			a.writeError(w, r, "invalid-subscription", err)
 			return
 		}
 		v, _ := a.deliv.Get(r.Context(), r.PathValue("name"))
@@ -192,7 +189,7 @@ func (a *API) listAttempts(w http.ResponseWriter, r *http.Request) {
 		Subscription: r.PathValue("name"), EventID: q.Get("event_id"), Outcome: q.Get("outcome"), Limit: limit,
 	})
 	if err != nil {
-		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
+		a.writeError(w, r, "invalid-subscription", err)
 		return
 	}
 	if at == nil {
@@ -228,7 +225,7 @@ func (a *API) fetchEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		a.unavailable(r, err).Write(w, r)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": events})
@@ -249,12 +246,13 @@ func (a *API) ackEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.deliv.Ack(r.Context(), r.PathValue("name"), body.Acks); err != nil {
-		if !errors.Is(err, delivery.ErrBadAckID) {
-			problem.New(http.StatusServiceUnavailable, "bus-unavailable", err.Error()).Write(w, r)
+		var fe *field.Error
+		if !errors.Is(err, delivery.ErrBadAckID) || !errors.As(err, &fe) {
+			a.unavailable(r, err).Write(w, r)
 			return
 		}
-		field, _, _ := strings.Cut(err.Error(), ":")
-		problem.New(http.StatusBadRequest, "invalid-ack", "acks"+err.Error()).WithField("acks"+field).Write(w, r)
+		fe.Prefix("acks")
+		problem.New(http.StatusBadRequest, "invalid-ack", fe.Error()).WithField(fe.Path).Write(w, r)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"acknowledged": len(body.Acks)})

@@ -46,6 +46,17 @@ const StreamDuplicateWindow = 30 * time.Second
 // 503 with Retry-After and keep no de-duplication record.
 var ErrUnavailable = errors.New("the event bus is unavailable")
 
+// Unavailable marks err, a failed read or write of a bucket or stream, as
+// ErrUnavailable, saying what was being done; nil stays nil. Callers use it
+// where every failure is one a later retry may fix (no connection, no
+// response, no quorum, timeout), so that the API answers 503, not 500.
+func Unavailable(doing string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, doing, err)
+}
+
 // Config selects and tunes the bus.
 type Config struct {
 	// URL of an external NATS server or cluster; empty runs the embedded server.

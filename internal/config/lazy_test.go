@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/weir-dev/weir/internal/field"
 )
 
 // A command that reads part of weir.yaml needs only the variables of that
@@ -41,6 +43,9 @@ subscriptions:
 	require.ErrorAs(t, err, &unset)
 	require.Equal(t, UnsetEnvError{Field: "sources.gh.verify.secrets[0]", Name: "GH_SECRET"}, *unset)
 	require.EqualError(t, err, "sources.gh.verify.secrets[0]: environment variable GH_SECRET is not set")
+	var fe *field.Error
+	require.ErrorAs(t, err, &fe, "the field is a value, as every field error is")
+	require.Equal(t, "sources.gh.verify.secrets[0]", fe.Path)
 	require.ErrorAs(t, cfg.NeedEnv("bus", "server.addr"), &unset)
 	require.Equal(t, "WEIR_ADDR", unset.Name)
 	require.ErrorAs(t, cfg.NeedEnv("tokens"), &unset)

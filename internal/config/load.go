@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/weir-dev/weir/internal/field"
 )
 
 // Load reads the file at path, expands ${NAME} references from the environment,
@@ -51,7 +53,8 @@ func LoadLazy(path string, lookup func(string) (string, bool)) (*Config, error) 
 	return cfg, nil
 }
 
-// UnsetEnvError is a field whose ${NAME} variable is not set.
+// UnsetEnvError is a field whose ${NAME} variable is not set. It reaches
+// callers as the cause of a *field.Error for that field.
 type UnsetEnvError struct {
 	// Field is the field path, e.g. sources.shop.verify.secrets[0].
 	Field string
@@ -63,13 +66,19 @@ func (e *UnsetEnvError) Error() string {
 	return fmt.Sprintf("%s: environment variable %s is not set", e.Field, e.Name)
 }
 
+// asField is e as the *field.Error that callers receive, with e as its cause.
+func (e UnsetEnvError) asField() *field.Error {
+	return &field.Error{Path: e.Field, Reason: "environment variable " + e.Name + " is not set", Err: &e}
+}
+
 // NeedEnv reports the first field at or under one of fields (e.g.
-// "sources.shop", "server.addr") whose ${NAME} variable LoadLazy found unset.
+// "sources.shop", "server.addr") whose ${NAME} variable LoadLazy found unset:
+// a *field.Error wrapping an *UnsetEnvError.
 func (c *Config) NeedEnv(fields ...string) error {
 	for _, u := range c.unset {
 		for _, f := range fields {
 			if u.Field == f || strings.HasPrefix(u.Field, f+".") || strings.HasPrefix(u.Field, f+"[") {
-				return &u
+				return u.asField()
 			}
 		}
 	}
@@ -186,7 +195,7 @@ func expandNode(n *yaml.Node, path string, lookup func(string) (string, bool), u
 			return v
 		})
 		if missing != "" && unset == nil {
-			return &UnsetEnvError{Field: path, Name: missing}
+			return (&UnsetEnvError{Field: path, Name: missing}).asField()
 		}
 		if missing != "" {
 			*unset = append(*unset, UnsetEnvError{Field: path, Name: missing})

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/weir-dev/weir/internal/field"
 )
 
 // Duration is a time.Duration written as "15s", "5m" or "6h" in YAML and JSON
@@ -150,59 +152,60 @@ func ValidSubscriptionName(name string) error {
 	return nil
 }
 
-// Validate checks a subscription; errors start with path (e.g.
-// "subscriptions.fulfillment") and name the field. The CEL filter and the push
+// Validate checks a subscription; an error is a *field.Error whose Path is
+// the field under path (e.g. "subscriptions.fulfillment.push.url", or
+// "push.url" when path is empty). The CEL filter and the push
 // URL's address policy are checked by the delivery package, which owns them.
 func (s *Subscription) Validate(path string) error {
 	if len(s.Types) == 0 {
-		return fmt.Errorf("%s.types: at least one type pattern is required (e.g. [order.*])", path)
+		return field.Errorf(field.Join(path, "types"), "at least one type pattern is required (e.g. [order.*])")
 	}
 	for i, t := range s.Types {
 		if err := ValidPattern(t); err != nil {
-			return fmt.Errorf("%s.types[%d]: %w", path, i, err)
+			return field.Wrap(field.Join(path, fmt.Sprintf("types[%d]", i)), err)
 		}
 	}
 	if s.Start != "new" && s.Start != "all" {
-		return fmt.Errorf("%s.start: %q is not new or all", path, s.Start)
+		return field.Errorf(field.Join(path, "start"), "%q is not new or all", s.Start)
 	}
 	switch {
 	case s.Push == nil && s.Pull == nil:
-		return fmt.Errorf("%s: set push (weir POSTs events to your app) or pull (your app fetches them)", path)
+		return field.Errorf(path, "set push (weir POSTs events to your app) or pull (your app fetches them)")
 	case s.Push != nil && s.Pull != nil:
-		return fmt.Errorf("%s.pull: set either push or pull, not both", path)
+		return field.Errorf(field.Join(path, "pull"), "set either push or pull, not both")
 	}
 	if p := s.Push; p != nil {
 		u, err := url.Parse(p.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%s.push.url: %q is not an http(s) URL", path, p.URL)
+			return field.Errorf(field.Join(path, "push.url"), "%q is not an http(s) URL", p.URL)
 		}
 		if p.Secret != "" && !strings.HasPrefix(p.Secret, "whsec_") {
-			return fmt.Errorf("%s.push.secret: a Standard Webhooks secret starts with whsec_ (e.g. whsec_ followed by base64 of 24-64 random bytes)", path)
+			return field.Errorf(field.Join(path, "push.secret"), "a Standard Webhooks secret starts with whsec_ (e.g. whsec_ followed by base64 of 24-64 random bytes)")
 		}
 		if p.Secret == "" {
-			return fmt.Errorf("%s.push.secret: required: deliveries are signed so that your app can trust them (whsec_...)", path)
+			return field.Errorf(field.Join(path, "push.secret"), "required: deliveries are signed so that your app can trust them (whsec_...)")
 		}
 		if key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(p.Secret, "whsec_")); err != nil || len(key) < 16 {
-			return fmt.Errorf("%s.push.secret: after whsec_ comes the key in base64, at least 16 bytes (e.g. whsec_ + `openssl rand -base64 32`)", path)
+			return field.Errorf(field.Join(path, "push.secret"), "after whsec_ comes the key in base64, at least 16 bytes (e.g. whsec_ + `openssl rand -base64 32`)")
 		}
 		if p.Timeout.D() <= 0 || p.Timeout.D() > 5*time.Minute {
-			return fmt.Errorf("%s.push.timeout: must be between 1ms and 5m", path)
+			return field.Errorf(field.Join(path, "push.timeout"), "must be between 1ms and 5m")
 		}
 		if p.MaxAttempts < 1 || p.MaxAttempts > 100 {
-			return fmt.Errorf("%s.push.max_attempts: %d is out of range 1..100", path, p.MaxAttempts)
+			return field.Errorf(field.Join(path, "push.max_attempts"), "%d is out of range 1..100", p.MaxAttempts)
 		}
 		if p.Retry.Initial.D() <= 0 || p.Retry.Max.D() < p.Retry.Initial.D() {
-			return fmt.Errorf("%s.push.retry: initial must be positive and max at least initial", path)
+			return field.Errorf(field.Join(path, "push.retry"), "initial must be positive and max at least initial")
 		}
 		if p.MaxInFlight < 1 || p.MaxInFlight > 1000 {
-			return fmt.Errorf("%s.push.max_in_flight: %d is out of range 1..1000", path, p.MaxInFlight)
+			return field.Errorf(field.Join(path, "push.max_in_flight"), "%d is out of range 1..1000", p.MaxInFlight)
 		}
 		if p.MaxAge < 0 {
-			return fmt.Errorf("%s.push.max_age: must not be negative", path)
+			return field.Errorf(field.Join(path, "push.max_age"), "must not be negative")
 		}
 	}
 	if p := s.Pull; p != nil && (p.AckWait.D() < time.Second || p.AckWait.D() > 12*time.Hour) {
-		return fmt.Errorf("%s.pull.ack_wait: must be between 1s and 12h", path)
+		return field.Errorf(field.Join(path, "pull.ack_wait"), "must be between 1s and 12h")
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/deadletter"
+	"github.com/weir-dev/weir/internal/field"
 )
 
 // SubscriptionsBucket holds subscriptions created through the API
@@ -141,15 +142,15 @@ func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error)
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // checkSpec checks what config validation cannot: the filter compiles and the
-// push URL is allowed. Errors start with the field ("filter: ..."); a refused
-// push URL is a *FieldError for push.url.
+// push URL is allowed. Errors are *field.Error: for filter, or for push.url
+// wrapping ErrTargetDenied.
 func checkSpec(policy *TargetPolicy, s *config.Subscription) error {
 	if _, err := CompileFilter(s.Filter); err != nil {
-		return err // already "filter: ..."
+		return err // a *field.Error for filter
 	}
 	if s.Push != nil {
 		if err := policy.CheckURL(s.Push.URL); err != nil {
-			return &FieldError{Field: "push.url", Err: err}
+			return field.Wrap("push.url", err)
 		}
 	}
 	return nil
@@ -454,11 +455,12 @@ func (m *Manager) List(ctx context.Context) []*View {
 
 // Create adds a subscription through the API; it is stored in the bucket, with
 // who made it, and every node starts it. A new name gets a new UID; replacing
-// keeps the UID the stored definition has. A push URL that by's policy refuses
-// is a *FieldError for push.url wrapping ErrTargetDenied.
+// keeps the UID the stored definition has. A bad definition is a *field.Error
+// naming the field (a push URL that by's policy refuses is one for push.url
+// wrapping ErrTargetDenied); a bus that cannot store it is bus.ErrUnavailable.
 func (m *Manager) Create(ctx context.Context, name string, spec *config.Subscription, replace bool, by Creator) error {
 	if err := config.ValidSubscriptionName(name); err != nil {
-		return fmt.Errorf("name: %w", err)
+		return field.Wrap("name", err)
 	}
 	if _, declared := m.cfg.Subscriptions[name]; declared {
 		return ErrDeclaredInConfig
@@ -472,7 +474,7 @@ func (m *Manager) Create(ctx context.Context, name string, spec *config.Subscrip
 		}
 	}
 	if err := spec.Validate(""); err != nil {
-		return trimPath(err)
+		return err
 	}
 	policy := m.policy
 	if !by.Trusted {
@@ -480,6 +482,10 @@ func (m *Manager) Create(ctx context.Context, name string, spec *config.Subscrip
 	}
 	if err := checkSpec(policy, spec); err != nil {
 		return err
+	}
+	if !m.bus.Connected() {
+		// At once, rather than after the bucket's request timeout.
+		return bus.ErrUnavailable
 	}
 	stored := &storedSpec{Subscription: *spec, Trusted: by.Trusted, CreatedBy: by.Token}
 	if replace {
@@ -491,14 +497,18 @@ func (m *Manager) Create(ctx context.Context, name string, spec *config.Subscrip
 	raw, _ := json.Marshal(stored)
 	if replace {
 		if _, err := m.kv.Put(ctx, "spec."+name, raw); err != nil {
-			return err
+			return bus.Unavailable("storing the subscription", err)
 		}
 	} else if _, err := m.kv.Create(ctx, "spec."+name, raw); errors.Is(err, jetstream.ErrKeyExists) {
 		return ErrExists
 	} else if err != nil {
-		return err
+		return bus.Unavailable("storing the subscription", err)
 	}
-	return m.upsert(ctx, name, stored, OriginAPI)
+	if err := m.upsert(ctx, name, stored, OriginAPI); err != nil {
+		// The definition was checked above: what fails now is the consumer.
+		return bus.Unavailable("creating the subscription's consumer", err)
+	}
+	return nil
 }
 
 // Delete removes a subscription created through the API, with its consumer.

@@ -19,6 +19,7 @@ import (
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/field"
 )
 
 const (
@@ -91,7 +92,8 @@ type Filter struct {
 // white space means no filter: it returns (nil, nil), and a nil *Filter
 // matches every event.
 //
-// The error is a sentence meant for whoever wrote weir.yaml; it names the
+// The error is a *field.Error for "filter", a sentence meant for whoever
+// wrote weir.yaml; it names the
 // line and column of each problem, as in
 // `filter: line 1, column 6: undeclared reference to 'totl'`, and lists
 // the variables when a name is unknown. An expression longer than 4096
@@ -101,11 +103,11 @@ func CompileFilter(expr string) (*Filter, error) {
 		return nil, nil
 	}
 	if len(expr) > maxFilterLen {
-		return nil, fmt.Errorf("filter: the expression is %d bytes long; the limit is %d", len(expr), maxFilterLen)
+		return nil, field.Errorf("filter", "the expression is %d bytes long; the limit is %d", len(expr), maxFilterLen)
 	}
 	env, err := filterEnv()
 	if err != nil {
-		return nil, fmt.Errorf("filter: %w", err)
+		return nil, field.Wrap("filter", err)
 	}
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
@@ -114,7 +116,7 @@ func CompileFilter(expr string) (*Filter, error) {
 	// A dyn result (data.flag, say) can only be judged per event, so Match
 	// checks it; any other known type can never be true or false.
 	if out := ast.OutputType(); out.Kind() != types.BoolKind && out.Kind() != types.DynKind {
-		return nil, fmt.Errorf("filter: the expression gives a value of type %s, but a filter must be true or false; compare it, as in data.total > 100",
+		return nil, field.Errorf("filter", "the expression gives a value of type %s, but a filter must be true or false; compare it, as in data.total > 100",
 			cel.FormatCELType(out))
 	}
 	prg, err := env.Program(ast,
@@ -127,7 +129,7 @@ func CompileFilter(expr string) (*Filter, error) {
 		cel.EvalOptions(cel.OptOptimize),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("filter: %w", err)
+		return nil, field.Wrap("filter", err)
 	}
 	f := &Filter{src: expr, prg: prg, timeout: filterTimeout}
 	// Only a comprehension can run for long: every other step is bounded
@@ -250,7 +252,6 @@ var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
 // config error) and the container note, which means nothing to a weir user.
 func compileError(issues []*cel.Error) error {
 	var b strings.Builder
-	b.WriteString("filter: ")
 	unknown := false
 	for i, e := range issues {
 		if i == maxFilterIssues {
@@ -275,7 +276,7 @@ func compileError(issues []*cel.Error) error {
 	if unknown {
 		b.WriteString(" (the variables are " + filterVars + ")")
 	}
-	return errors.New(b.String())
+	return &field.Error{Path: "filter", Reason: b.String()}
 }
 
 // evalError explains an evaluation failure, adding the remedy for the two

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
@@ -63,20 +62,6 @@ func configUID(name string) string { return "config:" + name }
 // newUID names a new incarnation.
 func newUID() string { return ulid.Make().String() }
 
-// FieldError is a subscription definition refused because of one field.
-type FieldError struct {
-	// Field is the path of the field in the definition, e.g. push.url.
-	Field string
-	// Err says what is wrong with it.
-	Err error
-}
-
-// Error returns "<field>: <reason>".
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-
-// Unwrap returns the reason, so that errors.Is finds ErrTargetDenied.
-func (e *FieldError) Unwrap() error { return e.Err }
-
 // Identity returns who runs under name now.
 func (m *Manager) Identity(name string) (Identity, error) {
 	s, err := m.sub(name)
@@ -126,7 +111,3 @@ func (m *Manager) storedUID(ctx context.Context, name string) string {
 	}
 	return st.UID
 }
-
-// trimPath drops the leading "." of config validation errors made with an
-// empty path.
-func trimPath(err error) error { return errors.New(strings.TrimPrefix(err.Error(), ".")) }

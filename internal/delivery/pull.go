@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/field"
 )
 
 // Pulled is one event handed to a pull subscriber.
@@ -166,7 +167,9 @@ type AckAction struct {
 	Delay string `json:"delay,omitempty"`
 }
 
-// Ack applies acks and nacks. Every id must belong to the subscription.
+// Ack applies acks and nacks. Every id must belong to the subscription; a
+// bad action is a *field.Error naming it by index ("[1].ack_id") and wrapping
+// ErrBadAckID.
 func (m *Manager) Ack(ctx context.Context, name string, actions []AckAction) error {
 	if _, err := m.sub(name); err != nil {
 		return err
@@ -183,7 +186,7 @@ func (m *Manager) Ack(ctx context.Context, name string, actions []AckAction) err
 		raw, err := base64.RawURLEncoding.DecodeString(a.AckID)
 		reply := string(raw)
 		if err != nil || !hasAnyPrefix(reply, prefixes) || strings.ContainsAny(reply, " *>") {
-			return fmt.Errorf("[%d].ack_id: %w", i, ErrBadAckID)
+			return field.Wrap(fmt.Sprintf("[%d].ack_id", i), ErrBadAckID)
 		}
 		var payload []byte
 		switch {
@@ -192,7 +195,7 @@ func (m *Manager) Ack(ctx context.Context, name string, actions []AckAction) err
 		case a.Delay != "":
 			d, err := time.ParseDuration(a.Delay)
 			if err != nil || d < 0 || d > 24*time.Hour {
-				return fmt.Errorf("[%d].delay: %q is not a duration between 0s and 24h (%w)", i, a.Delay, errBadAck)
+				return field.Errorf(fmt.Sprintf("[%d].delay", i), "%q is not a duration between 0s and 24h (%w)", a.Delay, errBadAck)
 			}
 			payload = fmt.Appendf(nil, `-NAK {"delay": %d}`, d.Nanoseconds())
 		default:

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/field"
 )
 
 // Redeliver hands one event (its CloudEvent JSON) to one subscription again,
@@ -103,21 +104,6 @@ var ErrNoArchive = errors.New("no archive is configured")
 // SetArchive lets replays read from the archive.
 func (m *Manager) SetArchive(r ArchiveReader) { m.archive = r }
 
-// ReplayError says which field of a replay request is wrong and why.
-type ReplayError struct {
-	// Field names the request field at fault: from, to or from_archive.
-	Field string
-	// Detail says what is wrong with it.
-	Detail string
-	// Err is the sentinel behind it, if any (ErrNoArchive).
-	Err error
-}
-
-func (e *ReplayError) Error() string { return e.Field + ": " + e.Detail }
-
-// Unwrap returns the sentinel behind the error.
-func (e *ReplayError) Unwrap() error { return e.Err }
-
 // ErrTooManyReplays means a replay cap is reached: the subscription's or the
 // node's (see ReplayLimits). A place frees up when a running replay ends.
 var ErrTooManyReplays = errors.New("too many replays are running")
@@ -174,7 +160,8 @@ func (l ReplayLimits) WithDefaults() ReplayLimits {
 // its live events, at a bounded rate. The events go through ReplaysStream,
 // which the subscription reads besides its own consumer, so EVENTS never
 // holds a copy. The job runs on this node; its progress is read with Replay
-// and it stops early with CancelReplay. Bad requests are *ReplayError; a cap
+// and it stops early with CancelReplay. Bad requests are *field.Error naming
+// the request field (from, to, or from_archive wrapping ErrNoArchive); a cap
 // reached is ErrTooManyReplays.
 func (m *Manager) StartReplay(name string, req ReplayRequest) (*Replay, error) {
 	s, err := m.sub(name)
@@ -182,13 +169,13 @@ func (m *Manager) StartReplay(name string, req ReplayRequest) (*Replay, error) {
 		return nil, err
 	}
 	if req.From.IsZero() && req.FromSeq == 0 {
-		return nil, &ReplayError{Field: "from", Detail: "give a time (from) or a stream sequence (from_seq)"}
+		return nil, field.Errorf("from", "give a time (from) or a stream sequence (from_seq)")
 	}
 	if req.FromArchive && m.archive == nil {
-		return nil, &ReplayError{Field: "from_archive", Detail: ErrNoArchive.Error(), Err: ErrNoArchive}
+		return nil, field.Wrap("from_archive", ErrNoArchive)
 	}
 	if req.FromArchive && req.From.IsZero() {
-		return nil, &ReplayError{Field: "from", Detail: "a replay from the archive needs a time"}
+		return nil, field.Errorf("from", "a replay from the archive needs a time")
 	}
 	if req.Rate <= 0 {
 		req.Rate = 500
@@ -198,7 +185,7 @@ func (m *Manager) StartReplay(name string, req ReplayRequest) (*Replay, error) {
 		req.To = time.Now().UTC() // the bus's time, whatever the jobs' clock says
 	}
 	if !req.To.IsZero() && !req.From.IsZero() && !req.To.After(req.From) {
-		return nil, &ReplayError{Field: "to", Detail: "must be after from"}
+		return nil, field.Errorf("to", "must be after from")
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	r := &Replay{ID: ulid.Make().String(), Subscription: name, Request: req, State: ReplayRunning, StartedAt: now,

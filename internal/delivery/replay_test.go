@@ -16,6 +16,7 @@ import (
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/deadletter"
+	fielderr "github.com/weir-dev/weir/internal/field"
 )
 
 // clock is the replays' clock: real time, moved forward by hand.
@@ -188,9 +189,9 @@ func TestReplayCapsAndErrors(t *testing.T) {
 		{From: time.Now(), FromArchive: true}:              "from_archive",
 	} {
 		_, err := rb.m.StartReplay("p", *req)
-		var re *ReplayError
-		require.ErrorAs(t, err, &re)
-		require.Equal(t, field, re.Field)
+		var fe *fielderr.Error
+		require.ErrorAs(t, err, &fe)
+		require.Equal(t, field, fe.Path)
 	}
 	_, err = rb.m.StartReplay("p", ReplayRequest{From: time.Now(), FromArchive: true})
 	require.ErrorIs(t, err, ErrNoArchive)

@@ -203,7 +203,7 @@ func (d *decoder) member(key, val []byte) error {
 		}
 		t, r := parseTime(s)
 		if r != "" {
-			return &FieldError{"time", r}
+			return &FieldError{Path: "time", Reason: r}
 		}
 		e.Time = t
 	case "data":
@@ -218,7 +218,7 @@ func (d *decoder) member(key, val []byte) error {
 		}
 		b, err := decodeBase64(s)
 		if err != nil {
-			return &FieldError{"data_base64", "must be base64 (RFC 4648, standard alphabet)"}
+			return &FieldError{Path: "data_base64", Reason: "must be base64 (RFC 4648, standard alphabet)"}
 		}
 		e.DataBase64 = b
 	default:
@@ -230,7 +230,7 @@ func (d *decoder) member(key, val []byte) error {
 // once records that the member bit has been seen, refusing a second time.
 func (d *decoder) once(bit uint16, name string) error {
 	if d.seen&bit != 0 {
-		return &FieldError{name, "appears more than once"}
+		return &FieldError{Path: name, Reason: "appears more than once"}
 	}
 	d.seen |= bit
 	return nil
@@ -248,14 +248,14 @@ func (d *decoder) str(bit uint16, name string, val []byte, dst *string) error {
 		return nil
 	case '"':
 	default:
-		return &FieldError{name, "must be a JSON string, got " + kind(val)}
+		return &FieldError{Path: name, Reason: "must be a JSON string, got " + kind(val)}
 	}
 	s, ok := unquote(val)
 	switch {
 	case !ok:
 		return fmt.Errorf("%w: bad string for %q", ErrMalformed, name)
 	case len(s) == 0 && name != "data_base64":
-		return &FieldError{name, "must be a non-empty string when present"}
+		return &FieldError{Path: name, Reason: "must be a non-empty string when present"}
 	}
 	*dst = string(s)
 	return nil
@@ -266,10 +266,10 @@ func (d *decoder) str(bit uint16, name string, val []byte, dst *string) error {
 func (d *decoder) extension(key, val []byte) error {
 	name := string(key)
 	if !validName(name) {
-		return &FieldError{name, "attribute names must be 1 to 20 characters, each a lower-case letter a-z or a digit 0-9"}
+		return &FieldError{Path: name, Reason: "attribute names must be 1 to 20 characters, each a lower-case letter a-z or a digit 0-9"}
 	}
 	if _, dup := d.e.Extensions[name]; dup {
-		return &FieldError{name, "appears more than once"}
+		return &FieldError{Path: name, Reason: "appears more than once"}
 	}
 	var v any
 	switch val[0] {
@@ -286,11 +286,11 @@ func (d *decoder) extension(key, val []byte) error {
 		}
 		v = string(s)
 	case '{', '[':
-		return &FieldError{name, "extension values must be a string, boolean or integer, got " + kind(val)}
+		return &FieldError{Path: name, Reason: "extension values must be a string, boolean or integer, got " + kind(val)}
 	default:
 		n, ok := parseInt32(val)
 		if !ok {
-			return &FieldError{name, fmt.Sprintf("numbers must be integers in the 32-bit range, got %s", quote(string(val)))}
+			return &FieldError{Path: name, Reason: fmt.Sprintf("numbers must be integers in the 32-bit range, got %s", quote(string(val)))}
 		}
 		v = n
 	}
@@ -328,14 +328,14 @@ func decodeBase64(s string) ([]byte, error) {
 func (d *decoder) finish() error {
 	e := &d.e
 	if e.Data != nil && e.DataBase64 != nil {
-		return &FieldError{"data", "data and data_base64 are both present; an event carries one or the other"}
+		return &FieldError{Path: "data", Reason: "data and data_base64 are both present; an event carries one or the other"}
 	}
 	if e.Data != nil && e.DataContentType != "" && !isJSONMediaType(e.DataContentType) {
 		if string(e.Data) == "null" {
 			// Not a payload a non-JSON media type can describe: absent.
 			e.Data = nil
 		} else if r := checkTextData(e.DataContentType, e.Data); r != "" {
-			return &FieldError{"data", r}
+			return &FieldError{Path: "data", Reason: r}
 		}
 	}
 	return e.validateAttrs()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/weir-dev/weir/internal/field"
 )
 
 // SpecVersion is the only CloudEvents specversion weir reads and writes.
@@ -49,20 +51,12 @@ type Event struct {
 }
 
 // FieldError says which attribute of an event is wrong and why, so that the
-// API layer can answer with an RFC 9457 problem that names the field.
-type FieldError struct {
-	// Field is the attribute's name ("type", an extension's name), or "data"
-	// for the payload. Inside a batch it is prefixed with the element's index,
-	// as in "[2].type".
-	Field string
-	// Reason says what is wrong, in words meant for whoever sent the event.
-	Reason string
-}
-
-// Error returns a message such as `event attribute "type": required`.
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("event attribute %q: %s", e.Field, e.Reason)
-}
+// API layer can answer with an RFC 9457 problem that names the field. It is
+// the one field error of every layer: Path is the attribute's name ("type",
+// an extension's name), or "data" for the payload; inside a batch it is
+// prefixed with the element's index, as in "[2].type". Reason is in words
+// meant for whoever sent the event.
+type FieldError = field.Error
 
 const reasonRequired = "required"
 
@@ -83,46 +77,46 @@ func (e Event) Validate() error {
 func (e Event) validateAttrs() error {
 	switch {
 	case e.SpecVersion == "":
-		return &FieldError{"specversion", reasonRequired}
+		return &FieldError{Path: "specversion", Reason: reasonRequired}
 	case e.SpecVersion != SpecVersion:
-		return &FieldError{"specversion", fmt.Sprintf("must be %q, got %s", SpecVersion, quote(e.SpecVersion))}
+		return &FieldError{Path: "specversion", Reason: fmt.Sprintf("must be %q, got %s", SpecVersion, quote(e.SpecVersion))}
 	}
 	if err := checkRequiredString("id", e.ID); err != nil {
 		return err
 	}
 	if e.Source == "" {
-		return &FieldError{"source", reasonRequired}
+		return &FieldError{Path: "source", Reason: reasonRequired}
 	}
 	if r := checkURI(e.Source, false); r != "" {
-		return &FieldError{"source", r}
+		return &FieldError{Path: "source", Reason: r}
 	}
 	if err := checkRequiredString("type", e.Type); err != nil {
 		return err
 	}
 	if r := checkString(e.Subject); r != "" {
-		return &FieldError{"subject", r}
+		return &FieldError{Path: "subject", Reason: r}
 	}
 	if r := checkTime(e.Time); r != "" {
-		return &FieldError{"time", r}
+		return &FieldError{Path: "time", Reason: r}
 	}
 	if e.DataContentType != "" {
 		if r := checkMediaType(e.DataContentType); r != "" {
-			return &FieldError{"datacontenttype", r}
+			return &FieldError{Path: "datacontenttype", Reason: r}
 		}
 	}
 	if e.DataSchema != "" {
 		if r := checkURI(e.DataSchema, true); r != "" {
-			return &FieldError{"dataschema", r}
+			return &FieldError{Path: "dataschema", Reason: r}
 		}
 	}
 	// Keep the smallest bad name so the error does not depend on map order.
 	var bad *FieldError
 	for name, v := range e.Extensions {
-		if bad != nil && name > bad.Field {
+		if bad != nil && name > bad.Path {
 			continue
 		}
 		if r := checkExtension(name, v); r != "" {
-			bad = &FieldError{name, r}
+			bad = &FieldError{Path: name, Reason: r}
 		}
 	}
 	if bad != nil {
@@ -138,16 +132,16 @@ func (e Event) validateData() error {
 		return nil
 	}
 	if e.DataBase64 != nil {
-		return &FieldError{"data", "Data and DataBase64 are both set; an event carries one or the other"}
+		return &FieldError{Path: "data", Reason: "Data and DataBase64 are both set; an event carries one or the other"}
 	}
 	if err := CheckJSON(e.Data); err != nil {
 		if je, ok := err.(*JSONError); ok {
 			return je.prefixed("data")
 		}
-		return &FieldError{"data", "is not valid UTF-8 JSON"}
+		return &FieldError{Path: "data", Reason: "is not valid UTF-8 JSON"}
 	}
 	if r := checkTextData(e.DataContentType, trimJSONSpace(e.Data)); r != "" {
-		return &FieldError{"data", r}
+		return &FieldError{Path: "data", Reason: r}
 	}
 	return nil
 }
@@ -164,10 +158,10 @@ func checkTextData(ct string, data []byte) string {
 
 func checkRequiredString(name, v string) error {
 	if v == "" {
-		return &FieldError{name, reasonRequired}
+		return &FieldError{Path: name, Reason: reasonRequired}
 	}
 	if r := checkString(v); r != "" {
-		return &FieldError{name, r}
+		return &FieldError{Path: name, Reason: r}
 	}
 	return nil
 }

@@ -50,13 +50,13 @@ func requireFieldError(t *testing.T, err error, field string) {
 	t.Helper()
 	var fe *FieldError
 	require.True(t, errors.As(err, &fe), "want a *FieldError for %q, got %v", field, err)
-	require.Equal(t, field, fe.Field, "error: %v", err)
+	require.Equal(t, field, fe.Path, "error: %v", err)
 }
 
 func TestFieldErrorMessage(t *testing.T) {
 	t.Parallel()
-	err := &FieldError{Field: "type", Reason: "required"}
-	require.Equal(t, `event attribute "type": required`, err.Error())
+	err := &FieldError{Path: "type", Reason: "required"}
+	require.Equal(t, `type: required`, err.Error())
 }
 
 func TestValidateAcceptsValidEvents(t *testing.T) {

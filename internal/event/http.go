@@ -147,11 +147,11 @@ func readBinary(h http.Header, keys []string, ct string, body []byte) (Event, er
 		}
 		name := strings.ToLower(key[3:])
 		if len(vals) > 1 {
-			return Event{}, &FieldError{name, fmt.Sprintf("header ce-%s appears more than once", name)}
+			return Event{}, &FieldError{Path: name, Reason: fmt.Sprintf("header ce-%s appears more than once", name)}
 		}
 		v, r := decodeHeaderValue(vals[0])
 		if r != "" {
-			return Event{}, &FieldError{name, fmt.Sprintf("header ce-%s: %s", name, r)}
+			return Event{}, &FieldError{Path: name, Reason: fmt.Sprintf("header ce-%s: %s", name, r)}
 		}
 		if err := d.header(name, v); err != nil {
 			return Event{}, err
@@ -162,7 +162,7 @@ func readBinary(h http.Header, keys []string, ct string, body []byte) (Event, er
 		name string
 	}{{seenSpecVersion, "specversion"}, {seenID, "id"}, {seenSource, "source"}, {seenType, "type"}} {
 		if d.seen&req.bit == 0 {
-			return Event{}, &FieldError{req.name, fmt.Sprintf("required: send it in the ce-%s header", req.name)}
+			return Event{}, &FieldError{Path: req.name, Reason: fmt.Sprintf("required: send it in the ce-%s header", req.name)}
 		}
 	}
 	e.DataContentType = ct
@@ -172,7 +172,7 @@ func readBinary(h http.Header, keys []string, ct string, body []byte) (Event, er
 				if je, ok := err.(*JSONError); ok {
 					return Event{}, je.prefixed("data")
 				}
-				return Event{}, &FieldError{"data", fmt.Sprintf("the body is not valid UTF-8 JSON, but Content-Type %s says it is", quote(ct))}
+				return Event{}, &FieldError{Path: "data", Reason: fmt.Sprintf("the body is not valid UTF-8 JSON, but Content-Type %s says it is", quote(ct))}
 			}
 			e.Data = bytes.Clone(data)
 		}
@@ -207,15 +207,15 @@ func (d *decoder) header(name, v string) error {
 	case "time":
 		bit = seenTime
 	case "datacontenttype":
-		return &FieldError{name, "binary mode carries it as the Content-Type header; ce-datacontenttype must not be sent"}
+		return &FieldError{Path: name, Reason: "binary mode carries it as the Content-Type header; ce-datacontenttype must not be sent"}
 	case "data":
-		return &FieldError{name, fmt.Sprintf("is reserved for the payload; header ce-%s must not be sent", name)}
+		return &FieldError{Path: name, Reason: fmt.Sprintf("is reserved for the payload; header ce-%s must not be sent", name)}
 	default:
 		if !validName(name) {
-			return &FieldError{name, fmt.Sprintf("header ce-%s: attribute names must be 1 to 20 characters, each a lower-case letter a-z or a digit 0-9", name)}
+			return &FieldError{Path: name, Reason: fmt.Sprintf("header ce-%s: attribute names must be 1 to 20 characters, each a lower-case letter a-z or a digit 0-9", name)}
 		}
 		if _, dup := e.Extensions[name]; dup {
-			return &FieldError{name, fmt.Sprintf("header ce-%s appears more than once", name)}
+			return &FieldError{Path: name, Reason: fmt.Sprintf("header ce-%s appears more than once", name)}
 		}
 		if e.Extensions == nil {
 			e.Extensions = make(map[string]any, 4)
@@ -224,11 +224,11 @@ func (d *decoder) header(name, v string) error {
 		return nil
 	}
 	if d.seen&bit != 0 {
-		return &FieldError{name, fmt.Sprintf("header ce-%s appears more than once", name)}
+		return &FieldError{Path: name, Reason: fmt.Sprintf("header ce-%s appears more than once", name)}
 	}
 	d.seen |= bit
 	if v == "" {
-		return &FieldError{name, fmt.Sprintf("header ce-%s must not be empty", name)}
+		return &FieldError{Path: name, Reason: fmt.Sprintf("header ce-%s must not be empty", name)}
 	}
 	if dst != nil {
 		*dst = v
@@ -236,7 +236,7 @@ func (d *decoder) header(name, v string) error {
 	}
 	t, r := parseTime(v)
 	if r != "" {
-		return &FieldError{name, fmt.Sprintf("header ce-%s: %s", name, r)}
+		return &FieldError{Path: name, Reason: fmt.Sprintf("header ce-%s: %s", name, r)}
 	}
 	e.Time = t
 	return nil

@@ -100,7 +100,7 @@ func (e Event) BinaryBody() ([]byte, error) {
 	}
 	var s string
 	if err := json.Unmarshal(e.Data, &s); err != nil {
-		return nil, &FieldError{"data", fmt.Sprintf("must be a JSON string, because datacontenttype %s is not a JSON media type", quote(e.DataContentType))}
+		return nil, &FieldError{Path: "data", Reason: fmt.Sprintf("must be a JSON string, because datacontenttype %s is not a JSON media type", quote(e.DataContentType))}
 	}
 	return []byte(s), nil
 }

@@ -185,7 +185,7 @@ func MarshalBatch(events []Event) ([]byte, error) {
 // atIndex puts a batch element's index in front of a field error's name.
 func atIndex(i int, err error) error {
 	if fe, ok := err.(*FieldError); ok {
-		return &FieldError{Field: fmt.Sprintf("[%d].%s", i, fe.Field), Reason: fe.Reason}
+		return &FieldError{Path: fmt.Sprintf("[%d].%s", i, fe.Path), Reason: fe.Reason}
 	}
 	if je, ok := err.(*JSONError); ok {
 		return je.prefixed(fmt.Sprintf("[%d].", i))

@@ -415,7 +415,7 @@ func TestDecodeBatchNamesTheBadElement(t *testing.T) {
 	bad := `{"specversion":"1.0","id":"3","source":"/s"}`
 	_, err := DecodeBatch([]byte("[" + ok + "," + ok + "," + bad + "]"))
 	requireFieldError(t, err, "[2].type")
-	require.Equal(t, `event attribute "[2].type": required`, err.Error())
+	require.Equal(t, `[2].type: required`, err.Error())
 
 	_, err = DecodeBatch([]byte("[" + ok + ", 5]"))
 	require.ErrorIs(t, err, ErrMalformed)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -64,7 +65,10 @@ func (p *Publisher) Admit(ev *event.Event, onInvalid, field string) Admission {
 	}
 	v, err := c.Registry.Validate(ev.Type, ev.DataSchema, data, time.Now())
 	if err != nil {
-		return Admission{Problem: problem.New(http.StatusInternalServerError, "contract-error", err.Error()).WithField(field + "type")}
+		// A stored schema that will not compile is weir's fault, not the
+		// sender's: the cause goes to the log, the sender gets its id.
+		pr := problem.Internal(context.Background(), p.log.With(slog.String("type", ev.Type)), "contract-error", err)
+		return Admission{Problem: pr.WithField(field + "type")}
 	}
 	a := Admission{Verdict: v}
 	switch {

@@ -30,6 +30,9 @@ type Problem struct {
 	Field string `json:"field,omitempty"`
 	// Errors lists several faults where one request has many.
 	Errors []FieldError `json:"errors,omitempty"`
+	// CorrelationID names a 500 answer in weir's log, where the cause is
+	// written; the answer itself carries no internal text.
+	CorrelationID string `json:"correlation_id,omitempty"`
 	// RetryAfter, when set, is sent as the Retry-After header (seconds).
 	RetryAfter time.Duration `json:"-"`
 }

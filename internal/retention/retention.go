@@ -8,7 +8,6 @@ package retention
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/field"
 
 	"github.com/weir-dev/weir/internal/bus"
 )
@@ -40,20 +40,20 @@ type Policy struct {
 	Rules []Rule `json:"rules,omitempty" yaml:"rules"`
 }
 
-// Validate names the first bad field.
+// Validate names the first bad field: the error is a *field.Error.
 func (p Policy) Validate() error {
 	if p.MaxAge <= 0 {
-		return errors.New("max_age: must be positive")
+		return field.Errorf("max_age", "must be positive")
 	}
 	if p.MaxBytes < 0 {
-		return errors.New("max_bytes: must not be negative")
+		return field.Errorf("max_bytes", "must not be negative")
 	}
 	for i, r := range p.Rules {
 		if r.Pattern == "" {
-			return fmt.Errorf("rules[%d].pattern: required", i)
+			return field.Errorf(fmt.Sprintf("rules[%d].pattern", i), "required")
 		}
 		if r.MaxAge <= 0 {
-			return fmt.Errorf("rules[%d].max_age: must be positive", i)
+			return field.Errorf(fmt.Sprintf("rules[%d].max_age", i), "must be positive")
 		}
 	}
 	return nil
