@@ -1,4 +1,4 @@
-package contract
+package compat
 
 // The checker answers one question, "is every value valid under A also valid
 // under B?", by walking both schemas together. BACKWARD asks it with A the
@@ -11,9 +11,9 @@ package contract
 // B. Work is bounded by a step budget, so no input makes it loop or run long.
 
 const (
-	compatBudget    = 100_000 // steps per comparison of two versions: about 75 ms at worst
-	compatMaxIssues = 100
-	compatMaxSplits = 64 // cases when A's unions are split
+	compatBudget = 100_000 // steps per comparison of two versions: about 75 ms at worst
+	maxIssues    = 100
+	maxSplits    = 64 // cases when A's unions are split
 )
 
 type compatChecker struct {
@@ -34,7 +34,7 @@ type compatChecker struct {
 	typeDepth int
 }
 
-func newCompatChecker(lenient, forward bool) *compatChecker {
+func newChecker(lenient, forward bool) *compatChecker {
 	return &compatChecker{lenient: lenient, forward: forward, budget: compatBudget, seen: map[string]bool{},
 		views: map[string]*compatView{}, active: map[string]int{}, vstack: map[[2]uint64]bool{}}
 }
@@ -43,7 +43,7 @@ func newCompatChecker(lenient, forward bool) *compatChecker {
 // budget runs out the answer cannot be trusted either way, so it says so.
 func (c *compatChecker) run(a, b *compatDoc) []Issue {
 	root := compatLoc{aPtr: "#", bPtr: "#"}
-	c.sub(compatSideOf(a.root), compatSideOf(b.root), root)
+	c.sub(sideOf(a.root), sideOf(b.root), root)
 	if c.over {
 		c.silent = 0
 		c.tooComplex(root)
@@ -113,7 +113,7 @@ func (c *compatChecker) pick(ifBNew, ifBOld string) string {
 
 // report records an issue; aPtr and bPtr are where it is in each schema,
 // "" where it is not there at all.
-func (c *compatChecker) report(rule string, loc compatLoc, aPtr, bPtr string, d compatDetail) {
+func (c *compatChecker) report(rule string, loc compatLoc, aPtr, bPtr string, d detail) {
 	if c.silent > 0 {
 		c.failed = true
 		return
@@ -130,11 +130,11 @@ func (c *compatChecker) report(rule string, loc compatLoc, aPtr, bPtr string, d 
 		ptr = "#"
 	}
 	key := rule + "\x00" + ptr + "\x00" + loc.field
-	if c.seen[key] || len(c.issues) >= compatMaxIssues {
+	if c.seen[key] || len(c.issues) >= maxIssues {
 		return
 	}
 	c.seen[key] = true
-	msg, fix := compatExplain(rule, c.forward, loc.field, d)
+	msg, fix := explain(rule, c.forward, loc.field, d)
 	c.issues = append(c.issues, Issue{Pointer: ptr, Rule: rule, Message: msg, Fix: fix})
 }
 
@@ -152,10 +152,10 @@ func (c *compatChecker) sub(a, b compatSide, loc compatLoc) {
 	}
 	c.step()
 	va := c.view(a)
-	if va.empty || compatTrivial(c.view(b)) || compatSame(a, b) {
+	if va.empty || trivial(c.view(b)) || compatSame(a, b) {
 		return
 	}
-	if loc.depth > compatMaxDepth || c.over {
+	if loc.depth > maxDepth || c.over {
 		c.tooComplex(loc)
 		return
 	}
@@ -179,11 +179,11 @@ func (c *compatChecker) sub(a, b compatSide, loc compatLoc) {
 }
 
 func (c *compatChecker) tooComplex(loc compatLoc) {
-	c.report("too-complex", loc, loc.aPtr, loc.bPtr, compatDetail{})
+	c.report("too-complex", loc, loc.aPtr, loc.bPtr, detail{})
 }
 
-// compatTrivial tells whether a side accepts every value.
-func compatTrivial(v *compatView) bool {
+// trivial tells whether a side accepts every value.
+func trivial(v *compatView) bool {
 	if len(v.groups) > 0 {
 		return false
 	}
@@ -226,11 +226,11 @@ func (c *compatChecker) splitA(a, b compatSide, va *compatView, loc compatLoc) {
 	combos := 1
 	for _, g := range va.groups {
 		combos *= len(g.branches)
-		if combos > compatMaxSplits {
+		if combos > maxSplits {
 			break
 		}
 	}
-	if combos > compatMaxSplits || len(a.picks) > 8 {
+	if combos > maxSplits || len(a.picks) > 8 {
 		for _, g := range va.groups {
 			a = a.pick(compatPick{node: g.node, one: g.one, branch: -1})
 		}
@@ -250,7 +250,7 @@ func (c *compatChecker) splitA(a, b compatSide, va *compatView, loc compatLoc) {
 
 func (c *compatChecker) compare(a, b compatSide, va, vb *compatView, loc compatLoc) {
 	if vb.empty {
-		c.report(c.pick("now-forbidden", "no-longer-forbidden"), loc, loc.aPtr, loc.bPtr, compatDetail{})
+		c.report(c.pick("now-forbidden", "no-longer-forbidden"), loc, loc.aPtr, loc.bPtr, detail{})
 		return
 	}
 	ta, tb := va.types, vb.types
@@ -270,7 +270,7 @@ func (c *compatChecker) compare(a, b compatSide, va, vb *compatView, loc compatL
 		if vb.enum.isConst {
 			rule = c.pick("const-added", "const-removed")
 		}
-		c.report(rule, loc, "", compatKw(vb.enum, vb.enum.enumKw()), compatDetail{values: c.allowed(b, vb.enum.enum)})
+		c.report(rule, loc, "", compatKw(vb.enum, vb.enum.enumKw()), detail{values: c.allowed(b, vb.enum.enum)})
 		return
 	}
 	if common&ckNumber != 0 {
@@ -286,7 +286,7 @@ func (c *compatChecker) compare(a, b compatSide, va, vb *compatView, loc compatL
 		c.arrays(va, vb, loc)
 	}
 	if common != ta {
-		a = a.with(compatTypeNodes[common])
+		a = a.with(typeNodes[common])
 	}
 	c.unions(a, vb, common, loc)
 	c.negations(a, va, vb, loc)
@@ -301,13 +301,13 @@ func (n *compatNode) enumKw() string {
 	return "enum"
 }
 
-// compatTypeNodes holds a synthetic subschema per type set, used to look at
+// typeNodes holds a synthetic subschema per type set, used to look at
 // one type of a side at a time.
-var compatTypeNodes = func() (out [ckAll + 1]*compatNode) {
+var typeNodes = func() (out [ckAll + 1]*compatNode) {
 	doc := &compatDoc{nodes: map[string]*compatNode{}}
 	for t := range out {
 		out[t] = &compatNode{doc: doc, raw: map[string]any{}, hasType: true, types: compatTypes(t),
-			id: compatNodeIDs.Add(1), fpDone: true, minLength: -1, maxLength: -1, minProps: -1, maxProps: -1,
+			id: nodeIDs.Add(1), fpDone: true, minLength: -1, maxLength: -1, minProps: -1, maxProps: -1,
 			minItems: -1, maxItems: -1, minContains: -1, maxContains: -1}
 	}
 	return out
@@ -331,7 +331,7 @@ func (c *compatChecker) typeIssue(va, vb *compatView, lost compatTypes, loc comp
 	if c.forward {
 		was, now = vb.types, va.types
 	}
-	c.report(rule, loc, c.typePtr(va), c.typePtr(vb), compatDetail{lost: lost, wasT: was, nowT: now})
+	c.report(rule, loc, c.typePtr(va), c.typePtr(vb), detail{lost: lost, wasT: was, nowT: now})
 }
 
 // typePtr points at what decides a side's types.
@@ -361,7 +361,7 @@ func (c *compatChecker) finite(a compatSide, va *compatView, common compatTypes)
 	}
 	out := make([]any, 0, len(cands))
 	for _, v := range cands {
-		if compatTypeOf(v)&common == 0 {
+		if typeOf(v)&common == 0 {
 			continue
 		}
 		if r, _, _ := c.accepts(a, v); r != compatNo {
@@ -418,16 +418,16 @@ func (c *compatChecker) values(b compatSide, va *compatView, vals []any, loc com
 		default:
 			rule = c.pick("enum-added", "enum-removed")
 		}
-		d := compatDetail{values: enumBad.values}
+		d := detail{values: enumBad.values}
 		if va.enum != nil && va.enum.isConst && enumBad.node.isConst {
-			d.was, d.now = c.wasNow(compatValueText(va.enum.enum[0]), compatValueText(enumBad.node.enum[0]))
+			d.was, d.now = c.wasNow(valueText(va.enum.enum[0]), valueText(enumBad.node.enum[0]))
 		} else if va.enum == nil {
 			d.values, d.bad = c.allowed(b, enumBad.node.enum), enumBad.values
 		}
 		c.report(rule, loc, aPtr, compatKw(enumBad.node, enumBad.kw), d)
 	}
 	if otherBad.node != nil {
-		c.report("value-refused", loc, aPtr, compatKw(otherBad.node, otherBad.kw), compatDetail{values: otherBad.values, name: otherBad.kw})
+		c.report("value-refused", loc, aPtr, compatKw(otherBad.node, otherBad.kw), detail{values: otherBad.values, name: otherBad.kw})
 	}
 }
 

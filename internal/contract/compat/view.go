@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"encoding/json"
@@ -25,15 +25,15 @@ const (
 	ckAll    = ckNull | ckBool | ckObject | ckArray | ckString | ckNumber
 )
 
-var compatTypeNames = map[string]compatTypes{
+var typeNames = map[string]compatTypes{
 	"null": ckNull, "boolean": ckBool, "object": ckObject, "array": ckArray,
 	"string": ckString, "integer": ckInt, "number": ckNumber,
 }
 
-const compatTypeList = `"string", "number", "integer", "boolean", "object", "array" or "null"`
+const typeList = `"string", "number", "integer", "boolean", "object", "array" or "null"`
 
-// compatTypeOf is the type of a decoded JSON value.
-func compatTypeOf(v any) compatTypes {
+// typeOf is the type of a decoded JSON value.
+func typeOf(v any) compatTypes {
 	switch t := v.(type) {
 	case nil:
 		return ckNull
@@ -46,7 +46,7 @@ func compatTypeOf(v any) compatTypes {
 	case string:
 		return ckString
 	case json.Number:
-		r, ok := compatRat(t)
+		r, ok := rat(t)
 		switch {
 		case !ok:
 			return ckNumber // too long to tell: either
@@ -58,8 +58,8 @@ func compatTypeOf(v any) compatTypes {
 	return 0
 }
 
-// compatNodeIDs numbers subschemas across documents, for the keys of sides.
-var compatNodeIDs atomic.Uint64
+// nodeIDs numbers subschemas across documents, for the keys of sides.
+var nodeIDs atomic.Uint64
 
 // compatSide is the schema on one side of a comparison: the conjunction of
 // nodes (all must hold), with the anyOf/oneOf options already chosen while
@@ -77,7 +77,7 @@ type compatPick struct {
 	branch int
 }
 
-func compatSideOf(nodes ...*compatNode) compatSide { return compatSide{nodes: nodes} }
+func sideOf(nodes ...*compatNode) compatSide { return compatSide{nodes: nodes} }
 
 func (s compatSide) with(n *compatNode) compatSide {
 	return compatSide{nodes: append(slices.Clip(s.nodes), n), picks: s.picks}
@@ -232,7 +232,7 @@ func (c *compatChecker) typesOf(n *compatNode) compatTypes {
 	}
 	c.typeDepth++
 	defer func() { c.typeDepth-- }()
-	return c.view(compatSideOf(n)).types
+	return c.view(sideOf(n)).types
 }
 
 func (v *compatView) merge(p *compatNode) {
@@ -252,10 +252,10 @@ func (v *compatView) merge(p *compatNode) {
 		}
 		v.empty = v.empty || len(p.enum) == 0
 	}
-	if p.lo.set && (!v.lo.set || compatTighterBound(p.lo, v.lo, true)) {
+	if p.lo.set && (!v.lo.set || tighterBound(p.lo, v.lo, true)) {
 		v.lo, v.loSrc = p.lo, p
 	}
-	if p.hi.set && (!v.hi.set || compatTighterBound(p.hi, v.hi, false)) {
+	if p.hi.set && (!v.hi.set || tighterBound(p.hi, v.hi, false)) {
 		v.hi, v.hiSrc = p.hi, p
 	}
 	if p.multipleOf != nil {
@@ -303,7 +303,7 @@ func compatTighter(cur *int, src **compatNode, val int, p *compatNode, lower boo
 func (n *compatNode) enumTypes() compatTypes {
 	var t compatTypes
 	for _, v := range n.enum {
-		t |= compatTypeOf(v)
+		t |= typeOf(v)
 		if t == ckAll {
 			break
 		}
@@ -333,9 +333,9 @@ var compatAnnotations = map[string]bool{
 	"contentMediaType": true, "contentSchema": true, "$dynamicAnchor": true, "$recursiveAnchor": true,
 }
 
-// compatTypeCount is how many JSON types a set names (integer and fraction
+// typeCount is how many JSON types a set names (integer and fraction
 // counting as one number).
-func compatTypeCount(t compatTypes) int {
+func typeCount(t compatTypes) int {
 	if t&ckNumber != 0 {
 		t = t&^ckNumber | ckInt
 	}

@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import "strconv"
 
@@ -33,7 +33,7 @@ func (c *compatChecker) arrays(va, vb *compatView, loc compatLoc) {
 		c.count("max-items", false, va.maxItemsSrc, vb.maxItemsSrc, va.maxItems, vb.maxItems, "maxItems", "entry", loc)
 	}
 	if vb.unique != nil && va.unique == nil && (aMax < 0 || aMax > 1) {
-		c.report(c.pick("unique-items-added", "unique-items-removed"), loc, "", compatKw(vb.unique, "uniqueItems"), compatDetail{})
+		c.report(c.pick("unique-items-added", "unique-items-removed"), loc, "", compatKw(vb.unique, "uniqueItems"), detail{})
 	}
 	for _, q := range vb.contains {
 		c.containsCheck(va, q, loc)
@@ -81,7 +81,7 @@ func (c *compatChecker) item(va, vb *compatView, i int, loc compatLoc) bool {
 	c.step()
 	aS, aDecl, aSrc := c.itemSchemas(va, i, false)
 	bS, bDecl, bSrc := c.itemSchemas(vb, i, true)
-	if len(aS) > 0 && c.view(compatSideOf(aS...)).empty {
+	if len(aS) > 0 && c.view(sideOf(aS...)).empty {
 		return false
 	}
 	seg := "[]"
@@ -92,8 +92,8 @@ func (c *compatChecker) item(va, vb *compatView, i int, loc compatLoc) bool {
 	if len(bS) == 0 {
 		return true
 	}
-	bEmpty := c.view(compatSideOf(bS...)).empty
-	d := compatDetail{name: strconv.Itoa(i + 1), parent: loc.field}
+	bEmpty := c.view(sideOf(bS...)).empty
+	d := detail{name: strconv.Itoa(i + 1), parent: loc.field}
 	switch {
 	case len(aS) == 0 && aDecl == "" && bDecl != "" && !bEmpty:
 		c.report(c.pick("tuple-item-added-to-open-array", "tuple-item-removed-from-open-array"), child, "", bDecl, d)
@@ -106,7 +106,7 @@ func (c *compatChecker) item(va, vb *compatView, i int, loc compatLoc) bool {
 	case bEmpty && bDecl == "":
 		c.report(c.pick("array-closed", "array-opened"), child, "", bSrc, d)
 	default:
-		c.sub(compatSideOf(aS...), compatSideOf(bS...), child)
+		c.sub(sideOf(aS...), sideOf(bS...), child)
 	}
 	return true
 }
@@ -130,7 +130,7 @@ func (c *compatChecker) containsCheck(va *compatView, q *compatNode, loc compatL
 		if minA < minB {
 			continue
 		}
-		if q.maxContains < 0 && (same || c.fits(compatSideOf(p.contains), compatSideOf(q.contains), loc)) {
+		if q.maxContains < 0 && (same || c.fits(sideOf(p.contains), sideOf(q.contains), loc)) {
 			return
 		}
 		if same && p.maxContains >= 0 && p.maxContains <= q.maxContains {
@@ -141,5 +141,5 @@ func (c *compatChecker) containsCheck(va *compatView, q *compatNode, loc compatL
 	if len(va.contains) > 0 {
 		rule, aPtr = "contains-changed", compatKw(va.contains[0], "contains")
 	}
-	c.report(rule, loc, aPtr, compatKw(q, "contains"), compatDetail{})
+	c.report(rule, loc, aPtr, compatKw(q, "contains"), detail{})
 }

@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"slices"
@@ -167,13 +167,13 @@ func (c *compatChecker) property(va, vb *compatView, name string, aReq, bReq map
 		if !c.forward && slices.ContainsFunc(bS, func(n *compatNode) bool { return n.hasDefault }) {
 			rule = "required-added-with-default"
 		}
-		c.report(rule, child, "", bReqPtr, compatDetail{})
+		c.report(rule, child, "", bReqPtr, detail{})
 	}
-	aForbidden := len(aS) > 0 && c.view(compatSideOf(aS...)).empty
+	aForbidden := len(aS) > 0 && c.view(sideOf(aS...)).empty
 	if aForbidden || len(bS) == 0 {
 		return
 	}
-	bForbidden := c.view(compatSideOf(bS...)).empty
+	bForbidden := c.view(sideOf(bS...)).empty
 	switch {
 	case len(aS) == 0 && aDecl == "" && bDecl != "" && !bForbidden:
 		// A does not list the property and lets it hold anything; B lists it.
@@ -181,16 +181,16 @@ func (c *compatChecker) property(va, vb *compatView, name string, aReq, bReq map
 			return
 		}
 		c.report(c.pick("property-added-to-open-object", "property-removed-from-open-object"), child, "", bDecl,
-			compatDetail{declT: c.typesOf(bS[0]), parent: loc.field})
+			detail{declT: c.typesOf(bS[0]), parent: loc.field})
 	case bForbidden && bDecl == "":
 		// B is closed and does not list it.
 		if c.forward {
-			c.report("property-added-to-closed-object", child, aDecl, bSrc, compatDetail{parent: loc.field})
+			c.report("property-added-to-closed-object", child, aDecl, bSrc, detail{parent: loc.field})
 		} else {
-			c.report("property-removed-from-closed-object", child, compatOr(aDecl, aSrc, aReqPtr), "", compatDetail{parent: loc.field})
+			c.report("property-removed-from-closed-object", child, compatOr(aDecl, aSrc, aReqPtr), "", detail{parent: loc.field})
 		}
 	default:
-		c.sub(compatSideOf(aS...), compatSideOf(bS...), child)
+		c.sub(sideOf(aS...), sideOf(bS...), child)
 	}
 }
 
@@ -241,7 +241,7 @@ func (c *compatChecker) otherProperties(va, vb *compatView, loc compatLoc) {
 	}
 	classes = append(classes, rest)
 	for _, cl := range classes {
-		if len(cl.a) > 0 && c.view(compatSideOf(cl.a...)).empty {
+		if len(cl.a) > 0 && c.view(sideOf(cl.a...)).empty {
 			continue
 		}
 		var b []*compatNode
@@ -252,7 +252,7 @@ func (c *compatChecker) otherProperties(va, vb *compatView, loc compatLoc) {
 				case cl.pattern != "" && qq.src == cl.pattern:
 					same = true
 					b = append(b, qq.node)
-				case cl.pattern != "" && compatDisjointPatterns(cl.pattern, qq.src):
+				case cl.pattern != "" && disjointPatterns(cl.pattern, qq.src):
 				case cl.pattern == "" && slices.Contains(aPatterns, qq.src):
 				default:
 					b = append(b, qq.node)
@@ -274,29 +274,29 @@ func (c *compatChecker) otherProperties(va, vb *compatView, loc compatLoc) {
 			continue
 		}
 		child := loc.child("*", cl.ptr, b[0].ptr)
-		if c.view(compatSideOf(b...)).empty {
+		if c.view(sideOf(b...)).empty {
 			aPtr := ""
 			if cl.pattern != "" {
 				aPtr = cl.ptr // A allows these names through a pattern
 			}
-			c.report(c.pick("object-closed", "object-opened"), child, aPtr, b[0].ptr, compatDetail{parent: loc.field})
+			c.report(c.pick("object-closed", "object-opened"), child, aPtr, b[0].ptr, detail{parent: loc.field})
 			continue
 		}
-		c.sub(compatSideOf(cl.a...), compatSideOf(b...), child)
+		c.sub(sideOf(cl.a...), sideOf(b...), child)
 	}
 }
 
-// compatDisjointPatterns tells whether no name can match both patterns, from
+// disjointPatterns tells whether no name can match both patterns, from
 // their anchored literal prefixes ("^i_" and "^n_" cannot both match).
-func compatDisjointPatterns(p, q string) bool {
-	lp, lq := compatLiteralPrefix(p), compatLiteralPrefix(q)
+func disjointPatterns(p, q string) bool {
+	lp, lq := literalPrefix(p), literalPrefix(q)
 	if lp == "" || lq == "" {
 		return false
 	}
 	return !strings.HasPrefix(lp, lq) && !strings.HasPrefix(lq, lp)
 }
 
-func compatLiteralPrefix(p string) string {
+func literalPrefix(p string) string {
 	if !strings.HasPrefix(p, "^") {
 		return ""
 	}
@@ -354,7 +354,7 @@ func (c *compatChecker) closedNames(v *compatView) ([]string, bool) {
 	var names []string
 	for _, p := range v.parts {
 		for n := range p.props {
-			if s, _, _ := c.propSchemas(v, n, false); !slices.Contains(names, n) && !(len(s) > 0 && c.view(compatSideOf(s...)).empty) {
+			if s, _, _ := c.propSchemas(v, n, false); !slices.Contains(names, n) && !(len(s) > 0 && c.view(sideOf(s...)).empty) {
 				names = append(names, n)
 			}
 		}
@@ -373,11 +373,11 @@ func (c *compatChecker) propertyNames(va, vb *compatView, loc compatLoc) {
 				aPN = append(aPN, p.propertyNames)
 			}
 		}
-		if len(aPN) > 0 && c.fits(compatSideOf(append(aPN, compatTypeNodes[ckString])...), compatSideOf(q.propertyNames), loc) {
+		if len(aPN) > 0 && c.fits(sideOf(append(aPN, typeNodes[ckString])...), sideOf(q.propertyNames), loc) {
 			continue
 		}
 		if names, ok := c.closedNames(va); ok && !slices.ContainsFunc(names, func(n string) bool {
-			r, _, _ := c.accepts(compatSideOf(q.propertyNames), n)
+			r, _, _ := c.accepts(sideOf(q.propertyNames), n)
 			return r != compatYes
 		}) {
 			continue
@@ -386,7 +386,7 @@ func (c *compatChecker) propertyNames(va, vb *compatView, loc compatLoc) {
 		if len(aPN) > 0 {
 			rule, aPtr = "property-names-changed", aPN[0].ptr
 		}
-		c.report(rule, loc, aPtr, q.propertyNames.ptr, compatDetail{})
+		c.report(rule, loc, aPtr, q.propertyNames.ptr, detail{})
 	}
 }
 
@@ -396,11 +396,11 @@ func (c *compatChecker) propertyNames(va, vb *compatView, loc compatLoc) {
 func (c *compatChecker) dependencies(a compatSide, va, vb *compatView, aReq map[string]string, loc compatLoc) {
 	forbidden := func(name string) bool {
 		s, _, _ := c.propSchemas(va, name, false)
-		return len(s) > 0 && c.view(compatSideOf(s...)).empty
+		return len(s) > 0 && c.view(sideOf(s...)).empty
 	}
 	for _, q := range vb.parts {
 		kw := q.depKw()
-		for _, k := range compatSortedKeys(q.depReq) {
+		for _, k := range sortedKeys(q.depReq) {
 			if forbidden(k) {
 				continue
 			}
@@ -413,12 +413,12 @@ func (c *compatChecker) dependencies(a compatSide, va, vb *compatView, aReq map[
 			}
 			if len(missing) > 0 {
 				c.report(c.pick("dependent-required-added", "dependent-required-removed"), loc, "",
-					q.ptr+"/"+kw+"/"+compatEsc(k), compatDetail{name: k, names: missing})
+					q.ptr+"/"+kw+"/"+esc(k), detail{name: k, names: missing})
 			}
 		}
-		for _, k := range compatSortedKeys(q.depSchemas) {
+		for _, k := range sortedKeys(q.depSchemas) {
 			s := q.depSchemas[k]
-			if forbidden(k) || c.fits(a, compatSideOf(s), loc) {
+			if forbidden(k) || c.fits(a, sideOf(s), loc) {
 				continue
 			}
 			var aDep *compatNode
@@ -427,14 +427,14 @@ func (c *compatChecker) dependencies(a compatSide, va, vb *compatView, aReq map[
 					aDep = d
 				}
 			}
-			if aDep != nil && c.fits(a.with(aDep), compatSideOf(s), loc) {
+			if aDep != nil && c.fits(a.with(aDep), sideOf(s), loc) {
 				continue
 			}
 			rule, aPtr := c.pick("dependent-schema-added", "dependent-schema-removed"), ""
 			if aDep != nil {
 				rule, aPtr = "dependent-schema-changed", aDep.ptr
 			}
-			c.report(rule, loc, aPtr, s.ptr, compatDetail{name: k})
+			c.report(rule, loc, aPtr, s.ptr, detail{name: k})
 		}
 	}
 }
@@ -448,7 +448,7 @@ func (n *compatNode) depKw() string {
 	return "dependencies"
 }
 
-func compatSortedKeys[V any](m map[string]V) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"net/netip"
@@ -55,7 +55,7 @@ func (c *compatChecker) validate(n *compatNode, v any, depth int) (compatVerdict
 	c.vstack[key] = true
 	defer delete(c.vstack, key)
 
-	t := compatTypeOf(v)
+	t := typeOf(v)
 	if n.hasType && n.types&t == 0 {
 		return compatNo, n, "type"
 	}
@@ -139,15 +139,15 @@ func (a *compatAcc) add(r compatVerdict, n *compatNode, kw string) {
 }
 
 func (c *compatChecker) validateNumber(n *compatNode, v any, acc *compatAcc) {
-	r, ok := compatRat(v)
+	r, ok := rat(v)
 	if !ok {
 		acc.add(compatMaybe, n, "type") // too long to compare exactly
 		return
 	}
-	if n.lo.set && compatTighterBound(n.lo, compatBound{r: r}, true) {
+	if n.lo.set && tighterBound(n.lo, compatBound{r: r}, true) {
 		acc.add(compatNo, n, n.boundKw(true))
 	}
-	if n.hi.set && compatTighterBound(n.hi, compatBound{r: r}, false) {
+	if n.hi.set && tighterBound(n.hi, compatBound{r: r}, false) {
 		acc.add(compatNo, n, n.boundKw(false))
 	}
 	if n.multipleOf != nil && !compatMultiple(r, n.multipleOf) {
@@ -176,7 +176,7 @@ func (c *compatChecker) validateString(n *compatNode, s string, acc *compatAcc) 
 	}
 }
 
-var compatUUID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // compatFormat checks the formats it can check exactly; maybe for the rest.
 func compatFormat(format, s string) compatVerdict {
@@ -189,7 +189,7 @@ func compatFormat(format, s string) compatVerdict {
 		_, err := time.Parse(time.RFC3339, s)
 		ok = err == nil
 	case "uuid":
-		ok = compatUUID.MatchString(s)
+		ok = uuidPattern.MatchString(s)
 	case "ipv4", "ipv6":
 		a, err := netip.ParseAddr(s)
 		ok = err == nil && a.Zone() == "" && (format == "ipv4") == a.Is4()

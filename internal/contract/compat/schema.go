@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"bytes"
@@ -20,8 +20,8 @@ import (
 
 // Limits that bound the work on any input, however hostile.
 const (
-	compatMaxDepth = 128  // nested subschemas
-	compatMaxNodes = 8192 // subschemas in one document
+	maxDepth = 128  // nested subschemas
+	maxNodes = 8192 // subschemas in one document
 )
 
 // compatDoc is one compiled schema document.
@@ -101,10 +101,10 @@ type compatBound struct {
 	set  bool
 }
 
-// compatDialects bounds the drafts that know a keyword: validators ignore a
+// dialects bounds the drafts that know a keyword: validators ignore a
 // keyword outside its drafts, and so does the checker (treating it as a
 // constraint would make an earlier version look stricter than it is).
-var compatDialects = map[string][2]int{
+var dialects = map[string][2]int{
 	"const": {6, 2020}, "contains": {6, 2020}, "propertyNames": {6, 2020},
 	"if": {7, 2020}, "then": {7, 2020}, "else": {7, 2020},
 	"dependencies": {4, 7}, "additionalItems": {4, 2019}, "$recursiveRef": {2019, 2019},
@@ -115,7 +115,7 @@ var compatDialects = map[string][2]int{
 
 // honors tells whether the document's draft has the keyword.
 func (d *compatDoc) honors(kw string) bool {
-	r, ok := compatDialects[kw]
+	r, ok := dialects[kw]
 	return !ok || d.dialect >= r[0] && d.dialect <= r[1]
 }
 
@@ -191,10 +191,10 @@ func (c *compatCompiler) compile(v any, ptr string, depth int) (*compatNode, err
 	if n, ok := c.nodes[ptr]; ok {
 		return n, nil
 	}
-	if depth > compatMaxDepth || len(c.nodes) >= compatMaxNodes {
-		return nil, errCompatTooLarge
+	if depth > maxDepth || len(c.nodes) >= maxNodes {
+		return nil, errTooLarge
 	}
-	n := &compatNode{doc: c.doc, id: compatNodeIDs.Add(1), ptr: ptr, raw: v, minLength: -1, maxLength: -1, minProps: -1, maxProps: -1,
+	n := &compatNode{doc: c.doc, id: nodeIDs.Add(1), ptr: ptr, raw: v, minLength: -1, maxLength: -1, minProps: -1, maxProps: -1,
 		minItems: -1, maxItems: -1, minContains: -1, maxContains: -1}
 	c.nodes[ptr] = n
 	switch s := v.(type) {
@@ -252,7 +252,7 @@ func (c *compatCompiler) pointer(ptr string) (*compatNode, error) {
 	v := c.rawRoot
 	segs := strings.Split(ptr[1:], "/")
 	for _, seg := range segs {
-		seg = compatUnescaper.Replace(seg)
+		seg = unescaper.Replace(seg)
 		switch t := v.(type) {
 		case map[string]any:
 			next, ok := t[seg]

@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"encoding/json"
@@ -50,8 +50,8 @@ import (
 // What cannot be compared
 //   external-ref, unsupported-keyword, too-complex
 
-// compatDetail carries what the wording needs beyond the rule and the field.
-type compatDetail struct {
+// detail carries what the wording needs beyond the rule and the field.
+type detail struct {
 	was, now       string // the earlier and the new value of what changed
 	limit, outside string // the limit that refuses, and the values it refuses
 	name           string
@@ -64,15 +64,15 @@ type compatDetail struct {
 	bad            []any       // values refused, when there are finitely many
 }
 
-// compatForwardHold ends the fix of a forward issue: the way out besides
+// forwardHold ends the fix of a forward issue: the way out besides
 // not making the change is to move consumers first, which is what BACKWARD
 // compatibility assumes.
-const compatForwardHold = ", or upgrade every consumer to the new version first and switch this contract to BACKWARD compatibility."
+const forwardHold = ", or upgrade every consumer to the new version first and switch this contract to BACKWARD compatibility."
 
-func compatExplain(rule string, forward bool, field string, d compatDetail) (msg, fix string) {
-	f := compatFieldText(field)
-	parent := compatFieldText(d.parent)
-	vals := compatValuesText(d.values)
+func explain(rule string, forward bool, field string, d detail) (msg, fix string) {
+	f := fieldText(field)
+	parent := fieldText(d.parent)
+	vals := valuesText(d.values)
 	var what, why, full string
 	there := f // what the earlier version says, in forward messages
 	if forward {
@@ -85,51 +85,51 @@ func compatExplain(rule string, forward bool, field string, d compatDetail) (msg
 			refusing = d.wasT
 		}
 		// Narrowing "anything" to one or two types reads better the other way round.
-		anything := d.lost|refusing == ckAll && compatTypeCount(d.lost) >= 3
-		what = "with " + f + " as " + compatTypesText(d.lost, false)
+		anything := d.lost|refusing == ckAll && typeCount(d.lost) >= 3
+		what = "with " + f + " as " + typesText(d.lost, false)
 		if anything {
-			what = "with " + f + " as anything but " + compatTypesText(refusing, false)
+			what = "with " + f + " as anything but " + typesText(refusing, false)
 		}
 		switch {
 		case forward:
-			why = there + " only accepts " + compatTypesText(d.wasT, true)
-			fix = "Keep " + f + " limited to " + compatTypesText(d.wasT, true) + compatForwardHold
+			why = there + " only accepts " + typesText(d.wasT, true)
+			fix = "Keep " + f + " limited to " + typesText(d.wasT, true) + forwardHold
 		case anything:
-			why = f + " now only accepts " + compatTypesText(d.nowT, true)
+			why = f + " now only accepts " + typesText(d.nowT, true)
 			fix = "Let " + f + ` accept any value again (remove its "type"), or publish the change as a new event type.`
 		default:
-			why = f + " now only accepts " + compatTypesText(d.nowT, true)
-			fix = "Let " + f + " accept " + compatTypesText(d.lost, true) + ` again ("type": ` + compatTypeJSON(d.nowT|d.lost) + "), or publish the change as a new event type."
+			why = f + " now only accepts " + typesText(d.nowT, true)
+			fix = "Let " + f + " accept " + typesText(d.lost, true) + ` again ("type": ` + typeJSON(d.nowT|d.lost) + "), or publish the change as a new event type."
 		}
 	case "null-removed":
 		what, why = "with "+f+" set to null", f+" no longer accepts null"
-		fix = `Keep "null" among the types of ` + f + ` ("type": ` + compatTypeJSON(d.nowT|ckNull) + "), or publish the change as a new event type."
+		fix = `Keep "null" among the types of ` + f + ` ("type": ` + typeJSON(d.nowT|ckNull) + "), or publish the change as a new event type."
 	case "null-added":
 		what, why = "with "+f+" set to null", there+" does not accept null"
-		fix = "Keep null out of " + f + compatForwardHold
+		fix = "Keep null out of " + f + forwardHold
 	case "enum-value-removed":
 		what, why = "with "+f+" set to "+vals, f+" no longer accepts "+vals
 		fix = "Keep " + vals + ` among the allowed values ("enum") of ` + f + ", or publish the change as a new event type."
 	case "enum-value-added":
 		what, why = "with "+f+" set to "+vals, there+" does not accept "+vals
-		fix = "Leave " + vals + " out of " + f + compatForwardHold
+		fix = "Leave " + vals + " out of " + f + forwardHold
 	case "enum-added", "enum-removed":
 		what = "with " + f + " set to anything other than " + vals
 		if len(d.bad) > 0 {
-			what = "with " + f + " set to " + compatValuesText(d.bad)
+			what = "with " + f + " set to " + valuesText(d.bad)
 		}
 		if forward {
-			why, fix = there+" only accepts "+vals, `Keep the list of allowed values ("enum") on `+f+compatForwardHold
+			why, fix = there+" only accepts "+vals, `Keep the list of allowed values ("enum") on `+f+forwardHold
 		} else {
 			why, fix = f+" now only accepts "+vals, `Drop the list of allowed values ("enum") from `+f+", or make it include every value producers have sent."
 		}
 	case "const-added", "const-removed":
 		what = "with " + f + " set to anything other than " + vals
 		if len(d.bad) > 0 {
-			what = "with " + f + " set to " + compatValuesText(d.bad)
+			what = "with " + f + " set to " + valuesText(d.bad)
 		}
 		if forward {
-			why, fix = there+" must be exactly "+vals, `Keep "const": `+vals+" on "+f+compatForwardHold
+			why, fix = there+" must be exactly "+vals, `Keep "const": `+vals+" on "+f+forwardHold
 		} else {
 			why, fix = f+" must now be exactly "+vals, `Drop "const" from `+f+", or publish the change as a new event type."
 		}
@@ -144,7 +144,7 @@ func compatExplain(rule string, forward bool, field string, d compatDetail) (msg
 	case "value-refused":
 		what = "with " + f + " set to " + vals
 		if forward {
-			why, fix = there+` refuses that value (it breaks "`+d.name+`")`, "Leave "+vals+" out of "+f+compatForwardHold
+			why, fix = there+` refuses that value (it breaks "`+d.name+`")`, "Leave "+vals+" out of "+f+forwardHold
 		} else {
 			why, fix = f+` now refuses that value (it breaks "`+d.name+`")`, `Change "`+d.name+`" of `+f+" so that it accepts "+vals+" again, or publish the change as a new event type."
 		}
@@ -153,22 +153,22 @@ func compatExplain(rule string, forward bool, field string, d compatDetail) (msg
 		fix = "Allow " + f + " again, or publish the change as a new event type."
 	case "no-longer-forbidden":
 		what, why = "with "+f, "the earlier version forbids "+f
-		fix = "Keep " + f + " forbidden" + compatForwardHold
+		fix = "Keep " + f + " forbidden" + forwardHold
 	case "multiple-of-added", "multiple-of-removed", "multiple-of-changed":
 		what = "with " + f + " set to a number that is not a multiple of " + d.limit
 		if forward {
-			why, fix = there+" must be a multiple of "+d.limit, `Keep "multipleOf": `+d.limit+" on "+f+compatForwardHold
+			why, fix = there+" must be a multiple of "+d.limit, `Keep "multipleOf": `+d.limit+" on "+f+forwardHold
 		} else {
 			why, fix = f+" must now be a multiple of "+d.limit, `Drop the new "multipleOf" from `+f+" (or use one that divides the earlier one), or publish the change as a new event type."
 		}
 	case "pattern-added", "pattern-removed", "pattern-changed":
-		p := compatValueText(d.limit)
+		p := valueText(d.limit)
 		what = "with " + f + " text that does not match " + p
 		switch {
 		case forward:
-			why, fix = there+" must match "+p, "Keep the pattern "+p+" on "+f+compatForwardHold
+			why, fix = there+" must match "+p, "Keep the pattern "+p+" on "+f+forwardHold
 		case d.was != "":
-			why = f + " must now match " + p + " instead of " + compatValueText(d.was) + ", and weir counts a pattern as compatible only when it is unchanged"
+			why = f + " must now match " + p + " instead of " + valueText(d.was) + ", and weir counts a pattern as compatible only when it is unchanged"
 			fix = "Keep the earlier pattern of " + f + " exactly, or publish the change as a new event type."
 		default:
 			why, fix = f+" must now match "+p, `Drop the new "pattern" from `+f+", or publish the change as a new event type."
@@ -176,7 +176,7 @@ func compatExplain(rule string, forward bool, field string, d compatDetail) (msg
 	case "format-added", "format-removed", "format-changed":
 		what = "with " + f + " text that is not a valid " + d.limit
 		if forward {
-			why, fix = there+` must have the format "`+d.limit+`"`, `Keep "format": "`+d.limit+`" on `+f+compatForwardHold
+			why, fix = there+` must have the format "`+d.limit+`"`, `Keep "format": "`+d.limit+`" on `+f+forwardHold
 		} else {
 			why, fix = f+` must now have the format "`+d.limit+`"`, `Drop "format": "`+d.limit+`" from `+f+", or publish the change as a new event type."
 		}
@@ -188,14 +188,14 @@ func compatExplain(rule string, forward bool, field string, d compatDetail) (msg
 		fix = "Keep " + f + " optional; consumers can use its default when it is missing."
 	case "required-removed":
 		what, why = "without "+f, there+" is required"
-		fix = "Keep " + f + ` in "required"` + compatForwardHold
+		fix = "Keep " + f + ` in "required"` + forwardHold
 	case "property-added-to-open-object":
 		full = "Events already sent may carry " + f + " with any kind of value, because the earlier version let " + parent +
-			" hold fields it did not list; those where " + f + compatNotTypes(d.declT) + " would now be refused."
+			" hold fields it did not list; those where " + f + notTypes(d.declT) + " would now be refused."
 		fix = "If producers never sent " + f + " before, turn on lenient checking for this contract; otherwise let " + f + " accept any value ({}) or publish the change as a new event type."
 	case "property-removed-from-open-object":
 		full = "New events may carry " + f + " with any kind of value, because the new version no longer describes it, and consumers still on the earlier version refuse those where " +
-			f + compatNotTypes(d.declT) + "."
+			f + notTypes(d.declT) + "."
 		fix = `Keep ` + f + ` in "properties" (optional is fine); or, if producers stop sending it, turn on lenient checking for this contract.`
 	case "property-removed-from-closed-object":
 		what, why = "with "+f, "the new version no longer lists "+f+" and allows no unlisted fields in "+parent
@@ -208,29 +208,29 @@ func compatExplain(rule string, forward bool, field string, d compatDetail) (msg
 		fix = `Remove "additionalProperties": false (or "unevaluatedProperties": false) from ` + parent + ", or list every field producers send."
 	case "object-opened":
 		what, why = "with fields that the earlier version does not list in "+parent, "it allows no unlisted fields there"
-		fix = `Keep "additionalProperties": false on ` + parent + compatForwardHold
+		fix = `Keep "additionalProperties": false on ` + parent + forwardHold
 	case "property-names-added", "property-names-removed", "property-names-changed":
 		what = "where " + f + ` has field names that break the ` + compatWhich(forward) + ` "propertyNames" rule`
-		why, fix = compatThen(forward, "field names of "+f+" must follow it"), compatUndo(forward, `"propertyNames" of `+f)
+		why, fix = compatThen(forward, "field names of "+f+" must follow it"), undo(forward, `"propertyNames" of `+f)
 	case "dependent-required-added", "dependent-required-removed":
-		what = "with " + compatValueText(d.name) + compatIn(f, field) + " but without " + compatNamesText(d.names)
-		why = compatNamesText(d.names) + compatBeVerb(len(d.names)) + " required whenever " + compatValueText(d.name) + " is present"
+		what = "with " + valueText(d.name) + compatIn(f, field) + " but without " + namesText(d.names)
+		why = namesText(d.names) + beVerb(len(d.names)) + " required whenever " + valueText(d.name) + " is present"
 		if forward {
 			why = "there " + why
 		} else {
-			why = compatNamesText(d.names) + compatBeVerb(len(d.names)) + " now required whenever " + compatValueText(d.name) + " is present"
+			why = namesText(d.names) + beVerb(len(d.names)) + " now required whenever " + valueText(d.name) + " is present"
 		}
-		fix = compatUndo(forward, "dependency on "+compatValueText(d.name))
+		fix = undo(forward, "dependency on "+valueText(d.name))
 	case "dependent-schema-added", "dependent-schema-removed", "dependent-schema-changed":
-		what = "with " + compatValueText(d.name) + compatIn(f, field)
-		why = "the " + compatWhich(forward) + " version sets extra rules whenever " + compatValueText(d.name) + " is present, and weir cannot show that those events meet them"
-		fix = compatUndo(forward, "dependent schema of "+compatValueText(d.name))
+		what = "with " + valueText(d.name) + compatIn(f, field)
+		why = "the " + compatWhich(forward) + " version sets extra rules whenever " + valueText(d.name) + " is present, and weir cannot show that those events meet them"
+		fix = undo(forward, "dependent schema of "+valueText(d.name))
 	case "unique-items-added", "unique-items-removed":
 		what, why = "where "+f+" repeats an entry", compatThen(forward, f+" must hold distinct entries")
-		fix = compatUndo(forward, `"uniqueItems" of `+f)
+		fix = undo(forward, `"uniqueItems" of `+f)
 	case "contains-added", "contains-removed", "contains-changed":
 		what = "where " + f + ` does not have the entries the ` + compatWhich(forward) + ` "contains" rule asks for`
-		why, fix = compatThen(forward, f+" must have them"), compatUndo(forward, `"contains" of `+f)
+		why, fix = compatThen(forward, f+" must have them"), undo(forward, `"contains" of `+f)
 	case "tuple-item-added-to-open-array":
 		full = "Events already sent may hold any value at position " + d.name + " of " + parent +
 			", because the earlier version did not describe it; those that do not fit the new description would now be refused."
@@ -238,15 +238,15 @@ func compatExplain(rule string, forward bool, field string, d compatDetail) (msg
 	case "tuple-item-removed-from-open-array":
 		full = "New events may hold any value at position " + d.name + " of " + parent +
 			", because the new version no longer describes it, and consumers still on the earlier version refuse those that do not fit its description."
-		fix = "Keep describing position " + d.name + " of " + parent + compatForwardHold
+		fix = "Keep describing position " + d.name + " of " + parent + forwardHold
 	case "tuple-item-removed-from-closed-array", "tuple-item-added-to-closed-array":
 		what = "with an entry at position " + d.name + " of " + parent
-		why, fix = compatThen(forward, parent+" allows no entry there"), compatUndo(forward, "limit on the entries of "+parent)
+		why, fix = compatThen(forward, parent+" allows no entry there"), undo(forward, "limit on the entries of "+parent)
 	case "array-closed", "array-opened":
 		what = "with more entries in " + parent + " than the " + compatWhich(forward) + " version describes"
-		why, fix = compatThen(forward, parent+" allows no extra entries"), compatUndo(forward, `"items": false of `+parent)
+		why, fix = compatThen(forward, parent+" allows no extra entries"), undo(forward, `"items": false of `+parent)
 	case "any-of-branch-removed", "one-of-branch-removed", "any-of-branch-added", "one-of-branch-added":
-		what = "with " + f + " as " + compatTypesText(d.lost, false)
+		what = "with " + f + " as " + typesText(d.lost, false)
 		if d.name != "" {
 			what = "with " + f + " shaped like option " + d.name + " of the " + compatWhich(!forward) + " version"
 		}
@@ -256,7 +256,7 @@ func compatExplain(rule string, forward bool, field string, d compatDetail) (msg
 		}
 		why = "none of the options (" + kw + ") the " + compatWhich(forward) + " version gives for " + f + " accepts them"
 		if forward {
-			fix = "Leave the new option out of " + f + compatForwardHold
+			fix = "Leave the new option out of " + f + forwardHold
 		} else {
 			fix = "Keep an option in " + kw + " of " + f + " that accepts what the earlier version did, or publish the change as a new event type."
 		}
@@ -268,29 +268,29 @@ func compatExplain(rule string, forward bool, field string, d compatDetail) (msg
 		fix = `Give every option a field with its own "const" value (such as "kind") so that only one can match, or use "anyOf".`
 	case "not-added", "not-removed", "not-changed":
 		full = compatMight(forward, f, `match what the `+compatWhich(forward)+` "not" rule forbids`)
-		fix = compatUndo(forward, `"not" rule of `+f)
+		fix = undo(forward, `"not" rule of `+f)
 	case "conditional-added", "conditional-removed", "conditional-changed":
 		full = compatMight(forward, f, "break the "+compatWhich(forward)+" if/then/else rule")
-		fix = compatUndo(forward, "if/then/else rule of "+f)
+		fix = undo(forward, "if/then/else rule of "+f)
 	case "external-ref":
-		full = f + " refers to another document (" + compatValueText(d.name) + "), which weir never fetches, so it cannot promise that " + compatStillPass(forward) + "."
+		full = f + " refers to another document (" + valueText(d.name) + "), which weir never fetches, so it cannot promise that " + stillPass(forward) + "."
 		fix = `Copy the referenced schema into "$defs" and refer to it as "#/$defs/...".`
 	case "unsupported-keyword":
-		full = `The "` + d.name + `" at ` + f + " is beyond what weir compares, so it cannot promise that " + compatStillPass(forward) + "."
+		full = `The "` + d.name + `" at ` + f + " is beyond what weir compares, so it cannot promise that " + stillPass(forward) + "."
 		fix = `Replace "` + d.name + `" with a reference inside the schema ("#/$defs/..."), or publish the change as a new event type.`
 	case "too-complex":
-		full = "The comparison of " + f + " stopped because the schemas are too large or refer to themselves without going deeper into the event, so weir cannot promise that " + compatStillPass(forward) + "."
+		full = "The comparison of " + f + " stopped because the schemas are too large or refer to themselves without going deeper into the event, so weir cannot promise that " + stillPass(forward) + "."
 		fix = `Split the schema into smaller definitions under "$defs", or publish the change as a new event type.`
 	default:
 		if strings.HasPrefix(rule, "minimum-") || strings.HasPrefix(rule, "maximum-") {
 			what = "with " + f + " " + d.outside
-			why, fix = compatThen(forward, f+" must be "+d.limit), compatLimitFix(forward, f, d)
+			why, fix = compatThen(forward, f+" must be "+d.limit), limitFix(forward, f, d)
 		} else {
 			what = "where " + f + " has " + d.outside
 			if strings.HasPrefix(rule, "min-length") || strings.HasPrefix(rule, "max-length") {
 				what = "with " + f + " " + strings.NewReplacer("fewer than", "shorter than", "more than", "longer than").Replace(d.outside)
 			}
-			why, fix = compatThen(forward, f+" must have "+d.limit), compatLimitFix(forward, f, d)
+			why, fix = compatThen(forward, f+" must have "+d.limit), limitFix(forward, f, d)
 		}
 	}
 	switch {
@@ -301,7 +301,7 @@ func compatExplain(rule string, forward bool, field string, d compatDetail) (msg
 	default:
 		msg = "Events already sent " + what + " would be refused, because " + why + "."
 	}
-	return compatCapitalize(msg), compatCapitalize(fix)
+	return capitalize(msg), capitalize(fix)
 }
 
 // compatThen words a rule of the version that refuses: the new one
@@ -323,17 +323,17 @@ func compatWhich(forward bool) string {
 	return "new"
 }
 
-func compatUndo(forward bool, what string) string {
+func undo(forward bool, what string) string {
 	if forward {
-		return "Keep the " + what + compatForwardHold
+		return "Keep the " + what + forwardHold
 	}
 	return "Drop or loosen the new " + what + ", or publish the change as a new event type."
 }
 
-func compatLimitFix(forward bool, f string, d compatDetail) string {
+func limitFix(forward bool, f string, d detail) string {
 	switch {
 	case forward:
-		return "Keep the limit on " + f + " (" + d.limit + ")" + compatForwardHold
+		return "Keep the limit on " + f + " (" + d.limit + ")" + forwardHold
 	case d.was != "":
 		return "Set the limit on " + f + " back to " + d.was + ", or publish the change as a new event type."
 	}
@@ -351,7 +351,7 @@ func compatMight(forward bool, f, what string) string {
 	return "Events already sent" + with + " might " + what + ", and would then be refused; weir cannot show that none do."
 }
 
-func compatStillPass(forward bool) string {
+func stillPass(forward bool) string {
 	if forward {
 		return "consumers on the earlier version accept new events"
 	}
@@ -365,34 +365,34 @@ func compatIn(f, field string) string {
 	return " in " + f
 }
 
-func compatBeVerb(n int) string {
+func beVerb(n int) string {
 	if n == 1 {
 		return " is"
 	}
 	return " are"
 }
 
-func compatNotTypes(t compatTypes) string {
+func notTypes(t compatTypes) string {
 	if t&ckAll == ckAll || t == 0 {
 		return " does not fit its new description"
 	}
-	return " is not " + compatTypesText(t, false)
+	return " is not " + typesText(t, false)
 }
 
-// compatFieldText names a place in the event for a reader.
-func compatFieldText(field string) string {
+// fieldText names a place in the event for a reader.
+func fieldText(field string) string {
 	switch {
 	case field == "":
 		return "the event"
 	case field == "*" || strings.HasSuffix(field, ".*"):
-		return "any unlisted field of " + compatFieldText(strings.TrimSuffix(strings.TrimSuffix(field, "*"), "."))
+		return "any unlisted field of " + fieldText(strings.TrimSuffix(strings.TrimSuffix(field, "*"), "."))
 	case strings.HasSuffix(field, "[]"):
-		return "each entry of " + compatFieldText(strings.TrimSuffix(field, "[]"))
+		return "each entry of " + fieldText(strings.TrimSuffix(field, "[]"))
 	}
-	return compatQuote(field)
+	return quote(field)
 }
 
-var compatTypeWords = []struct {
+var typeWords = []struct {
 	t        compatTypes
 	one, all string
 	json     string
@@ -407,10 +407,10 @@ var compatTypeWords = []struct {
 	{ckNull, "null", "null", "null"},
 }
 
-// compatTypesText words a set of types, "text or a whole number".
-func compatTypesText(t compatTypes, plural bool) string {
+// typesText words a set of types, "text or a whole number".
+func typesText(t compatTypes, plural bool) string {
 	var words []string
-	for _, w := range compatTypeWords {
+	for _, w := range typeWords {
 		if t&w.t == w.t && w.t != 0 {
 			t &^= w.t
 			if plural {
@@ -420,16 +420,16 @@ func compatTypesText(t compatTypes, plural bool) string {
 			}
 		}
 	}
-	return compatJoin(words, "or")
+	return join(words, "or")
 }
 
-// compatTypeJSON is the "type" keyword value that allows a set of types.
-func compatTypeJSON(t compatTypes) string {
+// typeJSON is the "type" keyword value that allows a set of types.
+func typeJSON(t compatTypes) string {
 	var names []string
-	for _, w := range compatTypeWords {
+	for _, w := range typeWords {
 		if t&w.t == w.t && w.t != 0 {
 			t &^= w.t
-			names = append(names, compatQuote(w.json))
+			names = append(names, quote(w.json))
 		}
 	}
 	if len(names) == 1 {
@@ -438,7 +438,7 @@ func compatTypeJSON(t compatTypes) string {
 	return "[" + strings.Join(names, ", ") + "]"
 }
 
-func compatJoin(words []string, and string) string {
+func join(words []string, and string) string {
 	switch len(words) {
 	case 0:
 		return "nothing"
@@ -448,8 +448,8 @@ func compatJoin(words []string, and string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " " + and + " " + words[len(words)-1]
 }
 
-// compatValueText shows a JSON value the way it is written in an event.
-func compatValueText(v any) string {
+// valueText shows a JSON value the way it is written in an event.
+func valueText(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "a value"
@@ -461,30 +461,30 @@ func compatValueText(v any) string {
 	return s
 }
 
-func compatValuesText(vals []any) string {
+func valuesText(vals []any) string {
 	var words []string
 	for i, v := range vals {
 		if i == 4 && len(vals) > 5 {
 			words = append(words, strconv.Itoa(len(vals)-4)+" more")
 			break
 		}
-		words = append(words, compatValueText(v))
+		words = append(words, valueText(v))
 	}
-	return compatJoin(words, "or")
+	return join(words, "or")
 }
 
-func compatNamesText(names []string) string {
+func namesText(names []string) string {
 	words := make([]string, len(names))
 	for i, n := range names {
-		words[i] = compatQuote(n)
+		words[i] = quote(n)
 	}
-	return compatJoin(words, "and")
+	return join(words, "and")
 }
 
-// compatQuote quotes a name as JSON does.
-func compatQuote(s string) string { return compatValueText(s) }
+// quote quotes a name as JSON does.
+func quote(s string) string { return valueText(s) }
 
-func compatCapitalize(s string) string {
+func capitalize(s string) string {
 	if s == "" || s[0] < 'a' || s[0] > 'z' {
 		return s
 	}
