@@ -3,6 +3,7 @@ package contract
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,7 +131,7 @@ func TestRenderAsyncAPIDocument(t *testing.T) {
 		"description": got.Servers["weir"]["description"],
 	}, got.Servers["weir"])
 
-	require.Equal(t, []string{"customer.deleted", "invoice.paid", "order.created"}, sortedKeys(got.Channels))
+	require.Equal(t, []string{"customer.deleted", "invoice.paid", "order.created"}, slices.Sorted(maps.Keys(got.Channels)))
 	require.Equal(t, "events.order.created", got.Channels["order.created"]["address"])
 	require.Equal(t, "shop-team", got.Channels["order.created"]["x-weir-owner"])
 	require.Equal(t, map[string]any{
@@ -220,7 +221,7 @@ func TestRenderAsyncAPISanitizesAndRejects(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(doc, &got))
 	require.Equal(t, map[string]string{"title": "weir events", "version": "1.0.0"}, got.Info)
-	require.Equal(t, []string{"receive.team_a_b_.a.b"}, sortedKeys(got.Operations))
+	require.Equal(t, []string{"receive.team_a_b_.a.b"}, slices.Sorted(maps.Keys(got.Operations)))
 	require.Contains(t, string(doc), `"$ref": "#/components/messages/a.b.v1/payload/schema/$defs/item"`)
 
 	for name, bad := range map[string]Catalog{
@@ -235,15 +236,6 @@ func TestRenderAsyncAPISanitizesAndRejects(t *testing.T) {
 		_, err := RenderAsyncAPI(bad)
 		require.Error(t, err, name)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 var (

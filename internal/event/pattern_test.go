@@ -7,8 +7,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestMatchType is the one table for type patterns: subscriptions, tokens,
-// the AsyncAPI catalog (contract) and archive reads all match with MatchType.
+// TestMatchType is the one table for type patterns: subscriptions, tokens
+// (token.Match), the AsyncAPI catalog (contract) and archive reads all match
+// with MatchType.
 // The last rows are where the copies those packages once had disagreed: a
 // type with an empty segment, which ValidType refuses, so no stored or
 // published type has one.
@@ -20,6 +21,7 @@ func TestMatchType(t *testing.T) {
 	}{
 		{"order.created", "order.created", true},
 		{"order.created", "order.deleted", false},
+		{"order.created", "order.updated", false},
 		{"order.created", "order", false},
 		{"order", "order.created", false},
 		{"order.*", "order.created", true},
@@ -38,6 +40,7 @@ func TestMatchType(t *testing.T) {
 		{"*.>", "order", false},
 		{">", "a", true},
 		{">", "a.b.c", true},
+		{">", "anything.at.all", true},
 		{"a.>.c", "a.b.c", false}, // ">" only counts as the last segment
 		{"order.created", "order.created.v2", false},
 		{"a.>", "a.", false},

@@ -3,6 +3,7 @@ package compat
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,7 +132,7 @@ func (n *compatNode) fpKeywords(b *strings.Builder) bool {
 			ok = f != ""
 		case schemaKeywords[k] == 'm':
 			sm, _ := v.(map[string]any)
-			for _, name := range sortedKeys(sm) {
+			for _, name := range slices.Sorted(maps.Keys(sm)) {
 				appendName(b, name)
 				if list, isList := sm[name].([]any); isList && k == "dependencies" {
 					appendKey(b, list)

@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -400,7 +401,7 @@ func (c *compatChecker) dependencies(a compatSide, va, vb *compatView, aReq map[
 	}
 	for _, q := range vb.parts {
 		kw := q.depKw()
-		for _, k := range sortedKeys(q.depReq) {
+		for _, k := range slices.Sorted(maps.Keys(q.depReq)) {
 			if forbidden(k) {
 				continue
 			}
@@ -416,7 +417,7 @@ func (c *compatChecker) dependencies(a compatSide, va, vb *compatView, aReq map[
 					q.ptr+"/"+kw+"/"+esc(k), detail{name: k, names: missing})
 			}
 		}
-		for _, k := range sortedKeys(q.depSchemas) {
+		for _, k := range slices.Sorted(maps.Keys(q.depSchemas)) {
 			s := q.depSchemas[k]
 			if forbidden(k) || c.fits(a, sideOf(s), loc) {
 				continue
@@ -446,13 +447,4 @@ func (n *compatNode) depKw() string {
 		}
 	}
 	return "dependencies"
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
