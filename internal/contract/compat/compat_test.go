@@ -2,6 +2,7 @@ package compat
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -346,4 +347,24 @@ func TestCheckTransitiveNamesTheVersion(t *testing.T) {
 	require.Equal(t, 1, res.Issues[0].Against)
 	require.Equal(t, "type-narrowed", res.Issues[0].Rule)
 	require.Equal(t, "/properties/n/type", res.Issues[0].Pointer)
+}
+
+// Every rule in the wording table gives a message and a fix in both
+// directions, with every template name filled in.
+func TestExplanationsWordEveryRule(t *testing.T) {
+	t.Parallel()
+	d := detail{was: "1", now: "2", limit: "3", outside: "more than 3 entries", name: "x", names: []string{"p"},
+		values: []any{1}, parent: "p", lost: ckString, wasT: ckString, nowT: ckNumber, declT: ckInt}
+	rules := slices.Sorted(maps.Keys(explanations))
+	rules = append(rules, "minimum-added", "max-length-decreased", "min-items-removed")
+	for _, rule := range rules {
+		for _, forward := range []bool{false, true} {
+			msg, fix := explain(rule, forward, "a.b", d)
+			require.NotEmpty(t, msg, rule)
+			require.NotEmpty(t, fix, rule)
+			for _, s := range []string{msg, fix} {
+				require.NotRegexp(t, `\{[a-zA-Z]+\}`, s, "%s (forward %v)", rule, forward)
+			}
+		}
+	}
 }
