@@ -3,7 +3,6 @@ package compat
 import (
 	"crypto/sha256"
 	"encoding/json"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -132,7 +131,7 @@ func (n *compatNode) fpKeywords(b *strings.Builder) bool {
 			ok = f != ""
 		case schemaKeywords[k] == 'm':
 			sm, _ := v.(map[string]any)
-			for _, name := range slices.Sorted(maps.Keys(sm)) {
+			for _, name := range sortedKeys(sm) {
 				appendName(b, name)
 				if list, isList := sm[name].([]any); isList && k == "dependencies" {
 					appendKey(b, list)

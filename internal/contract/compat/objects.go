@@ -1,7 +1,6 @@
 package compat
 
 import (
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -401,7 +400,7 @@ func (c *compatChecker) dependencies(a compatSide, va, vb *compatView, aReq map[
 	}
 	for _, q := range vb.parts {
 		kw := q.depKw()
-		for _, k := range slices.Sorted(maps.Keys(q.depReq)) {
+		for _, k := range sortedKeys(q.depReq) {
 			if forbidden(k) {
 				continue
 			}
@@ -417,7 +416,7 @@ func (c *compatChecker) dependencies(a compatSide, va, vb *compatView, aReq map[
 					q.ptr+"/"+kw+"/"+esc(k), detail{name: k, names: missing})
 			}
 		}
-		for _, k := range slices.Sorted(maps.Keys(q.depSchemas)) {
+		for _, k := range sortedKeys(q.depSchemas) {
 			s := q.depSchemas[k]
 			if forbidden(k) || c.fits(a, sideOf(s), loc) {
 				continue
@@ -447,4 +446,16 @@ func (n *compatNode) depKw() string {
 		}
 	}
 	return "dependencies"
+}
+
+// sortedKeys returns m's keys in order, in one allocation: the checker calls it
+// for every object it fingerprints, where slices.Sorted(maps.Keys(m)) costs
+// several.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -390,7 +390,11 @@ func (c *wordCtx) value(name string) (string, bool) {
 
 // fill writes template with each {name} replaced by its value.
 func (c *wordCtx) fill(template string) string {
+	if !strings.Contains(template, "{") {
+		return template
+	}
 	var b strings.Builder
+	b.Grow(len(template) + 64)
 	for {
 		i := strings.IndexByte(template, '{')
 		if i < 0 {
@@ -414,13 +418,13 @@ func (c *wordCtx) fill(template string) string {
 
 // explain words an issue: its message and its fix.
 func explain(rule string, forward bool, field string, d detail) (msg, fix string) {
-	c := &wordCtx{rule: rule, forward: forward, field: field, f: fieldText(field), d: d}
+	c := wordCtx{rule: rule, forward: forward, field: field, f: fieldText(field), d: d}
 	e, ok := explanations[rule]
 	if !ok {
 		e = limitWording(rule)
 	}
 	if e.pick != nil {
-		e = e.pick(c)
+		e = e.pick(&c)
 	}
 	w := e
 	switch {
