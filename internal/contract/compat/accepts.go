@@ -24,8 +24,8 @@ const (
 
 // accepts returns the verdict and, unless yes, the subschema and keyword
 // that refuse the value.
-func (c *compatChecker) accepts(s compatSide, v any) (compatVerdict, *compatNode, string) {
-	res, at, kw := compatYes, (*compatNode)(nil), ""
+func (c *checker) accepts(s compatSide, v any) (compatVerdict, *node, string) {
+	res, at, kw := compatYes, (*node)(nil), ""
 	for _, n := range s.nodes {
 		r, rn, rkw := c.validate(n, v, 0)
 		if r == compatNo {
@@ -38,7 +38,7 @@ func (c *compatChecker) accepts(s compatSide, v any) (compatVerdict, *compatNode
 	return res, at, kw
 }
 
-func (c *compatChecker) validate(n *compatNode, v any, depth int) (compatVerdict, *compatNode, string) {
+func (c *checker) validate(n *node, v any, depth int) (compatVerdict, *node, string) {
 	c.step()
 	switch {
 	case c.over:
@@ -128,17 +128,17 @@ func (c *compatChecker) validate(n *compatNode, v any, depth int) (compatVerdict
 // compatAcc accumulates verdicts: the first no wins, then the first maybe.
 type compatAcc struct {
 	res compatVerdict
-	at  *compatNode
+	at  *node
 	kw  string
 }
 
-func (a *compatAcc) add(r compatVerdict, n *compatNode, kw string) {
+func (a *compatAcc) add(r compatVerdict, n *node, kw string) {
 	if r < a.res {
 		a.res, a.at, a.kw = r, n, kw
 	}
 }
 
-func (c *compatChecker) validateNumber(n *compatNode, v any, acc *compatAcc) {
+func (c *checker) validateNumber(n *node, v any, acc *compatAcc) {
 	r, ok := rat(v)
 	if !ok {
 		acc.add(compatMaybe, n, "type") // too long to compare exactly
@@ -155,7 +155,7 @@ func (c *compatChecker) validateNumber(n *compatNode, v any, acc *compatAcc) {
 	}
 }
 
-func (c *compatChecker) validateString(n *compatNode, s string, acc *compatAcc) {
+func (c *checker) validateString(n *node, s string, acc *compatAcc) {
 	l := utf8.RuneCountInString(s)
 	if n.minLength >= 0 && l < n.minLength {
 		acc.add(compatNo, n, "minLength")
@@ -202,7 +202,7 @@ func compatFormat(format, s string) compatVerdict {
 	return compatMaybe // a stricter reading than the validator's must not turn into a no
 }
 
-func (c *compatChecker) validateObject(n *compatNode, m map[string]any, depth int, acc *compatAcc) {
+func (c *checker) validateObject(n *node, m map[string]any, depth int, acc *compatAcc) {
 	for _, r := range n.required {
 		if _, ok := m[r]; !ok {
 			acc.add(compatNo, n, "required")
@@ -238,7 +238,7 @@ func (c *compatChecker) validateObject(n *compatNode, m map[string]any, depth in
 		}
 		if !evaluated && n.unevalProps != nil {
 			r, at, kw := c.validate(n.unevalProps, val, depth+1)
-			if r != compatYes && !c.evaluated(n, true, func(q *compatNode) bool {
+			if r != compatYes && !c.evaluated(n, true, func(q *node) bool {
 				if q == n {
 					return false
 				}
@@ -269,7 +269,7 @@ func (c *compatChecker) validateObject(n *compatNode, m map[string]any, depth in
 	}
 }
 
-func (c *compatChecker) validateArray(n *compatNode, list []any, depth int, acc *compatAcc) {
+func (c *checker) validateArray(n *node, list []any, depth int, acc *compatAcc) {
 	if n.minItems >= 0 && len(list) < n.minItems {
 		acc.add(compatNo, n, "minItems")
 	}

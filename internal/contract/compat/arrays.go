@@ -6,10 +6,10 @@ import "strconv"
 // position (prefixItems, then items), and B's limits on the whole list must
 // hold.
 
-func (c *compatChecker) arrays(va, vb *compatView, loc compatLoc) {
+func (c *checker) arrays(va, vb *view, loc compatLoc) {
 	aMax := c.arrayMax(va)
 	n := 0
-	for _, v := range []*compatView{va, vb} {
+	for _, v := range []*view{va, vb} {
 		for _, p := range v.parts {
 			n = max(n, len(p.prefix))
 		}
@@ -41,7 +41,7 @@ func (c *compatChecker) arrays(va, vb *compatView, loc compatLoc) {
 }
 
 // arrayMax is the most entries an A-array can have, or -1 for no limit.
-func (c *compatChecker) arrayMax(v *compatView) int {
+func (c *checker) arrayMax(v *view) int {
 	m := v.maxItems
 	for _, p := range v.parts {
 		if p.items != nil && p.items.isFalse && (m < 0 || len(p.prefix) < m) {
@@ -55,9 +55,9 @@ func (c *compatChecker) arrayMax(v *compatView) int {
 // beyond every prefix). unevaluatedItems counts where nothing else in the
 // same subschema could have looked at the entry; on side A only when that
 // is certain, on side B whenever it may apply.
-func (c *compatChecker) itemSchemas(v *compatView, i int, strict bool) (nodes []*compatNode, declared, src string) {
+func (c *checker) itemSchemas(v *view, i int, strict bool) (nodes []*node, declared, src string) {
 	for _, p := range v.parts {
-		var s *compatNode
+		var s *node
 		switch {
 		case i >= 0 && i < len(p.prefix):
 			s = p.prefix[i]
@@ -77,7 +77,7 @@ func (c *compatChecker) itemSchemas(v *compatView, i int, strict bool) (nodes []
 
 // item compares one position; it returns false when A cannot have an entry
 // there (so none after it either).
-func (c *compatChecker) item(va, vb *compatView, i int, loc compatLoc) bool {
+func (c *checker) item(va, vb *view, i int, loc compatLoc) bool {
 	c.step()
 	aS, aDecl, aSrc := c.itemSchemas(va, i, false)
 	bS, bDecl, bSrc := c.itemSchemas(vb, i, true)
@@ -113,7 +113,7 @@ func (c *compatChecker) item(va, vb *compatView, i int, loc compatLoc) bool {
 
 // containsCheck checks one "contains" of B: A must promise at least as many
 // matching entries, and for maxContains the very same rule.
-func (c *compatChecker) containsCheck(va *compatView, q *compatNode, loc compatLoc) {
+func (c *checker) containsCheck(va *view, q *node, loc compatLoc) {
 	minB := q.minContains
 	if minB < 0 {
 		minB = 1

@@ -16,7 +16,7 @@ const (
 	maxSplits    = 64 // cases when A's unions are split
 )
 
-type compatChecker struct {
+type checker struct {
 	lenient bool
 	forward bool // A is the new schema
 
@@ -28,20 +28,20 @@ type compatChecker struct {
 
 	issues    []Issue
 	seen      map[string]bool
-	views     map[string]*compatView
+	views     map[string]*view
 	active    map[string]int // comparisons in progress, with their depth in the event
 	vstack    map[[2]uint64]bool
 	typeDepth int
 }
 
-func newChecker(lenient, forward bool) *compatChecker {
-	return &compatChecker{lenient: lenient, forward: forward, budget: compatBudget, seen: map[string]bool{},
-		views: map[string]*compatView{}, active: map[string]int{}, vstack: map[[2]uint64]bool{}}
+func newChecker(lenient, forward bool) *checker {
+	return &checker{lenient: lenient, forward: forward, budget: compatBudget, seen: map[string]bool{},
+		views: map[string]*view{}, active: map[string]int{}, vstack: map[[2]uint64]bool{}}
 }
 
 // run lists why values valid under a are not all valid under b. When the
 // budget runs out the answer cannot be trusted either way, so it says so.
-func (c *compatChecker) run(a, b *compatDoc) []Issue {
+func (c *checker) run(a, b *compatDoc) []Issue {
 	root := compatLoc{aPtr: "#", bPtr: "#"}
 	c.sub(sideOf(a.root), sideOf(b.root), root)
 	if c.over {
@@ -72,17 +72,17 @@ func (l compatLoc) child(seg string, aPtr, bPtr string) compatLoc {
 	return compatLoc{field: f, depth: l.depth + 1, aPtr: aPtr, bPtr: bPtr}
 }
 
-func (c *compatChecker) step() {
+func (c *checker) step() {
 	c.steps++
 	if c.steps > c.budget {
 		c.over = true
 	}
 }
 
-func (c *compatChecker) stopped() bool { return c.over || c.silent > 0 && c.failed }
+func (c *checker) stopped() bool { return c.over || c.silent > 0 && c.failed }
 
 // fits tries whether a fits b without reporting anything.
-func (c *compatChecker) fits(a, b compatSide, loc compatLoc) bool {
+func (c *checker) fits(a, b compatSide, loc compatLoc) bool {
 	saved := c.failed
 	c.silent++
 	c.failed = false
@@ -94,7 +94,7 @@ func (c *compatChecker) fits(a, b compatSide, loc compatLoc) bool {
 }
 
 // wasNow orders two texts, one from each side, as earlier and new.
-func (c *compatChecker) wasNow(a, b string) (was, now string) {
+func (c *checker) wasNow(a, b string) (was, now string) {
 	if c.forward {
 		return b, a
 	}
@@ -104,7 +104,7 @@ func (c *compatChecker) wasNow(a, b string) (was, now string) {
 // pick chooses between a rule named for a change that tightens the new
 // version (B new) and the rule for the same difference seen from the other
 // side (B earlier).
-func (c *compatChecker) pick(ifBNew, ifBOld string) string {
+func (c *checker) pick(ifBNew, ifBOld string) string {
 	if c.forward {
 		return ifBOld
 	}
@@ -113,7 +113,7 @@ func (c *compatChecker) pick(ifBNew, ifBOld string) string {
 
 // report records an issue; aPtr and bPtr are where it is in each schema,
 // "" where it is not there at all.
-func (c *compatChecker) report(rule string, loc compatLoc, aPtr, bPtr string, d detail) {
+func (c *checker) report(rule string, loc compatLoc, aPtr, bPtr string, d detail) {
 	if c.silent > 0 {
 		c.failed = true
 		return
@@ -138,7 +138,7 @@ func (c *compatChecker) report(rule string, loc compatLoc, aPtr, bPtr string, d 
 	c.issues = append(c.issues, Issue{Pointer: ptr, Rule: rule, Message: msg, Fix: fix})
 }
 
-func compatKw(n *compatNode, kw string) string {
+func compatKw(n *node, kw string) string {
 	if n == nil {
 		return ""
 	}
@@ -146,7 +146,7 @@ func compatKw(n *compatNode, kw string) string {
 }
 
 // sub reports why some value valid under a is not valid under b.
-func (c *compatChecker) sub(a, b compatSide, loc compatLoc) {
+func (c *checker) sub(a, b compatSide, loc compatLoc) {
 	if c.stopped() {
 		return
 	}
@@ -178,12 +178,12 @@ func (c *compatChecker) sub(a, b compatSide, loc compatLoc) {
 	c.compare(a, b, va, c.view(b), loc)
 }
 
-func (c *compatChecker) tooComplex(loc compatLoc) {
+func (c *checker) tooComplex(loc compatLoc) {
 	c.report("too-complex", loc, loc.aPtr, loc.bPtr, detail{})
 }
 
 // trivial tells whether a side accepts every value.
-func trivial(v *compatView) bool {
+func trivial(v *view) bool {
 	if len(v.groups) > 0 {
 		return false
 	}
@@ -197,7 +197,7 @@ func trivial(v *compatView) bool {
 
 // wrapperOnly is true for a subschema that only combines others with $ref or
 // allOf (which the view has flattened) and annotations.
-func (n *compatNode) wrapperOnly() bool {
+func (n *node) wrapperOnly() bool {
 	m, ok := n.raw.(map[string]any)
 	if !ok || n.refExternal != "" || len(n.unsupported) > 0 {
 		return false
@@ -222,7 +222,7 @@ func compatSame(a, b compatSide) bool {
 // splitA checks A's anyOf/oneOf one option at a time: A fits B when each of
 // its options does. Too many combinations leave A's unions out instead,
 // which widens A and so keeps the answer sound.
-func (c *compatChecker) splitA(a, b compatSide, va *compatView, loc compatLoc) {
+func (c *checker) splitA(a, b compatSide, va *view, loc compatLoc) {
 	combos := 1
 	for _, g := range va.groups {
 		combos *= len(g.branches)
@@ -248,7 +248,7 @@ func (c *compatChecker) splitA(a, b compatSide, va *compatView, loc compatLoc) {
 	}
 }
 
-func (c *compatChecker) compare(a, b compatSide, va, vb *compatView, loc compatLoc) {
+func (c *checker) compare(a, b compatSide, va, vb *view, loc compatLoc) {
 	if vb.empty {
 		c.report(c.pick("now-forbidden", "no-longer-forbidden"), loc, loc.aPtr, loc.bPtr, detail{})
 		return
@@ -294,7 +294,7 @@ func (c *compatChecker) compare(a, b compatSide, va, vb *compatView, loc compatL
 	c.unsupported(va, vb, loc)
 }
 
-func (n *compatNode) enumKw() string {
+func (n *node) enumKw() string {
 	if n.isConst {
 		return "const"
 	}
@@ -303,17 +303,17 @@ func (n *compatNode) enumKw() string {
 
 // typeNodes holds a synthetic subschema per type set, used to look at
 // one type of a side at a time.
-var typeNodes = func() (out [ckAll + 1]*compatNode) {
-	doc := &compatDoc{nodes: map[string]*compatNode{}}
+var typeNodes = func() (out [ckAll + 1]*node) {
+	doc := &compatDoc{nodes: map[string]*node{}}
 	for t := range out {
-		out[t] = &compatNode{doc: doc, raw: map[string]any{}, hasType: true, types: compatTypes(t),
+		out[t] = &node{doc: doc, raw: map[string]any{}, hasType: true, types: compatTypes(t),
 			id: nodeIDs.Add(1), fpDone: true, minLength: -1, maxLength: -1, minProps: -1, maxProps: -1,
 			minItems: -1, maxItems: -1, minContains: -1, maxContains: -1}
 	}
 	return out
 }()
 
-func (c *compatChecker) typeIssue(va, vb *compatView, lost compatTypes, loc compatLoc) {
+func (c *checker) typeIssue(va, vb *view, lost compatTypes, loc compatLoc) {
 	common := va.types & vb.types
 	if loc.aAll != 0 {
 		common = loc.aAll & vb.types
@@ -335,7 +335,7 @@ func (c *compatChecker) typeIssue(va, vb *compatView, lost compatTypes, loc comp
 }
 
 // typePtr points at what decides a side's types.
-func (c *compatChecker) typePtr(v *compatView) string {
+func (c *checker) typePtr(v *view) string {
 	switch {
 	case v.typeSrc != nil:
 		return compatKw(v.typeSrc, "type")
@@ -349,7 +349,7 @@ func (c *compatChecker) typePtr(v *compatView) string {
 
 // finite lists A's values when there are finitely many (an enum or const, or
 // only null and booleans), restricted to the types both sides allow.
-func (c *compatChecker) finite(a compatSide, va *compatView, common compatTypes) ([]any, bool) {
+func (c *checker) finite(a compatSide, va *view, common compatTypes) ([]any, bool) {
 	var cands []any
 	switch {
 	case va.enum != nil:
@@ -375,9 +375,9 @@ func (c *compatChecker) finite(a compatSide, va *compatView, common compatTypes)
 }
 
 // values checks each of A's finitely many values against B.
-func (c *compatChecker) values(b compatSide, va *compatView, vals []any, loc compatLoc) {
+func (c *checker) values(b compatSide, va *view, vals []any, loc compatLoc) {
 	type refusal struct {
-		node   *compatNode
+		node   *node
 		kw     string
 		values []any
 	}
@@ -433,7 +433,7 @@ func (c *compatChecker) values(b compatSide, va *compatView, vals []any, loc com
 
 // allowed keeps the values a side really accepts, for the wording: an
 // enum value its own type refuses was never allowed.
-func (c *compatChecker) allowed(s compatSide, vals []any) []any {
+func (c *checker) allowed(s compatSide, vals []any) []any {
 	if len(vals) > 200 {
 		return vals // too many to be worth it: the wording shows the first few
 	}

@@ -67,7 +67,7 @@ func appendKey(b *strings.Builder, v any) {
 // own fingerprint, so each is computed once. A subschema that reaches itself
 // through $ref gets "" (unknown), which never matches: the checker then
 // compares it keyword by keyword, which handles cycles.
-func (n *compatNode) fingerprint() string {
+func (n *node) fingerprint() string {
 	if n.fpDone {
 		return n.fp
 	}
@@ -97,7 +97,7 @@ var schemaKeywords = map[string]byte{
 	"dependencies": 'm', "allOf": 'l', "anyOf": 'l', "oneOf": 'l', "prefixItems": 'l',
 }
 
-func (n *compatNode) fpKeywords(b *strings.Builder) bool {
+func (n *node) fpKeywords(b *strings.Builder) bool {
 	m, ok := n.raw.(map[string]any)
 	if !ok {
 		appendKey(b, n.raw)

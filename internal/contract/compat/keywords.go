@@ -17,8 +17,8 @@ import (
 // Decoding the keywords of one subschema, and refusing what is not a schema.
 
 // keywords decodes the keywords of one schema object.
-func (c *compatCompiler) keywords(n *compatNode, m map[string]any, depth int) error {
-	sub := func(kw string) (*compatNode, error) {
+func (c *compatCompiler) keywords(n *node, m map[string]any, depth int) error {
+	sub := func(kw string) (*node, error) {
 		return c.compile(m[kw], n.ptr+"/"+esc(kw), depth+1)
 	}
 	bad := func(kw, want string) error {
@@ -106,7 +106,7 @@ func (c *compatCompiler) keywords(n *compatNode, m map[string]any, depth int) er
 		case "properties":
 			n.props, err = c.schemaMap(v, n.ptr+"/properties", depth)
 		case "patternProperties":
-			var ps map[string]*compatNode
+			var ps map[string]*node
 			if ps, err = c.schemaMap(v, n.ptr+"/patternProperties", depth); err == nil {
 				for src, p := range ps {
 					n.patterns = append(n.patterns, compatPattern{src: src, re: compatRegexp(src), node: p})
@@ -154,7 +154,7 @@ func (c *compatCompiler) keywords(n *compatNode, m map[string]any, depth int) er
 				n.itemsKw = kw
 			}
 		case "allOf", "anyOf", "oneOf":
-			var list []*compatNode
+			var list []*node
 			if list, err = c.schemaList(v, n.ptr+"/"+kw, depth, true); err == nil {
 				*n.group(kw) = list
 			}
@@ -197,7 +197,7 @@ func (c *compatCompiler) keywords(n *compatNode, m map[string]any, depth int) er
 	return nil
 }
 
-func (n *compatNode) count(kw string) *int {
+func (n *node) count(kw string) *int {
 	switch kw {
 	case "minLength":
 		return &n.minLength
@@ -217,7 +217,7 @@ func (n *compatNode) count(kw string) *int {
 	return &n.maxContains
 }
 
-func (n *compatNode) group(kw string) *[]*compatNode {
+func (n *node) group(kw string) *[]*node {
 	switch kw {
 	case "allOf":
 		return &n.allOf
@@ -227,7 +227,7 @@ func (n *compatNode) group(kw string) *[]*compatNode {
 	return &n.oneOf
 }
 
-func (n *compatNode) setTypes(v any) error {
+func (n *node) setTypes(v any) error {
 	var names []string
 	switch t := v.(type) {
 	case string:
@@ -251,7 +251,7 @@ func (n *compatNode) setTypes(v any) error {
 	return nil
 }
 
-func (n *compatNode) setEnum(list []any, isConst bool) {
+func (n *node) setEnum(list []any, isConst bool) {
 	n.hasEnum, n.isConst, n.enum = true, isConst, list
 	n.enumKeys = make(map[string]bool, len(list))
 	for _, v := range list {
@@ -308,7 +308,7 @@ func rat(v any) (*big.Rat, bool) {
 	return new(big.Rat).SetString(string(n))
 }
 
-func (c *compatCompiler) dependencies(n *compatNode, v any, depth int, kw string, schemas bool) error {
+func (c *compatCompiler) dependencies(n *node, v any, depth int, kw string, schemas bool) error {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return fmt.Errorf("%s: %q must be an object", compatWhere(n.ptr), kw)
@@ -333,19 +333,19 @@ func (c *compatCompiler) dependencies(n *compatNode, v any, depth int, kw string
 			return err
 		}
 		if n.depSchemas == nil {
-			n.depSchemas = map[string]*compatNode{}
+			n.depSchemas = map[string]*node{}
 		}
 		n.depSchemas[name] = s
 	}
 	return nil
 }
 
-func (c *compatCompiler) schemaMap(v any, ptr string, depth int) (map[string]*compatNode, error) {
+func (c *compatCompiler) schemaMap(v any, ptr string, depth int) (map[string]*node, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%s must be an object of schemas", compatWhere(ptr))
 	}
-	out := make(map[string]*compatNode, len(m))
+	out := make(map[string]*node, len(m))
 	for k, s := range m {
 		n, err := c.compile(s, ptr+"/"+esc(k), depth+1)
 		if err != nil {
@@ -356,12 +356,12 @@ func (c *compatCompiler) schemaMap(v any, ptr string, depth int) (map[string]*co
 	return out, nil
 }
 
-func (c *compatCompiler) schemaList(v any, ptr string, depth int, nonEmpty bool) ([]*compatNode, error) {
+func (c *compatCompiler) schemaList(v any, ptr string, depth int, nonEmpty bool) ([]*node, error) {
 	list, ok := v.([]any)
 	if !ok || nonEmpty && len(list) == 0 {
 		return nil, fmt.Errorf("%s must be a non-empty array of schemas", compatWhere(ptr))
 	}
-	out := make([]*compatNode, len(list))
+	out := make([]*node, len(list))
 	for i, s := range list {
 		n, err := c.compile(s, ptr+"/"+strconv.Itoa(i), depth+1)
 		if err != nil {

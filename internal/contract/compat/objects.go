@@ -11,10 +11,10 @@ import (
 // from properties, then patternProperties, then additionalProperties, then
 // unevaluatedProperties, across all of a side's conjuncts.
 
-func (c *compatChecker) objects(a compatSide, va, vb *compatView, loc compatLoc) {
+func (c *checker) objects(a compatSide, va, vb *view, loc compatLoc) {
 	aReq, bReq := c.requiredOf(va), c.requiredOf(vb)
 	names := map[string]bool{}
-	for _, v := range []*compatView{va, vb} {
+	for _, v := range []*view{va, vb} {
 		for _, p := range v.parts {
 			for n := range p.props {
 				names[n] = true
@@ -50,7 +50,7 @@ func (c *compatChecker) objects(a compatSide, va, vb *compatView, loc compatLoc)
 }
 
 // requiredOf maps each required name to the pointer of its "required" entry.
-func (c *compatChecker) requiredOf(v *compatView) map[string]string {
+func (c *checker) requiredOf(v *view) map[string]string {
 	out := map[string]string{}
 	for _, p := range v.parts {
 		for i, n := range p.required {
@@ -67,9 +67,9 @@ func (c *compatChecker) requiredOf(v *compatView) map[string]string {
 // property in "properties" if a conjunct lists it. strict is for side B: a
 // pattern Go cannot compile is assumed to match, and unevaluatedProperties to
 // apply, which only makes B stricter; on side A the opposite holds.
-func (c *compatChecker) propSchemas(v *compatView, name string, strict bool) (nodes []*compatNode, declared, src string) {
+func (c *checker) propSchemas(v *view, name string, strict bool) (nodes []*node, declared, src string) {
 	c.step()
-	add := func(n *compatNode) {
+	add := func(n *node) {
 		if !n.isTrue {
 			nodes = append(nodes, n)
 			if src == "" {
@@ -105,7 +105,7 @@ func (c *compatChecker) propSchemas(v *compatView, name string, strict bool) (no
 		}
 	}
 	for _, p := range v.parts {
-		if p.unevalProps != nil && !c.evaluated(p, strict, func(q *compatNode) bool {
+		if p.unevalProps != nil && !c.evaluated(p, strict, func(q *node) bool {
 			if _, ok := q.props[name]; ok || q.additional != nil {
 				return true
 			}
@@ -126,10 +126,10 @@ func (c *compatChecker) propSchemas(v *compatView, name string, strict bool) (no
 // unevaluatedProperties takes care of a name (hit says if one does). For
 // side B (strict) only the conjuncts count; for side A also the options of
 // its unions and conditionals, which may take care of it.
-func (c *compatChecker) evaluated(p *compatNode, strict bool, hit func(*compatNode) bool) bool {
-	seen := map[*compatNode]bool{}
-	var walk func(n *compatNode) bool
-	walk = func(n *compatNode) bool {
+func (c *checker) evaluated(p *node, strict bool, hit func(*node) bool) bool {
+	seen := map[*node]bool{}
+	var walk func(n *node) bool
+	walk = func(n *node) bool {
 		if n == nil || seen[n] {
 			return false
 		}
@@ -140,7 +140,7 @@ func (c *compatChecker) evaluated(p *compatNode, strict bool, hit func(*compatNo
 		}
 		more := n.allOf
 		if !strict {
-			more = slices.Concat(n.allOf, n.anyOf, n.oneOf, []*compatNode{n.thenN, n.elseN})
+			more = slices.Concat(n.allOf, n.anyOf, n.oneOf, []*node{n.thenN, n.elseN})
 			for _, d := range n.depSchemas {
 				more = append(more, d)
 			}
@@ -155,7 +155,7 @@ func (c *compatChecker) evaluated(p *compatNode, strict bool, hit func(*compatNo
 	return walk(p)
 }
 
-func (c *compatChecker) property(va, vb *compatView, name string, aReq, bReq map[string]string, loc compatLoc) {
+func (c *checker) property(va, vb *view, name string, aReq, bReq map[string]string, loc compatLoc) {
 	c.step()
 	aS, aDecl, aSrc := c.propSchemas(va, name, false)
 	bS, bDecl, bSrc := c.propSchemas(vb, name, true)
@@ -164,7 +164,7 @@ func (c *compatChecker) property(va, vb *compatView, name string, aReq, bReq map
 	bReqPtr, bR := bReq[name]
 	if bR && !aR {
 		rule := c.pick("required-added", "required-removed")
-		if !c.forward && slices.ContainsFunc(bS, func(n *compatNode) bool { return n.hasDefault }) {
+		if !c.forward && slices.ContainsFunc(bS, func(n *node) bool { return n.hasDefault }) {
 			rule = "required-added-with-default"
 		}
 		c.report(rule, child, "", bReqPtr, detail{})
@@ -206,10 +206,10 @@ func compatOr(s ...string) string {
 
 // otherProperties compares what each side allows for names neither lists:
 // one class of names per pattern of A, and one for the rest.
-func (c *compatChecker) otherProperties(va, vb *compatView, loc compatLoc) {
+func (c *checker) otherProperties(va, vb *view, loc compatLoc) {
 	type class struct {
 		pattern string // "" for names matching no pattern of A
-		a       []*compatNode
+		a       []*node
 		ptr     string
 	}
 	var aPatterns []string
@@ -221,7 +221,7 @@ func (c *compatChecker) otherProperties(va, vb *compatView, loc compatLoc) {
 			aPatterns = append(aPatterns, pp.src)
 			unsure = unsure || pp.re == nil
 			if !pp.node.isTrue {
-				classes = append(classes, class{pattern: pp.src, a: []*compatNode{pp.node}, ptr: pp.node.ptr})
+				classes = append(classes, class{pattern: pp.src, a: []*node{pp.node}, ptr: pp.node.ptr})
 			}
 		}
 		// A name matching a pattern Go cannot read may be the pattern's,
@@ -232,7 +232,7 @@ func (c *compatChecker) otherProperties(va, vb *compatView, loc compatLoc) {
 		}
 	}
 	for _, p := range va.parts {
-		if p.unevalProps != nil && !p.unevalProps.isTrue && !c.evaluated(p, false, func(q *compatNode) bool {
+		if p.unevalProps != nil && !p.unevalProps.isTrue && !c.evaluated(p, false, func(q *node) bool {
 			return q.additional != nil || len(q.patterns) > 0
 		}) {
 			rest.a = append(rest.a, p.unevalProps)
@@ -244,7 +244,7 @@ func (c *compatChecker) otherProperties(va, vb *compatView, loc compatLoc) {
 		if len(cl.a) > 0 && c.view(sideOf(cl.a...)).empty {
 			continue
 		}
-		var b []*compatNode
+		var b []*node
 		for _, q := range vb.parts {
 			same := false
 			for _, qq := range q.patterns {
@@ -263,13 +263,13 @@ func (c *compatChecker) otherProperties(va, vb *compatView, loc compatLoc) {
 			}
 		}
 		for _, q := range vb.parts {
-			if q.unevalProps != nil && !c.evaluated(q, true, func(n *compatNode) bool {
+			if q.unevalProps != nil && !c.evaluated(q, true, func(n *node) bool {
 				return n.additional != nil || cl.pattern != "" && slices.ContainsFunc(n.patterns, func(p compatPattern) bool { return p.src == cl.pattern })
 			}) {
 				b = append(b, q.unevalProps)
 			}
 		}
-		b = slices.DeleteFunc(b, func(n *compatNode) bool { return n.isTrue })
+		b = slices.DeleteFunc(b, func(n *node) bool { return n.isTrue })
 		if len(b) == 0 {
 			continue
 		}
@@ -311,7 +311,7 @@ func literalPrefix(p string) string {
 	return lit
 }
 
-func (c *compatChecker) propertyCounts(va, vb *compatView, aReq map[string]string, loc compatLoc) {
+func (c *checker) propertyCounts(va, vb *view, aReq map[string]string, loc compatLoc) {
 	if vb.minProps > max(va.minProps, len(aReq)) {
 		c.count("min-properties", true, va.minPropsSrc, vb.minPropsSrc, va.minProps, vb.minProps, "minProperties", "field", loc)
 	}
@@ -330,19 +330,19 @@ func (c *compatChecker) propertyCounts(va, vb *compatView, aReq map[string]strin
 }
 
 // closedCount is how many properties an object of a closed side can hold.
-func (c *compatChecker) closedCount(v *compatView) (int, bool) {
+func (c *checker) closedCount(v *view) (int, bool) {
 	names, ok := c.closedNames(v)
 	return len(names), ok
 }
 
 // closedNames lists the only property names a side allows, if it is closed.
-func (c *compatChecker) closedNames(v *compatView) ([]string, bool) {
+func (c *checker) closedNames(v *view) ([]string, bool) {
 	closed := false
 	for _, p := range v.parts {
 		if len(p.patterns) > 0 {
 			return nil, false
 		}
-		if p.additional != nil && p.additional.isFalse || p.unevalProps != nil && p.unevalProps.isFalse && !c.evaluated(p, false, func(q *compatNode) bool {
+		if p.additional != nil && p.additional.isFalse || p.unevalProps != nil && p.unevalProps.isFalse && !c.evaluated(p, false, func(q *node) bool {
 			return q.additional != nil || len(q.patterns) > 0
 		}) {
 			closed = true
@@ -362,12 +362,12 @@ func (c *compatChecker) closedNames(v *compatView) ([]string, bool) {
 	return names, true
 }
 
-func (c *compatChecker) propertyNames(va, vb *compatView, loc compatLoc) {
+func (c *checker) propertyNames(va, vb *view, loc compatLoc) {
 	for _, q := range vb.parts {
 		if q.propertyNames == nil || q.propertyNames.isTrue {
 			continue
 		}
-		var aPN []*compatNode
+		var aPN []*node
 		for _, p := range va.parts {
 			if p.propertyNames != nil {
 				aPN = append(aPN, p.propertyNames)
@@ -393,7 +393,7 @@ func (c *compatChecker) propertyNames(va, vb *compatView, loc compatLoc) {
 // dependencies checks B's dependentRequired and dependentSchemas (draft-07's
 // "dependencies"): whenever A allows the property, A must also guarantee
 // what B then asks for.
-func (c *compatChecker) dependencies(a compatSide, va, vb *compatView, aReq map[string]string, loc compatLoc) {
+func (c *checker) dependencies(a compatSide, va, vb *view, aReq map[string]string, loc compatLoc) {
 	forbidden := func(name string) bool {
 		s, _, _ := c.propSchemas(va, name, false)
 		return len(s) > 0 && c.view(sideOf(s...)).empty
@@ -407,7 +407,7 @@ func (c *compatChecker) dependencies(a compatSide, va, vb *compatView, aReq map[
 			var missing []string
 			for _, l := range q.depReq[k] {
 				_, always := aReq[l]
-				if !always && !slices.ContainsFunc(va.parts, func(p *compatNode) bool { return slices.Contains(p.depReq[k], l) }) {
+				if !always && !slices.ContainsFunc(va.parts, func(p *node) bool { return slices.Contains(p.depReq[k], l) }) {
 					missing = append(missing, l)
 				}
 			}
@@ -421,7 +421,7 @@ func (c *compatChecker) dependencies(a compatSide, va, vb *compatView, aReq map[
 			if forbidden(k) || c.fits(a, sideOf(s), loc) {
 				continue
 			}
-			var aDep *compatNode
+			var aDep *node
 			for _, p := range va.parts {
 				if d := p.depSchemas[k]; d != nil && aDep == nil {
 					aDep = d
@@ -439,7 +439,7 @@ func (c *compatChecker) dependencies(a compatSide, va, vb *compatView, aReq map[
 	}
 }
 
-func (n *compatNode) depKw() string {
+func (n *node) depKw() string {
 	if m, ok := n.raw.(map[string]any); ok {
 		if _, has := m["dependentRequired"]; has {
 			return "dependentRequired"

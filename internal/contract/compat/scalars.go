@@ -9,7 +9,7 @@ import (
 
 // Numbers and strings: B's limits must hold for every value A allows.
 
-func (c *compatChecker) numbers(va, vb *compatView, common compatTypes, loc compatLoc) {
+func (c *checker) numbers(va, vb *view, common compatTypes, loc compatLoc) {
 	whole := common&ckFrac == 0 // only whole numbers are in play: 0.5 is no counterexample
 	if vb.lo.set && !(va.lo.set && within(va.lo, vb.lo, whole, true)) {
 		c.bound("minimum", true, va, vb, loc)
@@ -65,7 +65,7 @@ func compatMultiple(x, m *big.Rat) bool {
 	return new(big.Rat).Quo(x, m).IsInt()
 }
 
-func (c *compatChecker) bound(kind string, lower bool, va, vb *compatView, loc compatLoc) {
+func (c *checker) bound(kind string, lower bool, va, vb *view, loc compatLoc) {
 	aSrc, bSrc, ab, bb := va.hiSrc, vb.hiSrc, va.hi, vb.hi
 	if lower {
 		aSrc, bSrc, ab, bb = va.loSrc, vb.loSrc, va.lo, vb.lo
@@ -81,7 +81,7 @@ func (c *compatChecker) bound(kind string, lower bool, va, vb *compatView, loc c
 
 // boundRule names a limit that B sets and A does not meet, as the change from
 // the earlier version to the new one.
-func (c *compatChecker) boundRule(kind string, lower, aHas bool) string {
+func (c *checker) boundRule(kind string, lower, aHas bool) string {
 	if !aHas {
 		return c.pick(kind+"-added", kind+"-removed")
 	}
@@ -91,7 +91,7 @@ func (c *compatChecker) boundRule(kind string, lower, aHas bool) string {
 	return kind + "-decreased"
 }
 
-func (n *compatNode) boundKw(lower bool) string {
+func (n *node) boundKw(lower bool) string {
 	m, _ := n.raw.(map[string]any)
 	kw, excl, b := "maximum", "exclusiveMaximum", n.hi
 	if lower {
@@ -129,7 +129,7 @@ func outsideText(b compatBound, lower bool) string {
 
 // count reports a limit on a count (characters, entries, fields) that B sets
 // and A does not meet.
-func (c *compatChecker) count(kind string, lower bool, aSrc, bSrc *compatNode, aVal, bVal int, kw, unit string, loc compatLoc) {
+func (c *checker) count(kind string, lower bool, aSrc, bSrc *node, aVal, bVal int, kw, unit string, loc compatLoc) {
 	aTxt, aPtr := "", ""
 	if aSrc != nil {
 		aTxt, aPtr = countText(aVal, lower, unit), compatKw(aSrc, kw)
@@ -161,7 +161,7 @@ func units(n int, unit string) string {
 	return strconv.Itoa(n) + " " + unit + "s"
 }
 
-func (c *compatChecker) strings(va, vb *compatView, loc compatLoc) {
+func (c *checker) strings(va, vb *view, loc compatLoc) {
 	if vb.minLen > max(va.minLen, 0) {
 		c.count("min-length", true, va.minLenSrc, vb.minLenSrc, va.minLen, vb.minLen, "minLength", "character", loc)
 	}
@@ -169,7 +169,7 @@ func (c *compatChecker) strings(va, vb *compatView, loc compatLoc) {
 		c.count("max-length", false, va.maxLenSrc, vb.maxLenSrc, va.maxLen, vb.maxLen, "maxLength", "character", loc)
 	}
 	for _, pb := range vb.patterns {
-		if trivialPattern[pb.pattern] || slices.ContainsFunc(va.patterns, func(p *compatNode) bool { return p.pattern == pb.pattern }) {
+		if trivialPattern[pb.pattern] || slices.ContainsFunc(va.patterns, func(p *node) bool { return p.pattern == pb.pattern }) {
 			continue
 		}
 		// Whether one regular expression accepts less than another is not
@@ -183,7 +183,7 @@ func (c *compatChecker) strings(va, vb *compatView, loc compatLoc) {
 		c.report(rule, loc, aPtr, compatKw(pb, "pattern"), d)
 	}
 	for _, fb := range vb.formats {
-		if slices.ContainsFunc(va.formats, func(p *compatNode) bool { return p.format == fb.format }) {
+		if slices.ContainsFunc(va.formats, func(p *node) bool { return p.format == fb.format }) {
 			continue
 		}
 		rule, aPtr, aTxt := c.pick("format-added", "format-removed"), "", ""

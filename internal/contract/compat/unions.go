@@ -13,7 +13,7 @@ import (
 
 // unions checks B's anyOf/oneOf: every value of A must fit one option, and
 // for oneOf no other. It tries A whole, then one type at a time.
-func (c *compatChecker) unions(a compatSide, vb *compatView, common compatTypes, loc compatLoc) {
+func (c *checker) unions(a compatSide, vb *view, common compatTypes, loc compatLoc) {
 	for _, g := range vb.groups {
 		if c.stopped() {
 			return
@@ -34,7 +34,7 @@ func (c *compatChecker) unions(a compatSide, vb *compatView, common compatTypes,
 				c.exclusive(at, g, j, loc)
 				continue
 			}
-			var cands []*compatNode
+			var cands []*node
 			for _, br := range g.branches {
 				if c.typesOf(br)&t != 0 && !c.disjoint(at, br, 0) {
 					cands = append(cands, br)
@@ -71,7 +71,7 @@ func compatOption(ptr string) string {
 	return strconv.Itoa(n + 1)
 }
 
-func (c *compatChecker) fitOption(a compatSide, g compatGroup, loc compatLoc) int {
+func (c *checker) fitOption(a compatSide, g compatGroup, loc compatLoc) int {
 	for j, br := range g.branches {
 		l := loc
 		l.bPtr = br.ptr
@@ -84,7 +84,7 @@ func (c *compatChecker) fitOption(a compatSide, g compatGroup, loc compatLoc) in
 
 // exclusive checks that values of A which fit option j of a oneOf fit no
 // other option, since oneOf refuses a value that matches two.
-func (c *compatChecker) exclusive(a compatSide, g compatGroup, j int, loc compatLoc) {
+func (c *checker) exclusive(a compatSide, g compatGroup, j int, loc compatLoc) {
 	if !g.one {
 		return
 	}
@@ -99,7 +99,7 @@ func (c *compatChecker) exclusive(a compatSide, g compatGroup, j int, loc compat
 // disjoint tells whether no value of side a is valid under n, from what can
 // be shown cheaply: types, finite values, a property both must have with
 // values apart (a discriminator), A's own "not", or A's oneOf options.
-func (c *compatChecker) disjoint(a compatSide, n *compatNode, depth int) bool {
+func (c *checker) disjoint(a compatSide, n *node, depth int) bool {
 	c.step()
 	va, vn := c.view(a), c.view(sideOf(n))
 	if va.empty || vn.empty || va.types&vn.types == 0 {
@@ -142,7 +142,7 @@ func (c *compatChecker) disjoint(a compatSide, n *compatNode, depth int) bool {
 	return false
 }
 
-func (c *compatChecker) disjointSides(a, b compatSide, depth int) bool {
+func (c *checker) disjointSides(a, b compatSide, depth int) bool {
 	if len(b.nodes) == 1 && len(b.picks) == 0 {
 		return c.disjoint(a, b.nodes[0], depth)
 	}
@@ -151,7 +151,7 @@ func (c *compatChecker) disjointSides(a, b compatSide, depth int) bool {
 }
 
 // refusesAll tells whether x has finitely many values and y refuses each.
-func (c *compatChecker) refusesAll(x compatSide, vx *compatView, y compatSide) bool {
+func (c *checker) refusesAll(x compatSide, vx *view, y compatSide) bool {
 	vals, ok := c.finite(x, vx, vx.types)
 	if !ok {
 		return false
@@ -165,7 +165,7 @@ func (c *compatChecker) refusesAll(x compatSide, vx *compatView, y compatSide) b
 }
 
 // negations checks B's "not": A must share no value with what it forbids.
-func (c *compatChecker) negations(a compatSide, va, vb *compatView, loc compatLoc) {
+func (c *checker) negations(a compatSide, va, vb *view, loc compatLoc) {
 	for _, p := range vb.nots {
 		if c.disjoint(a, p.not, 0) {
 			continue
@@ -179,7 +179,7 @@ func (c *compatChecker) negations(a compatSide, va, vb *compatView, loc compatLo
 }
 
 // conditionals checks B's if/then/else: A must meet the branch that applies.
-func (c *compatChecker) conditionals(a compatSide, va, vb *compatView, loc compatLoc) {
+func (c *checker) conditionals(a compatSide, va, vb *view, loc compatLoc) {
 	for _, p := range vb.conds {
 		if c.condMet(a, va, p, loc) {
 			continue
@@ -192,20 +192,20 @@ func (c *compatChecker) conditionals(a compatSide, va, vb *compatView, loc compa
 	}
 }
 
-func (c *compatChecker) condMet(a compatSide, va *compatView, p *compatNode, loc compatLoc) bool {
-	fp := func(n *compatNode) string {
+func (c *checker) condMet(a compatSide, va *view, p *node, loc compatLoc) bool {
+	fp := func(n *node) string {
 		if n == nil {
 			return "-"
 		}
 		return n.fingerprint()
 	}
-	meets := func(n *compatNode) bool { return n == nil || c.fits(a, sideOf(n), loc) }
+	meets := func(n *node) bool { return n == nil || c.fits(a, sideOf(n), loc) }
 	for _, q := range va.conds {
 		// The same condition in A: each branch of A must fit B's branch.
 		if f := fp(q.ifN); f == "" || f != fp(p.ifN) {
 			continue
 		}
-		branch := func(an, bn *compatNode) bool {
+		branch := func(an, bn *node) bool {
 			return bn == nil || an != nil && c.fits(a.with(an), sideOf(bn), loc) || meets(bn)
 		}
 		if branch(q.thenN, p.thenN) && branch(q.elseN, p.elseN) {
@@ -225,7 +225,7 @@ func (c *compatChecker) condMet(a compatSide, va *compatView, p *compatNode, loc
 
 // unsupported reports B's keywords the checker cannot reason about, unless
 // A has the very same subschema.
-func (c *compatChecker) unsupported(va, vb *compatView, loc compatLoc) {
+func (c *checker) unsupported(va, vb *view, loc compatLoc) {
 	for _, p := range vb.unsupported {
 		same := false
 		for _, q := range va.parts {
