@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/weir-dev/weir/internal/event"
 )
 
 // Record is one archived event.
@@ -87,28 +89,7 @@ func (w window) holds(t time.Time) bool {
 
 // matchType reports whether typ matches one of patterns (all, when none).
 func matchType(patterns []string, typ string) bool {
-	if len(patterns) == 0 {
-		return true
-	}
-	tt := strings.Split(typ, ".")
-	for _, p := range patterns {
-		if matchOne(strings.Split(p, "."), tt) {
-			return true
-		}
-	}
-	return false
-}
-
-func matchOne(pt, tt []string) bool {
-	for i, p := range pt {
-		if p == ">" && i == len(pt)-1 {
-			return len(tt) > i
-		}
-		if i >= len(tt) || (p != "*" && p != tt[i]) {
-			return false
-		}
-	}
-	return len(pt) == len(tt)
+	return len(patterns) == 0 || slices.ContainsFunc(patterns, func(p string) bool { return event.MatchType(p, typ) })
 }
 
 // source is one segment to read: a local file or an object.

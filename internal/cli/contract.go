@@ -16,6 +16,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/contract"
+	"github.com/weir-dev/weir/internal/contract/compat"
 )
 
 // errBreaking makes `weir contract check` exit non-zero without a second message.
@@ -161,7 +162,7 @@ func localCheck(basePath string, schema []byte, m contract.Mode, lenient bool) (
 	if m == "" {
 		m = contract.Backward
 	}
-	res, err := contract.Check(m, lenient, schema, [][]byte{old})
+	res, err := compat.Check(m, lenient, schema, [][]byte{old})
 	if err != nil {
 		return nil, err
 	}

@@ -85,13 +85,3 @@ func TestLoadNamesTheFile(t *testing.T) {
 	_, err := Load(p)
 	require.ErrorContains(t, err, p+": log.format:")
 }
-
-func TestValidType(t *testing.T) {
-	t.Parallel()
-	for _, ok := range []string{"order.created", "github.push", "a", "com.example.v1.thing_done", "x-y.z"} {
-		require.NoError(t, ValidType(ok), ok)
-	}
-	for _, bad := range []string{"", "order..created", ".order", "order.", "order.*", "order.>", "has space", "ü"} {
-		require.Error(t, ValidType(bad), bad)
-	}
-}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/weir-dev/weir/internal/event"
 )
 
 // WithDefaults fills every unset field with its documented default.
@@ -113,46 +115,12 @@ var Schemes = []string{"standard-webhooks", "github", "stripe", "shopify", "hmac
 // sourceName keeps a source usable as a URL path segment and a NATS subject token.
 var sourceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
-// typeToken is one dot-separated segment of an event type.
-var typeToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// ValidType reports why t cannot be an event type, or nil (event.ValidType).
+func ValidType(t string) error { return event.ValidType(t) }
 
-// ValidType reports why t cannot be an event type, or nil. Types become NATS
-// subjects (events.<type>), so each dot-separated segment is letters, digits,
-// '-' or '_'.
-func ValidType(t string) error {
-	if t == "" {
-		return fmt.Errorf("is empty")
-	}
-	if len(t) > 200 {
-		return fmt.Errorf("is longer than 200 characters")
-	}
-	for seg := range strings.SplitSeq(t, ".") {
-		if !typeToken.MatchString(seg) {
-			return fmt.Errorf("%q is not a valid event type: use dot-separated segments of letters, digits, '-' and '_' (e.g. order.created)", t)
-		}
-	}
-	return nil
-}
-
-// ValidPattern reports why p cannot be a type pattern, or nil. A pattern is a
-// type whose segments may be "*" (one segment), and whose last may be ">" (one
-// or more).
-func ValidPattern(p string) error {
-	if p == "" {
-		return fmt.Errorf("is empty")
-	}
-	segs := strings.Split(p, ".")
-	for i, seg := range segs {
-		switch {
-		case seg == "*":
-		case seg == ">" && i == len(segs)-1:
-		case typeToken.MatchString(seg):
-		default:
-			return fmt.Errorf("%q is not a valid type pattern: use segments of letters, digits, '-', '_', '*' for one segment, '>' last for the rest", p)
-		}
-	}
-	return nil
-}
+// ValidPattern reports why p cannot be a type pattern, or nil
+// (event.ValidPattern).
+func ValidPattern(p string) error { return event.ValidPattern(p) }
 
 // Validate checks the whole configuration and returns the first problem, naming
 // its field path.

@@ -16,6 +16,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/weir-dev/weir/internal/contract/compat"
 )
 
 // Bucket holds one key per contract ("c.<type>") with all its versions.
@@ -303,7 +305,7 @@ func (r *Registry) Register(ctx context.Context, typ string, schema, example []b
 			for i, v := range c.Versions {
 				previous[i] = v.Schema
 			}
-			got, err := Check(c.Compatibility, c.Lenient, schema, previous)
+			got, err := compat.Check(c.Compatibility, c.Lenient, schema, previous)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrInvalidSchema, err)
 			}
@@ -393,7 +395,7 @@ func (r *Registry) CheckOnly(typ string, schema []byte, mode Mode) (*Result, err
 	if len(previous) == 0 {
 		return &Result{Compatible: true, Mode: mode, Lenient: lenient, Issues: []Issue{}}, nil
 	}
-	res, err := Check(mode, lenient, schema, previous)
+	res, err := compat.Check(mode, lenient, schema, previous)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidSchema, err)
 	}

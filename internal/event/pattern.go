@@ -1,6 +1,55 @@
 package event
 
-import "strings"
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// maxTypeLen is the longest event type weir accepts.
+const maxTypeLen = 200
+
+// typeToken is one dot-separated segment of an event type.
+var typeToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// ValidType reports why t cannot be an event type, or nil. Types become NATS
+// subjects (events.<type>), so each dot-separated segment is letters, digits,
+// '-' or '_'.
+func ValidType(t string) error {
+	if t == "" {
+		return errors.New("is empty")
+	}
+	if len(t) > maxTypeLen {
+		return fmt.Errorf("is longer than %d characters", maxTypeLen)
+	}
+	for seg := range strings.SplitSeq(t, ".") {
+		if !typeToken.MatchString(seg) {
+			return fmt.Errorf("%q is not a valid event type: use dot-separated segments of letters, digits, '-' and '_' (e.g. order.created)", t)
+		}
+	}
+	return nil
+}
+
+// ValidPattern reports why p cannot be a type pattern, or nil. A pattern is a
+// type whose segments may be "*" (one segment), and whose last may be ">" (one
+// or more).
+func ValidPattern(p string) error {
+	if p == "" {
+		return errors.New("is empty")
+	}
+	segs := strings.Split(p, ".")
+	for i, seg := range segs {
+		switch {
+		case seg == "*":
+		case seg == ">" && i == len(segs)-1:
+		case typeToken.MatchString(seg):
+		default:
+			return fmt.Errorf("%q is not a valid type pattern: use segments of letters, digits, '-', '_', '*' for one segment, '>' last for the rest", p)
+		}
+	}
+	return nil
+}
 
 // MatchType reports whether event type typ matches pattern, with NATS wildcard
 // rules over dot-separated segments: "*" is one segment, a final ">" one or

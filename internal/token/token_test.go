@@ -9,29 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMatch(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		pattern, typ string
-		want         bool
-	}{
-		{"order.created", "order.created", true},
-		{"order.created", "order.updated", false},
-		{"order.*", "order.created", true},
-		{"order.*", "order.created.v2", false},
-		{"order.*", "order", false},
-		{"order.>", "order.created.v2", true},
-		{"order.>", "order", false},
-		{">", "anything.at.all", true},
-		{"*.created", "order.created", true},
-		{"*.created", "order.deleted", false},
-		{"order", "order.created", false},
-	}
-	for _, c := range cases {
-		require.Equal(t, c.want, Match(c.pattern, c.typ), "%s ~ %s", c.pattern, c.typ)
-	}
-}
-
 func TestCanAndAuthenticate(t *testing.T) {
 	t.Parallel()
 	s := NewStore([]Token{

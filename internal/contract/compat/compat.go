@@ -1,4 +1,8 @@
-package contract
+// Package compat decides whether a new version of a JSON Schema contract is
+// compatible with the earlier ones (Check), under the Confluent Schema
+// Registry's modes, and words every reason it is not for the person who has
+// to fix it.
+package compat
 
 import (
 	"errors"
@@ -72,7 +76,7 @@ type Issue struct {
 	Pointer string `json:"pointer"`
 	// Rule is a stable kebab-case name of the kind of change, named after what
 	// changed from the earlier version to the new one ("type-narrowed",
-	// "required-added", "enum-value-removed", ...). compat_text.go lists them.
+	// "required-added", "enum-value-removed", ...). text.go lists them.
 	Rule string `json:"rule"`
 	// Message says in one sentence what breaks and for whom.
 	Message string `json:"message"`
@@ -184,7 +188,7 @@ func Check(mode Mode, lenient bool, next []byte, previous [][]byte) (Result, err
 // b. forward tells which of them is the new schema (a when true), which
 // decides the names of the rules, the pointers and the wording.
 func compatCompare(a, b *compatDoc, lenient, forward bool, against int) []Issue {
-	out := newCompatChecker(lenient, forward).run(a, b)
+	out := newChecker(lenient, forward).run(a, b)
 	dir := compatBackward
 	if forward {
 		dir = compatForward
@@ -196,7 +200,7 @@ func compatCompare(a, b *compatDoc, lenient, forward bool, against int) []Issue 
 	return out
 }
 
-// errCompatTooLarge bounds the documents the checker accepts: beyond it a
+// errTooLarge bounds the documents the checker accepts: beyond it a
 // schema is not something a person maintains by hand, and the comparison
 // would cost more than a registration should.
-var errCompatTooLarge = errors.New("the schema is too large or too deeply nested to compare")
+var errTooLarge = errors.New("the schema is too large or too deeply nested to compare")

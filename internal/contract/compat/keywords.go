@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"encoding/json"
@@ -17,9 +17,9 @@ import (
 // Decoding the keywords of one subschema, and refusing what is not a schema.
 
 // keywords decodes the keywords of one schema object.
-func (c *compatCompiler) keywords(n *compatNode, m map[string]any, depth int) error {
-	sub := func(kw string) (*compatNode, error) {
-		return c.compile(m[kw], n.ptr+"/"+compatEsc(kw), depth+1)
+func (c *compatCompiler) keywords(n *node, m map[string]any, depth int) error {
+	sub := func(kw string) (*node, error) {
+		return c.compile(m[kw], n.ptr+"/"+esc(kw), depth+1)
 	}
 	bad := func(kw, want string) error {
 		return fmt.Errorf("%s: %q must be %s", compatWhere(n.ptr), kw, want)
@@ -70,15 +70,15 @@ func (c *compatCompiler) keywords(n *compatNode, m map[string]any, depth int) er
 			if _, isBool := v.(bool); isBool && c.doc.dialect == 4 && strings.HasPrefix(kw, "exclusive") {
 				break // draft-04: makes minimum/maximum exclusive
 			}
-			if _, ok := compatNum(v); !ok {
+			if _, ok := num(v); !ok {
 				return bad(kw, "a number")
 			}
 		case "multipleOf":
-			f, ok := compatNum(v)
+			f, ok := num(v)
 			if !ok || f <= 0 {
 				return bad(kw, "a number above 0")
 			}
-			if n.multipleOf, ok = compatRat(v); !ok {
+			if n.multipleOf, ok = rat(v); !ok {
 				n.unsupported = append(n.unsupported, kw) // too long to work with exactly
 			}
 			n.multLit = string(v.(json.Number))
@@ -106,7 +106,7 @@ func (c *compatCompiler) keywords(n *compatNode, m map[string]any, depth int) er
 		case "properties":
 			n.props, err = c.schemaMap(v, n.ptr+"/properties", depth)
 		case "patternProperties":
-			var ps map[string]*compatNode
+			var ps map[string]*node
 			if ps, err = c.schemaMap(v, n.ptr+"/patternProperties", depth); err == nil {
 				for src, p := range ps {
 					n.patterns = append(n.patterns, compatPattern{src: src, re: compatRegexp(src), node: p})
@@ -154,7 +154,7 @@ func (c *compatCompiler) keywords(n *compatNode, m map[string]any, depth int) er
 				n.itemsKw = kw
 			}
 		case "allOf", "anyOf", "oneOf":
-			var list []*compatNode
+			var list []*node
 			if list, err = c.schemaList(v, n.ptr+"/"+kw, depth, true); err == nil {
 				*n.group(kw) = list
 			}
@@ -197,7 +197,7 @@ func (c *compatCompiler) keywords(n *compatNode, m map[string]any, depth int) er
 	return nil
 }
 
-func (n *compatNode) count(kw string) *int {
+func (n *node) count(kw string) *int {
 	switch kw {
 	case "minLength":
 		return &n.minLength
@@ -217,7 +217,7 @@ func (n *compatNode) count(kw string) *int {
 	return &n.maxContains
 }
 
-func (n *compatNode) group(kw string) *[]*compatNode {
+func (n *node) group(kw string) *[]*node {
 	switch kw {
 	case "allOf":
 		return &n.allOf
@@ -227,7 +227,7 @@ func (n *compatNode) group(kw string) *[]*compatNode {
 	return &n.oneOf
 }
 
-func (n *compatNode) setTypes(v any) error {
+func (n *node) setTypes(v any) error {
 	var names []string
 	switch t := v.(type) {
 	case string:
@@ -242,16 +242,16 @@ func (n *compatNode) setTypes(v any) error {
 	}
 	n.hasType = true
 	for _, name := range names {
-		t, ok := compatTypeNames[name]
+		t, ok := typeNames[name]
 		if !ok {
-			return fmt.Errorf("%s: %q is not a JSON Schema type (use %s)", compatWhere(n.ptr), name, compatTypeList)
+			return fmt.Errorf("%s: %q is not a JSON Schema type (use %s)", compatWhere(n.ptr), name, typeList)
 		}
 		n.types |= t
 	}
 	return nil
 }
 
-func (n *compatNode) setEnum(list []any, isConst bool) {
+func (n *node) setEnum(list []any, isConst bool) {
 	n.hasEnum, n.isConst, n.enum = true, isConst, list
 	n.enumKeys = make(map[string]bool, len(list))
 	for _, v := range list {
@@ -270,21 +270,21 @@ func compatBounds(m map[string]any, incl, excl string, lower bool) (b compatBoun
 		if !ok {
 			continue
 		}
-		r, ok := compatRat(v)
+		r, ok := rat(v)
 		if !ok {
 			return compatBound{}, false
 		}
 		flag, _ := m[excl].(bool) // draft-04
 		nb := compatBound{r: r, lit: string(v), excl: kw == excl || flag, set: true}
-		if !b.set || compatTighterBound(nb, b, lower) {
+		if !b.set || tighterBound(nb, b, lower) {
 			b = nb
 		}
 	}
 	return b, true
 }
 
-// compatTighterBound tells whether bound a allows less than bound b.
-func compatTighterBound(a, b compatBound, lower bool) bool {
+// tighterBound tells whether bound a allows less than bound b.
+func tighterBound(a, b compatBound, lower bool) bool {
 	c := a.r.Cmp(b.r)
 	if !lower {
 		c = -c
@@ -292,10 +292,10 @@ func compatTighterBound(a, b compatBound, lower bool) bool {
 	return c > 0 || c == 0 && a.excl && !b.excl
 }
 
-// compatRat reads a JSON number exactly, as weir's validator does (0.1 is
+// rat reads a JSON number exactly, as weir's validator does (0.1 is
 // one tenth, not the nearest binary fraction); false for a number too long
 // or too large to be worth exact work.
-func compatRat(v any) (*big.Rat, bool) {
+func rat(v any) (*big.Rat, bool) {
 	n, ok := v.(json.Number)
 	if !ok || len(n) > 64 {
 		return nil, false
@@ -308,7 +308,7 @@ func compatRat(v any) (*big.Rat, bool) {
 	return new(big.Rat).SetString(string(n))
 }
 
-func (c *compatCompiler) dependencies(n *compatNode, v any, depth int, kw string, schemas bool) error {
+func (c *compatCompiler) dependencies(n *node, v any, depth int, kw string, schemas bool) error {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return fmt.Errorf("%s: %q must be an object", compatWhere(n.ptr), kw)
@@ -328,26 +328,26 @@ func (c *compatCompiler) dependencies(n *compatNode, v any, depth int, kw string
 		if !schemas {
 			return fmt.Errorf("%s: %q of %q must list property names", compatWhere(n.ptr), kw, name)
 		}
-		s, err := c.compile(d, n.ptr+"/"+kw+"/"+compatEsc(name), depth+1)
+		s, err := c.compile(d, n.ptr+"/"+kw+"/"+esc(name), depth+1)
 		if err != nil {
 			return err
 		}
 		if n.depSchemas == nil {
-			n.depSchemas = map[string]*compatNode{}
+			n.depSchemas = map[string]*node{}
 		}
 		n.depSchemas[name] = s
 	}
 	return nil
 }
 
-func (c *compatCompiler) schemaMap(v any, ptr string, depth int) (map[string]*compatNode, error) {
+func (c *compatCompiler) schemaMap(v any, ptr string, depth int) (map[string]*node, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%s must be an object of schemas", compatWhere(ptr))
 	}
-	out := make(map[string]*compatNode, len(m))
+	out := make(map[string]*node, len(m))
 	for k, s := range m {
-		n, err := c.compile(s, ptr+"/"+compatEsc(k), depth+1)
+		n, err := c.compile(s, ptr+"/"+esc(k), depth+1)
 		if err != nil {
 			return nil, err
 		}
@@ -356,12 +356,12 @@ func (c *compatCompiler) schemaMap(v any, ptr string, depth int) (map[string]*co
 	return out, nil
 }
 
-func (c *compatCompiler) schemaList(v any, ptr string, depth int, nonEmpty bool) ([]*compatNode, error) {
+func (c *compatCompiler) schemaList(v any, ptr string, depth int, nonEmpty bool) ([]*node, error) {
 	list, ok := v.([]any)
 	if !ok || nonEmpty && len(list) == 0 {
 		return nil, fmt.Errorf("%s must be a non-empty array of schemas", compatWhere(ptr))
 	}
-	out := make([]*compatNode, len(list))
+	out := make([]*node, len(list))
 	for i, s := range list {
 		n, err := c.compile(s, ptr+"/"+strconv.Itoa(i), depth+1)
 		if err != nil {
@@ -372,9 +372,9 @@ func (c *compatCompiler) schemaList(v any, ptr string, depth int, nonEmpty bool)
 	return out, nil
 }
 
-// compatNum reads a JSON number; out-of-range values become ±Inf or 0, which
+// num reads a JSON number; out-of-range values become ±Inf or 0, which
 // keeps their order.
-func compatNum(v any) (float64, bool) {
+func num(v any) (float64, bool) {
 	n, ok := v.(json.Number)
 	if !ok {
 		return 0, false
@@ -390,7 +390,7 @@ func compatNum(v any) (float64, bool) {
 // compatCount reads a non-negative whole number, capped far above any real
 // length so that arithmetic on it cannot overflow.
 func compatCount(v any) (int, bool) {
-	f, ok := compatNum(v)
+	f, ok := num(v)
 	if !ok || f < 0 || f != math.Trunc(f) {
 		return 0, false
 	}
@@ -412,35 +412,35 @@ func compatStrings(v any) ([]string, error) {
 }
 
 var (
-	compatEscaper   = strings.NewReplacer("~", "~0", "/", "~1")
-	compatUnescaper = strings.NewReplacer("~1", "/", "~0", "~")
+	escaper   = strings.NewReplacer("~", "~0", "/", "~1")
+	unescaper = strings.NewReplacer("~1", "/", "~0", "~")
 )
 
-// compatEsc escapes one JSON pointer segment (RFC 6901).
-func compatEsc(s string) string {
+// esc escapes one JSON pointer segment (RFC 6901).
+func esc(s string) string {
 	if !strings.ContainsAny(s, "~/") {
 		return s
 	}
-	return compatEscaper.Replace(s)
+	return escaper.Replace(s)
 }
 
-// compatRegexps caches compiled patterns across checks: a contract's
+// regexps caches compiled patterns across checks: a contract's
 // versions repeat the same patterns, and compiling them dominated the cost.
 // It stops growing at a bound, so hostile input cannot fill memory.
-var compatRegexps sync.Map
+var regexps sync.Map
 
 func compatRegexp(p string) *regexp.Regexp {
-	if re, ok := compatRegexps.Load(p); ok {
+	if re, ok := regexps.Load(p); ok {
 		return re.(*regexp.Regexp)
 	}
 	re, err := regexp.Compile(p)
 	if err != nil {
 		re = nil
 	}
-	if compatRegexpCount.Add(1) <= 4096 {
-		compatRegexps.Store(p, re)
+	if regexpCount.Add(1) <= 4096 {
+		regexps.Store(p, re)
 	}
 	return re
 }
 
-var compatRegexpCount atomic.Int64
+var regexpCount atomic.Int64

@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"encoding/json"
@@ -25,15 +25,15 @@ const (
 	ckAll    = ckNull | ckBool | ckObject | ckArray | ckString | ckNumber
 )
 
-var compatTypeNames = map[string]compatTypes{
+var typeNames = map[string]compatTypes{
 	"null": ckNull, "boolean": ckBool, "object": ckObject, "array": ckArray,
 	"string": ckString, "integer": ckInt, "number": ckNumber,
 }
 
-const compatTypeList = `"string", "number", "integer", "boolean", "object", "array" or "null"`
+const typeList = `"string", "number", "integer", "boolean", "object", "array" or "null"`
 
-// compatTypeOf is the type of a decoded JSON value.
-func compatTypeOf(v any) compatTypes {
+// typeOf is the type of a decoded JSON value.
+func typeOf(v any) compatTypes {
 	switch t := v.(type) {
 	case nil:
 		return ckNull
@@ -46,7 +46,7 @@ func compatTypeOf(v any) compatTypes {
 	case string:
 		return ckString
 	case json.Number:
-		r, ok := compatRat(t)
+		r, ok := rat(t)
 		switch {
 		case !ok:
 			return ckNumber // too long to tell: either
@@ -58,28 +58,28 @@ func compatTypeOf(v any) compatTypes {
 	return 0
 }
 
-// compatNodeIDs numbers subschemas across documents, for the keys of sides.
-var compatNodeIDs atomic.Uint64
+// nodeIDs numbers subschemas across documents, for the keys of sides.
+var nodeIDs atomic.Uint64
 
 // compatSide is the schema on one side of a comparison: the conjunction of
 // nodes (all must hold), with the anyOf/oneOf options already chosen while
 // the checker splits a union into its cases.
 type compatSide struct {
-	nodes []*compatNode
+	nodes []*node
 	picks []compatPick
 }
 
 // compatPick records that a union is being considered through one option;
 // branch -1 means the union is left out (which only widens that side).
 type compatPick struct {
-	node   *compatNode
+	node   *node
 	one    bool // oneOf rather than anyOf
 	branch int
 }
 
-func compatSideOf(nodes ...*compatNode) compatSide { return compatSide{nodes: nodes} }
+func sideOf(nodes ...*node) compatSide { return compatSide{nodes: nodes} }
 
-func (s compatSide) with(n *compatNode) compatSide {
+func (s compatSide) with(n *node) compatSide {
 	return compatSide{nodes: append(slices.Clip(s.nodes), n), picks: s.picks}
 }
 
@@ -87,7 +87,7 @@ func (s compatSide) pick(p compatPick) compatSide {
 	return compatSide{nodes: s.nodes, picks: append(slices.Clip(s.picks), p)}
 }
 
-func (s compatSide) picked(n *compatNode, one bool) (compatPick, bool) {
+func (s compatSide) picked(n *node, one bool) (compatPick, bool) {
 	for _, p := range s.picks {
 		if p.node == n && p.one == one {
 			return p, true
@@ -119,43 +119,43 @@ func (s compatSide) key() string {
 	return string(b)
 }
 
-// compatView is a side flattened: its conjuncts (through allOf, $ref and the
+// view is a side flattened: its conjuncts (through allOf, $ref and the
 // chosen options) and the tightest value of each keyword, with the node that
 // sets it so that an issue can point there.
-type compatView struct {
-	parts   []*compatNode
+type view struct {
+	parts   []*node
 	empty   bool
 	types   compatTypes
-	typeSrc *compatNode
-	enum    *compatNode // the smallest enum or const
+	typeSrc *node
+	enum    *node // the smallest enum or const
 
 	lo, hi       compatBound
-	loSrc, hiSrc *compatNode
-	mults        []*compatNode
+	loSrc, hiSrc *node
+	mults        []*node
 
 	minLen, maxLen       int
-	minLenSrc, maxLenSrc *compatNode
-	patterns, formats    []*compatNode
+	minLenSrc, maxLenSrc *node
+	patterns, formats    []*node
 
 	minItems, maxItems       int
-	minItemsSrc, maxItemsSrc *compatNode
-	unique                   *compatNode
-	contains                 []*compatNode
+	minItemsSrc, maxItemsSrc *node
+	unique                   *node
+	contains                 []*node
 
 	minProps, maxProps       int
-	minPropsSrc, maxPropsSrc *compatNode
+	minPropsSrc, maxPropsSrc *node
 
 	groups      []compatGroup
-	nots        []*compatNode // not keywords beyond plain "not a type"
-	conds       []*compatNode // parts with if/then/else
-	unsupported []*compatNode // parts with keywords the checker cannot compare
+	nots        []*node // not keywords beyond plain "not a type"
+	conds       []*node // parts with if/then/else
+	unsupported []*node // parts with keywords the checker cannot compare
 }
 
 // compatGroup is an anyOf or oneOf that has not been split.
 type compatGroup struct {
-	node     *compatNode
+	node     *node
 	one      bool
-	branches []*compatNode
+	branches []*node
 }
 
 func (g compatGroup) kw() string {
@@ -165,15 +165,15 @@ func (g compatGroup) kw() string {
 	return "anyOf"
 }
 
-func (c *compatChecker) view(s compatSide) *compatView {
+func (c *checker) view(s compatSide) *view {
 	key := s.key()
 	if v, ok := c.views[key]; ok {
 		return v
 	}
-	v := &compatView{types: ckAll, minLen: -1, maxLen: -1, minItems: -1, maxItems: -1, minProps: -1, maxProps: -1}
-	seen := map[*compatNode]bool{}
-	var walk func(n *compatNode)
-	walk = func(n *compatNode) {
+	v := &view{types: ckAll, minLen: -1, maxLen: -1, minItems: -1, maxItems: -1, minProps: -1, maxProps: -1}
+	seen := map[*node]bool{}
+	var walk func(n *node)
+	walk = func(n *node) {
 		if seen[n] {
 			return
 		}
@@ -226,16 +226,16 @@ func (c *compatChecker) view(s compatSide) *compatView {
 
 // typesOf is the set of types a subschema allows, looking a bounded depth
 // into unions (beyond it, every type: that only makes the check stricter).
-func (c *compatChecker) typesOf(n *compatNode) compatTypes {
+func (c *checker) typesOf(n *node) compatTypes {
 	if c.typeDepth > 8 {
 		return ckAll
 	}
 	c.typeDepth++
 	defer func() { c.typeDepth-- }()
-	return c.view(compatSideOf(n)).types
+	return c.view(sideOf(n)).types
 }
 
-func (v *compatView) merge(p *compatNode) {
+func (v *view) merge(p *node) {
 	if p.isFalse {
 		v.empty = true
 	}
@@ -252,10 +252,10 @@ func (v *compatView) merge(p *compatNode) {
 		}
 		v.empty = v.empty || len(p.enum) == 0
 	}
-	if p.lo.set && (!v.lo.set || compatTighterBound(p.lo, v.lo, true)) {
+	if p.lo.set && (!v.lo.set || tighterBound(p.lo, v.lo, true)) {
 		v.lo, v.loSrc = p.lo, p
 	}
-	if p.hi.set && (!v.hi.set || compatTighterBound(p.hi, v.hi, false)) {
+	if p.hi.set && (!v.hi.set || tighterBound(p.hi, v.hi, false)) {
 		v.hi, v.hiSrc = p.hi, p
 	}
 	if p.multipleOf != nil {
@@ -294,16 +294,16 @@ func (v *compatView) merge(p *compatNode) {
 	}
 }
 
-func compatTighter(cur *int, src **compatNode, val int, p *compatNode, lower bool) {
+func compatTighter(cur *int, src **node, val int, p *node, lower bool) {
 	if val >= 0 && (*cur < 0 || lower && val > *cur || !lower && val < *cur) {
 		*cur, *src = val, p
 	}
 }
 
-func (n *compatNode) enumTypes() compatTypes {
+func (n *node) enumTypes() compatTypes {
 	var t compatTypes
 	for _, v := range n.enum {
-		t |= compatTypeOf(v)
+		t |= typeOf(v)
 		if t == ckAll {
 			break
 		}
@@ -312,7 +312,7 @@ func (n *compatNode) enumTypes() compatTypes {
 }
 
 // onlyTypes reports the types of a subschema that says nothing but "type".
-func (n *compatNode) onlyTypes() (compatTypes, bool) {
+func (n *node) onlyTypes() (compatTypes, bool) {
 	m, ok := n.raw.(map[string]any)
 	if !ok || !n.hasType {
 		return 0, false
@@ -333,9 +333,9 @@ var compatAnnotations = map[string]bool{
 	"contentMediaType": true, "contentSchema": true, "$dynamicAnchor": true, "$recursiveAnchor": true,
 }
 
-// compatTypeCount is how many JSON types a set names (integer and fraction
+// typeCount is how many JSON types a set names (integer and fraction
 // counting as one number).
-func compatTypeCount(t compatTypes) int {
+func typeCount(t compatTypes) int {
 	if t&ckNumber != 0 {
 		t = t&^ckNumber | ckInt
 	}

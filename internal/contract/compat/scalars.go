@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"math/big"
@@ -9,12 +9,12 @@ import (
 
 // Numbers and strings: B's limits must hold for every value A allows.
 
-func (c *compatChecker) numbers(va, vb *compatView, common compatTypes, loc compatLoc) {
+func (c *checker) numbers(va, vb *view, common compatTypes, loc compatLoc) {
 	whole := common&ckFrac == 0 // only whole numbers are in play: 0.5 is no counterexample
-	if vb.lo.set && !(va.lo.set && compatWithin(va.lo, vb.lo, whole, true)) {
+	if vb.lo.set && !(va.lo.set && within(va.lo, vb.lo, whole, true)) {
 		c.bound("minimum", true, va, vb, loc)
 	}
-	if vb.hi.set && !(va.hi.set && compatWithin(va.hi, vb.hi, whole, false)) {
+	if vb.hi.set && !(va.hi.set && within(va.hi, vb.hi, whole, false)) {
 		c.bound("maximum", false, va, vb, loc)
 	}
 	for _, m := range vb.mults {
@@ -32,23 +32,23 @@ func (c *compatChecker) numbers(va, vb *compatView, common compatTypes, loc comp
 		if len(va.mults) > 0 {
 			rule, aPtr, aTxt = "multiple-of-changed", compatKw(va.mults[0], "multipleOf"), va.mults[0].multLit
 		}
-		d := compatDetail{limit: m.multLit}
+		d := detail{limit: m.multLit}
 		d.was, d.now = c.wasNow(aTxt, d.limit)
 		c.report(rule, loc, aPtr, compatKw(m, "multipleOf"), d)
 	}
 }
 
-// compatWithin tells whether bound a (of A) is at least as tight as bound b
+// within tells whether bound a (of A) is at least as tight as bound b
 // (of B); when only whole numbers are in play, a is first rounded to the
 // whole number it really allows ("more than 0" is "at least 1").
-func compatWithin(a, b compatBound, whole, lower bool) bool {
+func within(a, b compatBound, whole, lower bool) bool {
 	if whole {
-		a = compatWholeBound(a, lower)
+		a = wholeBound(a, lower)
 	}
-	return !compatTighterBound(b, a, lower)
+	return !tighterBound(b, a, lower)
 }
 
-func compatWholeBound(b compatBound, lower bool) compatBound {
+func wholeBound(b compatBound, lower bool) compatBound {
 	q := new(big.Int).Div(b.r.Num(), b.r.Denom()) // floor: Denom is positive
 	if lower && (!b.r.IsInt() || b.excl) {
 		q.Add(q, big.NewInt(1))
@@ -65,23 +65,23 @@ func compatMultiple(x, m *big.Rat) bool {
 	return new(big.Rat).Quo(x, m).IsInt()
 }
 
-func (c *compatChecker) bound(kind string, lower bool, va, vb *compatView, loc compatLoc) {
+func (c *checker) bound(kind string, lower bool, va, vb *view, loc compatLoc) {
 	aSrc, bSrc, ab, bb := va.hiSrc, vb.hiSrc, va.hi, vb.hi
 	if lower {
 		aSrc, bSrc, ab, bb = va.loSrc, vb.loSrc, va.lo, vb.lo
 	}
 	aTxt, aPtr := "", ""
 	if aSrc != nil {
-		aTxt, aPtr = compatBoundText(ab, lower), compatKw(aSrc, aSrc.boundKw(lower))
+		aTxt, aPtr = boundText(ab, lower), compatKw(aSrc, aSrc.boundKw(lower))
 	}
-	d := compatDetail{limit: compatBoundText(bb, lower), outside: compatOutsideText(bb, lower)}
+	d := detail{limit: boundText(bb, lower), outside: outsideText(bb, lower)}
 	d.was, d.now = c.wasNow(aTxt, d.limit)
 	c.report(c.boundRule(kind, lower, aSrc != nil), loc, aPtr, compatKw(bSrc, bSrc.boundKw(lower)), d)
 }
 
 // boundRule names a limit that B sets and A does not meet, as the change from
 // the earlier version to the new one.
-func (c *compatChecker) boundRule(kind string, lower, aHas bool) string {
+func (c *checker) boundRule(kind string, lower, aHas bool) string {
 	if !aHas {
 		return c.pick(kind+"-added", kind+"-removed")
 	}
@@ -91,19 +91,19 @@ func (c *compatChecker) boundRule(kind string, lower, aHas bool) string {
 	return kind + "-decreased"
 }
 
-func (n *compatNode) boundKw(lower bool) string {
+func (n *node) boundKw(lower bool) string {
 	m, _ := n.raw.(map[string]any)
 	kw, excl, b := "maximum", "exclusiveMaximum", n.hi
 	if lower {
 		kw, excl, b = "minimum", "exclusiveMinimum", n.lo
 	}
-	if _, isNum := compatNum(m[excl]); isNum && b.excl {
+	if _, isNum := num(m[excl]); isNum && b.excl {
 		return excl
 	}
 	return kw
 }
 
-func compatBoundText(b compatBound, lower bool) string {
+func boundText(b compatBound, lower bool) string {
 	switch {
 	case lower && b.excl:
 		return "more than " + b.lit
@@ -115,7 +115,7 @@ func compatBoundText(b compatBound, lower bool) string {
 	return "at most " + b.lit
 }
 
-func compatOutsideText(b compatBound, lower bool) string {
+func outsideText(b compatBound, lower bool) string {
 	switch {
 	case lower && b.excl:
 		return "of " + b.lit + " or less"
@@ -129,29 +129,29 @@ func compatOutsideText(b compatBound, lower bool) string {
 
 // count reports a limit on a count (characters, entries, fields) that B sets
 // and A does not meet.
-func (c *compatChecker) count(kind string, lower bool, aSrc, bSrc *compatNode, aVal, bVal int, kw, unit string, loc compatLoc) {
+func (c *checker) count(kind string, lower bool, aSrc, bSrc *node, aVal, bVal int, kw, unit string, loc compatLoc) {
 	aTxt, aPtr := "", ""
 	if aSrc != nil {
-		aTxt, aPtr = compatCountText(aVal, lower, unit), compatKw(aSrc, kw)
+		aTxt, aPtr = countText(aVal, lower, unit), compatKw(aSrc, kw)
 	}
-	d := compatDetail{limit: compatCountText(bVal, lower, unit)}
+	d := detail{limit: countText(bVal, lower, unit)}
 	if lower {
-		d.outside = "fewer than " + compatUnits(bVal, unit)
+		d.outside = "fewer than " + units(bVal, unit)
 	} else {
-		d.outside = "more than " + compatUnits(bVal, unit)
+		d.outside = "more than " + units(bVal, unit)
 	}
 	d.was, d.now = c.wasNow(aTxt, d.limit)
 	c.report(c.boundRule(kind, lower, aSrc != nil), loc, aPtr, compatKw(bSrc, kw), d)
 }
 
-func compatCountText(n int, lower bool, unit string) string {
+func countText(n int, lower bool, unit string) string {
 	if lower {
-		return "at least " + compatUnits(n, unit)
+		return "at least " + units(n, unit)
 	}
-	return "at most " + compatUnits(n, unit)
+	return "at most " + units(n, unit)
 }
 
-func compatUnits(n int, unit string) string {
+func units(n int, unit string) string {
 	if n == 1 {
 		return "1 " + unit
 	}
@@ -161,7 +161,7 @@ func compatUnits(n int, unit string) string {
 	return strconv.Itoa(n) + " " + unit + "s"
 }
 
-func (c *compatChecker) strings(va, vb *compatView, loc compatLoc) {
+func (c *checker) strings(va, vb *view, loc compatLoc) {
 	if vb.minLen > max(va.minLen, 0) {
 		c.count("min-length", true, va.minLenSrc, vb.minLenSrc, va.minLen, vb.minLen, "minLength", "character", loc)
 	}
@@ -169,7 +169,7 @@ func (c *compatChecker) strings(va, vb *compatView, loc compatLoc) {
 		c.count("max-length", false, va.maxLenSrc, vb.maxLenSrc, va.maxLen, vb.maxLen, "maxLength", "character", loc)
 	}
 	for _, pb := range vb.patterns {
-		if compatTrivialPattern[pb.pattern] || slices.ContainsFunc(va.patterns, func(p *compatNode) bool { return p.pattern == pb.pattern }) {
+		if trivialPattern[pb.pattern] || slices.ContainsFunc(va.patterns, func(p *node) bool { return p.pattern == pb.pattern }) {
 			continue
 		}
 		// Whether one regular expression accepts less than another is not
@@ -178,24 +178,24 @@ func (c *compatChecker) strings(va, vb *compatView, loc compatLoc) {
 		if len(va.patterns) > 0 {
 			rule, aPtr, aTxt = "pattern-changed", compatKw(va.patterns[0], "pattern"), va.patterns[0].pattern
 		}
-		d := compatDetail{limit: pb.pattern}
+		d := detail{limit: pb.pattern}
 		d.was, d.now = c.wasNow(aTxt, pb.pattern)
 		c.report(rule, loc, aPtr, compatKw(pb, "pattern"), d)
 	}
 	for _, fb := range vb.formats {
-		if slices.ContainsFunc(va.formats, func(p *compatNode) bool { return p.format == fb.format }) {
+		if slices.ContainsFunc(va.formats, func(p *node) bool { return p.format == fb.format }) {
 			continue
 		}
 		rule, aPtr, aTxt := c.pick("format-added", "format-removed"), "", ""
 		if len(va.formats) > 0 {
 			rule, aPtr, aTxt = "format-changed", compatKw(va.formats[0], "format"), va.formats[0].format
 		}
-		d := compatDetail{limit: fb.format}
+		d := detail{limit: fb.format}
 		d.was, d.now = c.wasNow(aTxt, fb.format)
 		c.report(rule, loc, aPtr, compatKw(fb, "format"), d)
 	}
 }
 
-// compatTrivialPattern lists patterns every string matches.
+// trivialPattern lists patterns every string matches.
 // "^.*$" is not among them: "." stops at a line break.
-var compatTrivialPattern = map[string]bool{"": true, ".*": true, "^.*": true, ".*$": true, "[\\s\\S]*": true}
+var trivialPattern = map[string]bool{"": true, ".*": true, "^.*": true, ".*$": true, "[\\s\\S]*": true}

@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"encoding/json"
@@ -7,10 +7,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// compatOrderSchemas is a realistic pair: an order.created contract with 30
+// orderSchemas is a realistic pair: an order.created contract with 30
 // top-level properties, and its next version, which adds an optional
 // property, widens a limit, adds an enum value and a payment option.
-func compatOrderSchemas() (old, next []byte) {
+func orderSchemas() (old, next []byte) {
 	money := map[string]any{"type": "number", "minimum": 0, "multipleOf": 0.01}
 	address := map[string]any{"type": "object", "additionalProperties": false, "required": []any{"line1", "city", "country"},
 		"properties": map[string]any{
@@ -94,10 +94,10 @@ func compatOrderSchemas() (old, next []byte) {
 
 func TestCompatOrderSchemas(t *testing.T) {
 	t.Parallel()
-	old, next := compatOrderSchemas()
+	old, next := orderSchemas()
 	res, err := Check(Backward, false, next, [][]byte{old})
 	require.NoError(t, err)
-	require.True(t, res.Compatible, compatDump(res))
+	require.True(t, res.Compatible, dump(res))
 	res, err = Check(Forward, false, next, [][]byte{old})
 	require.NoError(t, err)
 	var rules []string
@@ -108,7 +108,7 @@ func TestCompatOrderSchemas(t *testing.T) {
 }
 
 func BenchmarkCheck(b *testing.B) {
-	old, next := compatOrderSchemas()
+	old, next := orderSchemas()
 	b.SetBytes(int64(len(old) + len(next)))
 	b.ReportAllocs()
 	for b.Loop() {

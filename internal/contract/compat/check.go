@@ -1,4 +1,4 @@
-package contract
+package compat
 
 // The checker answers one question, "is every value valid under A also valid
 // under B?", by walking both schemas together. BACKWARD asks it with A the
@@ -11,12 +11,12 @@ package contract
 // B. Work is bounded by a step budget, so no input makes it loop or run long.
 
 const (
-	compatBudget    = 100_000 // steps per comparison of two versions: about 75 ms at worst
-	compatMaxIssues = 100
-	compatMaxSplits = 64 // cases when A's unions are split
+	compatBudget = 100_000 // steps per comparison of two versions: about 75 ms at worst
+	maxIssues    = 100
+	maxSplits    = 64 // cases when A's unions are split
 )
 
-type compatChecker struct {
+type checker struct {
 	lenient bool
 	forward bool // A is the new schema
 
@@ -28,22 +28,22 @@ type compatChecker struct {
 
 	issues    []Issue
 	seen      map[string]bool
-	views     map[string]*compatView
+	views     map[string]*view
 	active    map[string]int // comparisons in progress, with their depth in the event
 	vstack    map[[2]uint64]bool
 	typeDepth int
 }
 
-func newCompatChecker(lenient, forward bool) *compatChecker {
-	return &compatChecker{lenient: lenient, forward: forward, budget: compatBudget, seen: map[string]bool{},
-		views: map[string]*compatView{}, active: map[string]int{}, vstack: map[[2]uint64]bool{}}
+func newChecker(lenient, forward bool) *checker {
+	return &checker{lenient: lenient, forward: forward, budget: compatBudget, seen: map[string]bool{},
+		views: map[string]*view{}, active: map[string]int{}, vstack: map[[2]uint64]bool{}}
 }
 
 // run lists why values valid under a are not all valid under b. When the
 // budget runs out the answer cannot be trusted either way, so it says so.
-func (c *compatChecker) run(a, b *compatDoc) []Issue {
+func (c *checker) run(a, b *compatDoc) []Issue {
 	root := compatLoc{aPtr: "#", bPtr: "#"}
-	c.sub(compatSideOf(a.root), compatSideOf(b.root), root)
+	c.sub(sideOf(a.root), sideOf(b.root), root)
 	if c.over {
 		c.silent = 0
 		c.tooComplex(root)
@@ -72,17 +72,17 @@ func (l compatLoc) child(seg string, aPtr, bPtr string) compatLoc {
 	return compatLoc{field: f, depth: l.depth + 1, aPtr: aPtr, bPtr: bPtr}
 }
 
-func (c *compatChecker) step() {
+func (c *checker) step() {
 	c.steps++
 	if c.steps > c.budget {
 		c.over = true
 	}
 }
 
-func (c *compatChecker) stopped() bool { return c.over || c.silent > 0 && c.failed }
+func (c *checker) stopped() bool { return c.over || c.silent > 0 && c.failed }
 
 // fits tries whether a fits b without reporting anything.
-func (c *compatChecker) fits(a, b compatSide, loc compatLoc) bool {
+func (c *checker) fits(a, b compatSide, loc compatLoc) bool {
 	saved := c.failed
 	c.silent++
 	c.failed = false
@@ -94,7 +94,7 @@ func (c *compatChecker) fits(a, b compatSide, loc compatLoc) bool {
 }
 
 // wasNow orders two texts, one from each side, as earlier and new.
-func (c *compatChecker) wasNow(a, b string) (was, now string) {
+func (c *checker) wasNow(a, b string) (was, now string) {
 	if c.forward {
 		return b, a
 	}
@@ -104,7 +104,7 @@ func (c *compatChecker) wasNow(a, b string) (was, now string) {
 // pick chooses between a rule named for a change that tightens the new
 // version (B new) and the rule for the same difference seen from the other
 // side (B earlier).
-func (c *compatChecker) pick(ifBNew, ifBOld string) string {
+func (c *checker) pick(ifBNew, ifBOld string) string {
 	if c.forward {
 		return ifBOld
 	}
@@ -113,7 +113,7 @@ func (c *compatChecker) pick(ifBNew, ifBOld string) string {
 
 // report records an issue; aPtr and bPtr are where it is in each schema,
 // "" where it is not there at all.
-func (c *compatChecker) report(rule string, loc compatLoc, aPtr, bPtr string, d compatDetail) {
+func (c *checker) report(rule string, loc compatLoc, aPtr, bPtr string, d detail) {
 	if c.silent > 0 {
 		c.failed = true
 		return
@@ -130,15 +130,15 @@ func (c *compatChecker) report(rule string, loc compatLoc, aPtr, bPtr string, d 
 		ptr = "#"
 	}
 	key := rule + "\x00" + ptr + "\x00" + loc.field
-	if c.seen[key] || len(c.issues) >= compatMaxIssues {
+	if c.seen[key] || len(c.issues) >= maxIssues {
 		return
 	}
 	c.seen[key] = true
-	msg, fix := compatExplain(rule, c.forward, loc.field, d)
+	msg, fix := explain(rule, c.forward, loc.field, d)
 	c.issues = append(c.issues, Issue{Pointer: ptr, Rule: rule, Message: msg, Fix: fix})
 }
 
-func compatKw(n *compatNode, kw string) string {
+func compatKw(n *node, kw string) string {
 	if n == nil {
 		return ""
 	}
@@ -146,16 +146,16 @@ func compatKw(n *compatNode, kw string) string {
 }
 
 // sub reports why some value valid under a is not valid under b.
-func (c *compatChecker) sub(a, b compatSide, loc compatLoc) {
+func (c *checker) sub(a, b compatSide, loc compatLoc) {
 	if c.stopped() {
 		return
 	}
 	c.step()
 	va := c.view(a)
-	if va.empty || compatTrivial(c.view(b)) || compatSame(a, b) {
+	if va.empty || trivial(c.view(b)) || compatSame(a, b) {
 		return
 	}
-	if loc.depth > compatMaxDepth || c.over {
+	if loc.depth > maxDepth || c.over {
 		c.tooComplex(loc)
 		return
 	}
@@ -178,12 +178,12 @@ func (c *compatChecker) sub(a, b compatSide, loc compatLoc) {
 	c.compare(a, b, va, c.view(b), loc)
 }
 
-func (c *compatChecker) tooComplex(loc compatLoc) {
-	c.report("too-complex", loc, loc.aPtr, loc.bPtr, compatDetail{})
+func (c *checker) tooComplex(loc compatLoc) {
+	c.report("too-complex", loc, loc.aPtr, loc.bPtr, detail{})
 }
 
-// compatTrivial tells whether a side accepts every value.
-func compatTrivial(v *compatView) bool {
+// trivial tells whether a side accepts every value.
+func trivial(v *view) bool {
 	if len(v.groups) > 0 {
 		return false
 	}
@@ -197,7 +197,7 @@ func compatTrivial(v *compatView) bool {
 
 // wrapperOnly is true for a subschema that only combines others with $ref or
 // allOf (which the view has flattened) and annotations.
-func (n *compatNode) wrapperOnly() bool {
+func (n *node) wrapperOnly() bool {
 	m, ok := n.raw.(map[string]any)
 	if !ok || n.refExternal != "" || len(n.unsupported) > 0 {
 		return false
@@ -222,15 +222,15 @@ func compatSame(a, b compatSide) bool {
 // splitA checks A's anyOf/oneOf one option at a time: A fits B when each of
 // its options does. Too many combinations leave A's unions out instead,
 // which widens A and so keeps the answer sound.
-func (c *compatChecker) splitA(a, b compatSide, va *compatView, loc compatLoc) {
+func (c *checker) splitA(a, b compatSide, va *view, loc compatLoc) {
 	combos := 1
 	for _, g := range va.groups {
 		combos *= len(g.branches)
-		if combos > compatMaxSplits {
+		if combos > maxSplits {
 			break
 		}
 	}
-	if combos > compatMaxSplits || len(a.picks) > 8 {
+	if combos > maxSplits || len(a.picks) > 8 {
 		for _, g := range va.groups {
 			a = a.pick(compatPick{node: g.node, one: g.one, branch: -1})
 		}
@@ -248,9 +248,9 @@ func (c *compatChecker) splitA(a, b compatSide, va *compatView, loc compatLoc) {
 	}
 }
 
-func (c *compatChecker) compare(a, b compatSide, va, vb *compatView, loc compatLoc) {
+func (c *checker) compare(a, b compatSide, va, vb *view, loc compatLoc) {
 	if vb.empty {
-		c.report(c.pick("now-forbidden", "no-longer-forbidden"), loc, loc.aPtr, loc.bPtr, compatDetail{})
+		c.report(c.pick("now-forbidden", "no-longer-forbidden"), loc, loc.aPtr, loc.bPtr, detail{})
 		return
 	}
 	ta, tb := va.types, vb.types
@@ -270,7 +270,7 @@ func (c *compatChecker) compare(a, b compatSide, va, vb *compatView, loc compatL
 		if vb.enum.isConst {
 			rule = c.pick("const-added", "const-removed")
 		}
-		c.report(rule, loc, "", compatKw(vb.enum, vb.enum.enumKw()), compatDetail{values: c.allowed(b, vb.enum.enum)})
+		c.report(rule, loc, "", compatKw(vb.enum, vb.enum.enumKw()), detail{values: c.allowed(b, vb.enum.enum)})
 		return
 	}
 	if common&ckNumber != 0 {
@@ -286,7 +286,7 @@ func (c *compatChecker) compare(a, b compatSide, va, vb *compatView, loc compatL
 		c.arrays(va, vb, loc)
 	}
 	if common != ta {
-		a = a.with(compatTypeNodes[common])
+		a = a.with(typeNodes[common])
 	}
 	c.unions(a, vb, common, loc)
 	c.negations(a, va, vb, loc)
@@ -294,26 +294,26 @@ func (c *compatChecker) compare(a, b compatSide, va, vb *compatView, loc compatL
 	c.unsupported(va, vb, loc)
 }
 
-func (n *compatNode) enumKw() string {
+func (n *node) enumKw() string {
 	if n.isConst {
 		return "const"
 	}
 	return "enum"
 }
 
-// compatTypeNodes holds a synthetic subschema per type set, used to look at
+// typeNodes holds a synthetic subschema per type set, used to look at
 // one type of a side at a time.
-var compatTypeNodes = func() (out [ckAll + 1]*compatNode) {
-	doc := &compatDoc{nodes: map[string]*compatNode{}}
+var typeNodes = func() (out [ckAll + 1]*node) {
+	doc := &compatDoc{nodes: map[string]*node{}}
 	for t := range out {
-		out[t] = &compatNode{doc: doc, raw: map[string]any{}, hasType: true, types: compatTypes(t),
-			id: compatNodeIDs.Add(1), fpDone: true, minLength: -1, maxLength: -1, minProps: -1, maxProps: -1,
+		out[t] = &node{doc: doc, raw: map[string]any{}, hasType: true, types: compatTypes(t),
+			id: nodeIDs.Add(1), fpDone: true, minLength: -1, maxLength: -1, minProps: -1, maxProps: -1,
 			minItems: -1, maxItems: -1, minContains: -1, maxContains: -1}
 	}
 	return out
 }()
 
-func (c *compatChecker) typeIssue(va, vb *compatView, lost compatTypes, loc compatLoc) {
+func (c *checker) typeIssue(va, vb *view, lost compatTypes, loc compatLoc) {
 	common := va.types & vb.types
 	if loc.aAll != 0 {
 		common = loc.aAll & vb.types
@@ -331,11 +331,11 @@ func (c *compatChecker) typeIssue(va, vb *compatView, lost compatTypes, loc comp
 	if c.forward {
 		was, now = vb.types, va.types
 	}
-	c.report(rule, loc, c.typePtr(va), c.typePtr(vb), compatDetail{lost: lost, wasT: was, nowT: now})
+	c.report(rule, loc, c.typePtr(va), c.typePtr(vb), detail{lost: lost, wasT: was, nowT: now})
 }
 
 // typePtr points at what decides a side's types.
-func (c *compatChecker) typePtr(v *compatView) string {
+func (c *checker) typePtr(v *view) string {
 	switch {
 	case v.typeSrc != nil:
 		return compatKw(v.typeSrc, "type")
@@ -349,7 +349,7 @@ func (c *compatChecker) typePtr(v *compatView) string {
 
 // finite lists A's values when there are finitely many (an enum or const, or
 // only null and booleans), restricted to the types both sides allow.
-func (c *compatChecker) finite(a compatSide, va *compatView, common compatTypes) ([]any, bool) {
+func (c *checker) finite(a compatSide, va *view, common compatTypes) ([]any, bool) {
 	var cands []any
 	switch {
 	case va.enum != nil:
@@ -361,7 +361,7 @@ func (c *compatChecker) finite(a compatSide, va *compatView, common compatTypes)
 	}
 	out := make([]any, 0, len(cands))
 	for _, v := range cands {
-		if compatTypeOf(v)&common == 0 {
+		if typeOf(v)&common == 0 {
 			continue
 		}
 		if r, _, _ := c.accepts(a, v); r != compatNo {
@@ -375,9 +375,9 @@ func (c *compatChecker) finite(a compatSide, va *compatView, common compatTypes)
 }
 
 // values checks each of A's finitely many values against B.
-func (c *compatChecker) values(b compatSide, va *compatView, vals []any, loc compatLoc) {
+func (c *checker) values(b compatSide, va *view, vals []any, loc compatLoc) {
 	type refusal struct {
-		node   *compatNode
+		node   *node
 		kw     string
 		values []any
 	}
@@ -418,22 +418,22 @@ func (c *compatChecker) values(b compatSide, va *compatView, vals []any, loc com
 		default:
 			rule = c.pick("enum-added", "enum-removed")
 		}
-		d := compatDetail{values: enumBad.values}
+		d := detail{values: enumBad.values}
 		if va.enum != nil && va.enum.isConst && enumBad.node.isConst {
-			d.was, d.now = c.wasNow(compatValueText(va.enum.enum[0]), compatValueText(enumBad.node.enum[0]))
+			d.was, d.now = c.wasNow(valueText(va.enum.enum[0]), valueText(enumBad.node.enum[0]))
 		} else if va.enum == nil {
 			d.values, d.bad = c.allowed(b, enumBad.node.enum), enumBad.values
 		}
 		c.report(rule, loc, aPtr, compatKw(enumBad.node, enumBad.kw), d)
 	}
 	if otherBad.node != nil {
-		c.report("value-refused", loc, aPtr, compatKw(otherBad.node, otherBad.kw), compatDetail{values: otherBad.values, name: otherBad.kw})
+		c.report("value-refused", loc, aPtr, compatKw(otherBad.node, otherBad.kw), detail{values: otherBad.values, name: otherBad.kw})
 	}
 }
 
 // allowed keeps the values a side really accepts, for the wording: an
 // enum value its own type refuses was never allowed.
-func (c *compatChecker) allowed(s compatSide, vals []any) []any {
+func (c *checker) allowed(s compatSide, vals []any) []any {
 	if len(vals) > 200 {
 		return vals // too many to be worth it: the wording shows the first few
 	}

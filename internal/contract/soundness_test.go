@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,7 +14,47 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
+	"github.com/weir-dev/weir/internal/contract/compat"
 )
+
+// soundCase is the part of a case of compat/testdata/*.json this test reads:
+// an earlier schema (or a history of them, oldest first) and a new one.
+type soundCase struct {
+	Name    string            `json:"name"`
+	Old     json.RawMessage   `json:"old,omitempty"`
+	History []json.RawMessage `json:"history,omitempty"`
+	New     json.RawMessage   `json:"new"`
+}
+
+func (tc soundCase) previous() [][]byte {
+	if len(tc.History) == 0 {
+		return [][]byte{tc.Old}
+	}
+	out := make([][]byte, len(tc.History))
+	for i, h := range tc.History {
+		out[i] = h
+	}
+	return out
+}
+
+// soundCases reads the compatibility checker's cases. The test lives here,
+// not with the checker, because it needs the validator (compile), and the
+// checker's package cannot import the registry's.
+func soundCases(t *testing.T) []soundCase {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("compat", "testdata", "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	var all []soundCase
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var cases []soundCase
+		require.NoError(t, json.Unmarshal(raw, &cases), f)
+		all = append(all, cases...)
+	}
+	return all
+}
 
 // TestCompatSoundAgainstValidator holds the checker to its promise with the
 // validator weir really uses: wherever Check says a mode is compatible, no
@@ -22,28 +64,28 @@ import (
 func TestCompatSoundAgainstValidator(t *testing.T) {
 	t.Parallel()
 	confirmed, cases := 0, 0
-	for _, tc := range loadCompatCases(t) {
-		newS := compatOracle(t, tc.New)
+	for _, tc := range soundCases(t) {
+		newS := oracle(t, tc.New)
 		if newS == nil {
 			continue
 		}
 		events := compatEvents(tc.Name, append([][]byte{tc.New}, tc.previous()...))
 		for i, prev := range tc.previous() {
-			oldS := compatOracle(t, prev)
+			oldS := oracle(t, prev)
 			if oldS == nil {
 				continue
 			}
 			for _, dir := range []struct {
-				mode     Mode
+				mode     compat.Mode
 				from, to *jsonschema.Schema
-			}{{Backward, oldS, newS}, {Forward, newS, oldS}} {
-				res, err := Check(dir.mode, false, tc.New, [][]byte{prev})
+			}{{compat.Backward, oldS, newS}, {compat.Forward, newS, oldS}} {
+				res, err := compat.Check(dir.mode, false, tc.New, [][]byte{prev})
 				require.NoError(t, err)
 				cases++
 				found, ok := compatCounterexample(dir.from, dir.to, events)
 				if res.Compatible {
 					require.False(t, ok, "%s (version %d, %s) is said to be compatible, but this event is refused: %s",
-						tc.Name, i+1, dir.mode, compatJSON(found))
+						tc.Name, i+1, dir.mode, jsonText(found))
 				} else if ok {
 					confirmed++
 				}
@@ -53,7 +95,7 @@ func TestCompatSoundAgainstValidator(t *testing.T) {
 	t.Logf("%d of %d checks; every compatible verdict held; %d incompatible verdicts confirmed by an event", cases, cases, confirmed)
 }
 
-func compatOracle(t *testing.T, schema []byte) *jsonschema.Schema {
+func oracle(t *testing.T, schema []byte) *jsonschema.Schema {
 	t.Helper()
 	s, err := compile(schema)
 	if err != nil {
@@ -71,11 +113,6 @@ func compatCounterexample(from, to *jsonschema.Schema, events []any) (any, bool)
 	return nil, false
 }
 
-func compatJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
 // compatEvents generates candidate events from the schemas' own words.
 func compatEvents(seed string, docs [][]byte) []any {
 	h := fnv.New64a()
@@ -88,7 +125,7 @@ func compatEvents(seed string, docs [][]byte) []any {
 	for _, d := range docs {
 		var v any
 		if json.Unmarshal(d, &v) == nil {
-			compatHarvest(v, &pool, &names)
+			harvest(v, &pool, &names)
 		}
 	}
 	var value func(depth int) any
@@ -131,14 +168,14 @@ func compatEvents(seed string, docs [][]byte) []any {
 	return out
 }
 
-var compatLiteralStart = regexp.MustCompile(`^\^([A-Za-z0-9_]*)`)
+var literalStart = regexp.MustCompile(`^\^([A-Za-z0-9_]*)`)
 
-// compatHarvest collects values, limits and property names from a schema.
-func compatHarvest(v any, pool *[]any, names *[]string) {
+// harvest collects values, limits and property names from a schema.
+func harvest(v any, pool *[]any, names *[]string) {
 	switch t := v.(type) {
 	case []any:
 		for _, e := range t {
-			compatHarvest(e, pool, names)
+			harvest(e, pool, names)
 		}
 	case map[string]any:
 		for k, e := range t {
@@ -170,7 +207,7 @@ func compatHarvest(v any, pool *[]any, names *[]string) {
 			case "patternProperties":
 				if m, ok := e.(map[string]any); ok {
 					for p := range m {
-						if g := compatLiteralStart.FindStringSubmatch(p); g != nil {
+						if g := literalStart.FindStringSubmatch(p); g != nil {
 							*names = append(*names, g[1]+"x")
 						}
 					}
@@ -184,7 +221,7 @@ func compatHarvest(v any, pool *[]any, names *[]string) {
 					}
 				}
 			}
-			compatHarvest(e, pool, names)
+			harvest(e, pool, names)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"net/netip"
@@ -24,8 +24,8 @@ const (
 
 // accepts returns the verdict and, unless yes, the subschema and keyword
 // that refuse the value.
-func (c *compatChecker) accepts(s compatSide, v any) (compatVerdict, *compatNode, string) {
-	res, at, kw := compatYes, (*compatNode)(nil), ""
+func (c *checker) accepts(s compatSide, v any) (compatVerdict, *node, string) {
+	res, at, kw := compatYes, (*node)(nil), ""
 	for _, n := range s.nodes {
 		r, rn, rkw := c.validate(n, v, 0)
 		if r == compatNo {
@@ -38,7 +38,7 @@ func (c *compatChecker) accepts(s compatSide, v any) (compatVerdict, *compatNode
 	return res, at, kw
 }
 
-func (c *compatChecker) validate(n *compatNode, v any, depth int) (compatVerdict, *compatNode, string) {
+func (c *checker) validate(n *node, v any, depth int) (compatVerdict, *node, string) {
 	c.step()
 	switch {
 	case c.over:
@@ -55,7 +55,7 @@ func (c *compatChecker) validate(n *compatNode, v any, depth int) (compatVerdict
 	c.vstack[key] = true
 	defer delete(c.vstack, key)
 
-	t := compatTypeOf(v)
+	t := typeOf(v)
 	if n.hasType && n.types&t == 0 {
 		return compatNo, n, "type"
 	}
@@ -128,26 +128,26 @@ func (c *compatChecker) validate(n *compatNode, v any, depth int) (compatVerdict
 // compatAcc accumulates verdicts: the first no wins, then the first maybe.
 type compatAcc struct {
 	res compatVerdict
-	at  *compatNode
+	at  *node
 	kw  string
 }
 
-func (a *compatAcc) add(r compatVerdict, n *compatNode, kw string) {
+func (a *compatAcc) add(r compatVerdict, n *node, kw string) {
 	if r < a.res {
 		a.res, a.at, a.kw = r, n, kw
 	}
 }
 
-func (c *compatChecker) validateNumber(n *compatNode, v any, acc *compatAcc) {
-	r, ok := compatRat(v)
+func (c *checker) validateNumber(n *node, v any, acc *compatAcc) {
+	r, ok := rat(v)
 	if !ok {
 		acc.add(compatMaybe, n, "type") // too long to compare exactly
 		return
 	}
-	if n.lo.set && compatTighterBound(n.lo, compatBound{r: r}, true) {
+	if n.lo.set && tighterBound(n.lo, compatBound{r: r}, true) {
 		acc.add(compatNo, n, n.boundKw(true))
 	}
-	if n.hi.set && compatTighterBound(n.hi, compatBound{r: r}, false) {
+	if n.hi.set && tighterBound(n.hi, compatBound{r: r}, false) {
 		acc.add(compatNo, n, n.boundKw(false))
 	}
 	if n.multipleOf != nil && !compatMultiple(r, n.multipleOf) {
@@ -155,7 +155,7 @@ func (c *compatChecker) validateNumber(n *compatNode, v any, acc *compatAcc) {
 	}
 }
 
-func (c *compatChecker) validateString(n *compatNode, s string, acc *compatAcc) {
+func (c *checker) validateString(n *node, s string, acc *compatAcc) {
 	l := utf8.RuneCountInString(s)
 	if n.minLength >= 0 && l < n.minLength {
 		acc.add(compatNo, n, "minLength")
@@ -176,7 +176,7 @@ func (c *compatChecker) validateString(n *compatNode, s string, acc *compatAcc) 
 	}
 }
 
-var compatUUID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // compatFormat checks the formats it can check exactly; maybe for the rest.
 func compatFormat(format, s string) compatVerdict {
@@ -189,7 +189,7 @@ func compatFormat(format, s string) compatVerdict {
 		_, err := time.Parse(time.RFC3339, s)
 		ok = err == nil
 	case "uuid":
-		ok = compatUUID.MatchString(s)
+		ok = uuidPattern.MatchString(s)
 	case "ipv4", "ipv6":
 		a, err := netip.ParseAddr(s)
 		ok = err == nil && a.Zone() == "" && (format == "ipv4") == a.Is4()
@@ -202,7 +202,7 @@ func compatFormat(format, s string) compatVerdict {
 	return compatMaybe // a stricter reading than the validator's must not turn into a no
 }
 
-func (c *compatChecker) validateObject(n *compatNode, m map[string]any, depth int, acc *compatAcc) {
+func (c *checker) validateObject(n *node, m map[string]any, depth int, acc *compatAcc) {
 	for _, r := range n.required {
 		if _, ok := m[r]; !ok {
 			acc.add(compatNo, n, "required")
@@ -238,7 +238,7 @@ func (c *compatChecker) validateObject(n *compatNode, m map[string]any, depth in
 		}
 		if !evaluated && n.unevalProps != nil {
 			r, at, kw := c.validate(n.unevalProps, val, depth+1)
-			if r != compatYes && !c.evaluated(n, true, func(q *compatNode) bool {
+			if r != compatYes && !c.evaluated(n, true, func(q *node) bool {
 				if q == n {
 					return false
 				}
@@ -269,7 +269,7 @@ func (c *compatChecker) validateObject(n *compatNode, m map[string]any, depth in
 	}
 }
 
-func (c *compatChecker) validateArray(n *compatNode, list []any, depth int, acc *compatAcc) {
+func (c *checker) validateArray(n *node, list []any, depth int, acc *compatAcc) {
 	if n.minItems >= 0 && len(list) < n.minItems {
 		acc.add(compatNo, n, "minItems")
 	}

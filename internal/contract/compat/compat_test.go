@@ -1,7 +1,8 @@
-package contract
+package compat
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// compatCase is one case of testdata/compat/*.json: an earlier schema (or a
+// compatCase is one case of testdata/*.json: an earlier schema (or a
 // history of them, oldest first) and a new one, with the verdict expected per
 // mode.
 type compatCase struct {
@@ -44,9 +45,9 @@ func (tc compatCase) previous() [][]byte {
 	return [][]byte{tc.Old}
 }
 
-func loadCompatCases(t testing.TB) []compatCase {
+func loadCases(t testing.TB) []compatCase {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "compat", "*.json"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	var all []compatCase
@@ -101,7 +102,7 @@ func (tc compatCase) want(mode Mode, lenient bool) (bool, bool) {
 
 func TestCompatCases(t *testing.T) {
 	t.Parallel()
-	for _, tc := range loadCompatCases(t) {
+	for _, tc := range loadCases(t) {
 		t.Run(tc.file+"/"+tc.Name, func(t *testing.T) {
 			t.Parallel()
 			for _, lenient := range []bool{false, true} {
@@ -112,7 +113,7 @@ func TestCompatCases(t *testing.T) {
 					}
 					res, err := Check(mode, lenient, tc.New, tc.previous())
 					require.NoError(t, err)
-					require.Equal(t, want, res.Compatible, "%s lenient=%v: %s", mode, lenient, compatDump(res))
+					require.Equal(t, want, res.Compatible, "%s lenient=%v: %s", mode, lenient, dump(res))
 					require.Equal(t, len(res.Issues) == 0, res.Compatible)
 					require.Equal(t, mode, res.Mode)
 					require.Equal(t, lenient, res.Lenient)
@@ -150,7 +151,7 @@ func requireGoodIssues(t *testing.T, res Result, tc compatCase) {
 		require.GreaterOrEqual(t, is.Against, 1)
 		require.LessOrEqual(t, is.Against, len(tc.previous()))
 		require.Regexp(t, `^[a-z]+(-[a-z]+)*$`, is.Rule)
-		require.True(t, compatRuleDocumented(is.Rule), "rule %q is not listed in compat_text.go", is.Rule)
+		require.True(t, ruleDocumented(is.Rule), "rule %q is not listed in text.go", is.Rule)
 		for _, text := range []string{is.Message, is.Fix} {
 			for _, goism := range []string{"nil", "map[", "%!", "<nil>", "[]interface", "\\x"} {
 				require.NotContains(t, text, goism)
@@ -162,12 +163,12 @@ func requireGoodIssues(t *testing.T, res Result, tc compatCase) {
 			continue
 		}
 		docs := [][]byte{tc.New, tc.previous()[is.Against-1]}
-		found := slices.ContainsFunc(docs, func(d []byte) bool { return compatResolves(d, is.Pointer) })
+		found := slices.ContainsFunc(docs, func(d []byte) bool { return resolves(d, is.Pointer) })
 		require.True(t, found, "pointer %s of %s is in neither schema", is.Pointer, is.Rule)
 	}
 }
 
-func compatResolves(doc []byte, ptr string) bool {
+func resolves(doc []byte, ptr string) bool {
 	var v any
 	if json.Unmarshal(doc, &v) != nil {
 		return false
@@ -194,8 +195,8 @@ func compatResolves(doc []byte, ptr string) bool {
 	return true
 }
 
-func compatRuleDocumented(rule string) bool {
-	src, err := os.ReadFile("compat_text.go")
+func ruleDocumented(rule string) bool {
+	src, err := os.ReadFile("text.go")
 	if err != nil {
 		return false
 	}
@@ -212,7 +213,7 @@ func compatRuleDocumented(rule string) bool {
 	return false
 }
 
-func compatDump(res Result) string {
+func dump(res Result) string {
 	b, _ := json.MarshalIndent(res.Issues, "", "  ")
 	return string(b)
 }
@@ -221,7 +222,7 @@ func compatDump(res Result) string {
 // can give appears in at least one case.
 func TestCompatCasesCoverEveryRule(t *testing.T) {
 	t.Parallel()
-	cases := loadCompatCases(t)
+	cases := loadCases(t)
 	require.GreaterOrEqual(t, len(cases), 80)
 	seen := map[string]bool{}
 	for _, tc := range cases {
@@ -234,7 +235,7 @@ func TestCompatCasesCoverEveryRule(t *testing.T) {
 		}
 	}
 	var all []string
-	for _, line := range strings.Split(compatAllRules, "\n") {
+	for _, line := range strings.Split(allRules, "\n") {
 		for _, r := range strings.Fields(line) {
 			if strings.HasPrefix(r, "*") {
 				for _, change := range []string{"-added", "-removed", "-increased", "-decreased"} {
@@ -247,20 +248,20 @@ func TestCompatCasesCoverEveryRule(t *testing.T) {
 	}
 	var missing []string
 	for _, r := range all {
-		require.True(t, compatRuleDocumented(r), "rule %s is not documented", r)
+		require.True(t, ruleDocumented(r), "rule %s is not documented", r)
 		if !seen[r] {
 			missing = append(missing, r)
 		}
 	}
 	require.Empty(t, missing, "no case gives these rules")
 	for r := range seen {
-		require.Contains(t, all, r, "rule %s is missing from compatAllRules", r)
+		require.Contains(t, all, r, "rule %s is missing from allRules", r)
 	}
 }
 
-// compatAllRules lists every rule; *x stands for x-added, x-removed,
+// allRules lists every rule; *x stands for x-added, x-removed,
 // x-increased and x-decreased.
-const compatAllRules = `
+const allRules = `
 type-narrowed type-widened type-changed null-removed null-added
 enum-value-removed enum-value-added enum-added enum-removed const-added const-removed const-changed
 value-refused now-forbidden no-longer-forbidden
@@ -346,4 +347,24 @@ func TestCheckTransitiveNamesTheVersion(t *testing.T) {
 	require.Equal(t, 1, res.Issues[0].Against)
 	require.Equal(t, "type-narrowed", res.Issues[0].Rule)
 	require.Equal(t, "/properties/n/type", res.Issues[0].Pointer)
+}
+
+// Every rule in the wording table gives a message and a fix in both
+// directions, with every template name filled in.
+func TestExplanationsWordEveryRule(t *testing.T) {
+	t.Parallel()
+	d := detail{was: "1", now: "2", limit: "3", outside: "more than 3 entries", name: "x", names: []string{"p"},
+		values: []any{1}, parent: "p", lost: ckString, wasT: ckString, nowT: ckNumber, declT: ckInt}
+	rules := slices.Sorted(maps.Keys(explanations))
+	rules = append(rules, "minimum-added", "max-length-decreased", "min-items-removed")
+	for _, rule := range rules {
+		for _, forward := range []bool{false, true} {
+			msg, fix := explain(rule, forward, "a.b", d)
+			require.NotEmpty(t, msg, rule)
+			require.NotEmpty(t, fix, rule)
+			for _, s := range []string{msg, fix} {
+				require.NotRegexp(t, `\{[a-zA-Z]+\}`, s, "%s (forward %v)", rule, forward)
+			}
+		}
+	}
 }

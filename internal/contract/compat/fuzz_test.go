@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"bytes"
@@ -50,7 +50,7 @@ func compatHostile(enumSize int) []string {
 }
 
 func FuzzCheck(f *testing.F) {
-	for _, tc := range loadCompatCases(f) {
+	for _, tc := range loadCases(f) {
 		f.Add([]byte(tc.previous()[0]), []byte(tc.New))
 	}
 	// A small enum here: the fuzzer minimizes what it finds, and minimizing
@@ -72,7 +72,7 @@ func FuzzCheck(f *testing.F) {
 				require.False(t, res.Compatible, "an error must not read as compatible")
 				continue
 			}
-			require.True(t, compatSchemaLike(old) && compatSchemaLike(next), "accepted a document that is not a schema")
+			require.True(t, schemaLike(old) && schemaLike(next), "accepted a document that is not a schema")
 			require.Equal(t, len(res.Issues) == 0, res.Compatible)
 			for _, is := range res.Issues {
 				require.NotEmpty(t, is.Pointer)
@@ -88,9 +88,9 @@ func FuzzCheck(f *testing.F) {
 	})
 }
 
-// compatSchemaLike tells whether a document is one JSON object or boolean,
+// schemaLike tells whether a document is one JSON object or boolean,
 // the least a schema must be.
-func compatSchemaLike(b []byte) bool {
+func schemaLike(b []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	var v any
 	if dec.Decode(&v) != nil || dec.More() {
@@ -110,7 +110,7 @@ func TestCheckBoundsHostileSchemas(t *testing.T) {
 	hostile := compatHostile(20000)
 	for i, a := range hostile {
 		for _, b := range []string{hostile[(i+1)%len(hostile)], `{"type":"string"}`, a} {
-			// The work bound is the checker's own budget (compatMaxDepth and
+			// The work bound is the checker's own budget (maxDepth and
 			// friends); its cost is measured by the benchmarks, never timed here.
 			res, err := Check(FullTransitive, false, []byte(b), [][]byte{[]byte(a)})
 			require.NoError(t, err, "hostile document %d", i)
@@ -121,14 +121,14 @@ func TestCheckBoundsHostileSchemas(t *testing.T) {
 
 func TestCheckRefusesTooDeepSchemas(t *testing.T) {
 	t.Parallel()
-	deep := strings.Repeat(`{"items":`, compatMaxDepth+10) + `{}` + strings.Repeat(`}`, compatMaxDepth+10)
+	deep := strings.Repeat(`{"items":`, maxDepth+10) + `{}` + strings.Repeat(`}`, maxDepth+10)
 	_, err := Check(Backward, false, []byte(deep), [][]byte{[]byte(`{}`)})
-	require.ErrorIs(t, err, errCompatTooLarge)
+	require.ErrorIs(t, err, errTooLarge)
 }
 
 func TestCheckIsDeterministic(t *testing.T) {
 	t.Parallel()
-	old, next := compatOrderSchemas()
+	old, next := orderSchemas()
 	first, err := Check(FullTransitive, false, next, [][]byte{old, old})
 	require.NoError(t, err)
 	for range 5 {
@@ -142,12 +142,12 @@ func TestCheckIsDeterministic(t *testing.T) {
 // never a silent "compatible".
 func TestCheckBudgetRunsOut(t *testing.T) {
 	t.Parallel()
-	old, next := compatOrderSchemas()
+	old, next := orderSchemas()
 	a, err := compatCompile(old)
 	require.NoError(t, err)
 	b, err := compatCompile(next)
 	require.NoError(t, err)
-	c := newCompatChecker(false, false)
+	c := newChecker(false, false)
 	c.budget = 30
 	issues := c.run(a, b)
 	require.NotEmpty(t, issues)

@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"bytes"
@@ -20,13 +20,13 @@ import (
 
 // Limits that bound the work on any input, however hostile.
 const (
-	compatMaxDepth = 128  // nested subschemas
-	compatMaxNodes = 8192 // subschemas in one document
+	maxDepth = 128  // nested subschemas
+	maxNodes = 8192 // subschemas in one document
 )
 
 // compatDoc is one compiled schema document.
 type compatDoc struct {
-	root *compatNode
+	root *node
 	// dialect is the draft the document is written in: 4, 6, 7, 2019 or
 	// 2020 (the default, as for weir's validator).
 	dialect int
@@ -34,11 +34,11 @@ type compatDoc struct {
 	// and weir's validator asserts "format".
 	legacy bool
 	// nodes maps the JSON pointer of every compiled subschema to it.
-	nodes map[string]*compatNode
+	nodes map[string]*node
 }
 
-// compatNode is one subschema. Absent numeric keywords are -1.
-type compatNode struct {
+// node is one subschema. Absent numeric keywords are -1.
+type node struct {
 	doc *compatDoc
 	id  uint64
 	ptr string // JSON pointer of the subschema in its document
@@ -63,27 +63,27 @@ type compatNode struct {
 	re                   *regexp.Regexp // nil when Go cannot compile the pattern
 	format               string         // only when weir's validator asserts it
 
-	props                   map[string]*compatNode
+	props                   map[string]*node
 	required                []string
 	patterns                []compatPattern
-	additional, unevalProps *compatNode
-	propertyNames           *compatNode
+	additional, unevalProps *node
+	propertyNames           *node
 	minProps, maxProps      int
 	depReq                  map[string][]string
-	depSchemas              map[string]*compatNode
+	depSchemas              map[string]*node
 
-	prefix                   []*compatNode
+	prefix                   []*node
 	prefixKw, itemsKw        string // keywords holding prefix and items, for pointers
-	items, unevalItems       *compatNode
+	items, unevalItems       *node
 	minItems, maxItems       int
 	unique                   bool
-	contains                 *compatNode
+	contains                 *node
 	minContains, maxContains int
 
-	allOf, anyOf, oneOf []*compatNode
-	not                 *compatNode
-	ifN, thenN, elseN   *compatNode
-	ref                 *compatNode
+	allOf, anyOf, oneOf []*node
+	not                 *node
+	ifN, thenN, elseN   *node
+	ref                 *node
 	refExternal         string // a $ref this checker does not follow
 	hasDefault          bool
 	unsupported         []string // keywords it cannot reason about
@@ -101,10 +101,10 @@ type compatBound struct {
 	set  bool
 }
 
-// compatDialects bounds the drafts that know a keyword: validators ignore a
+// dialects bounds the drafts that know a keyword: validators ignore a
 // keyword outside its drafts, and so does the checker (treating it as a
 // constraint would make an earlier version look stricter than it is).
-var compatDialects = map[string][2]int{
+var dialects = map[string][2]int{
 	"const": {6, 2020}, "contains": {6, 2020}, "propertyNames": {6, 2020},
 	"if": {7, 2020}, "then": {7, 2020}, "else": {7, 2020},
 	"dependencies": {4, 7}, "additionalItems": {4, 2019}, "$recursiveRef": {2019, 2019},
@@ -115,7 +115,7 @@ var compatDialects = map[string][2]int{
 
 // honors tells whether the document's draft has the keyword.
 func (d *compatDoc) honors(kw string) bool {
-	r, ok := compatDialects[kw]
+	r, ok := dialects[kw]
 	return !ok || d.dialect >= r[0] && d.dialect <= r[1]
 }
 
@@ -123,16 +123,16 @@ func (d *compatDoc) honors(kw string) bool {
 type compatPattern struct {
 	src  string
 	re   *regexp.Regexp
-	node *compatNode
+	node *node
 }
 
 type compatCompiler struct {
 	doc     *compatDoc
 	rawRoot any
-	nodes   map[string]*compatNode
-	anchors map[string]*compatNode
-	pending []*compatNode // nodes whose $ref is still to resolve
-	refStr  map[*compatNode]string
+	nodes   map[string]*node
+	anchors map[string]*node
+	pending []*node // nodes whose $ref is still to resolve
+	refStr  map[*node]string
 	rootID  string
 }
 
@@ -149,9 +149,9 @@ func compatCompile(b []byte) (*compatDoc, error) {
 	}
 	c := &compatCompiler{
 		rawRoot: raw,
-		nodes:   map[string]*compatNode{},
-		anchors: map[string]*compatNode{},
-		refStr:  map[*compatNode]string{},
+		nodes:   map[string]*node{},
+		anchors: map[string]*node{},
+		refStr:  map[*node]string{},
 	}
 	c.doc = &compatDoc{nodes: c.nodes}
 	c.doc.dialect = 2020
@@ -187,14 +187,14 @@ func compatCompile(b []byte) (*compatDoc, error) {
 	return c.doc, nil
 }
 
-func (c *compatCompiler) compile(v any, ptr string, depth int) (*compatNode, error) {
+func (c *compatCompiler) compile(v any, ptr string, depth int) (*node, error) {
 	if n, ok := c.nodes[ptr]; ok {
 		return n, nil
 	}
-	if depth > compatMaxDepth || len(c.nodes) >= compatMaxNodes {
-		return nil, errCompatTooLarge
+	if depth > maxDepth || len(c.nodes) >= maxNodes {
+		return nil, errTooLarge
 	}
-	n := &compatNode{doc: c.doc, id: compatNodeIDs.Add(1), ptr: ptr, raw: v, minLength: -1, maxLength: -1, minProps: -1, maxProps: -1,
+	n := &node{doc: c.doc, id: nodeIDs.Add(1), ptr: ptr, raw: v, minLength: -1, maxLength: -1, minProps: -1, maxProps: -1,
 		minItems: -1, maxItems: -1, minContains: -1, maxContains: -1}
 	c.nodes[ptr] = n
 	switch s := v.(type) {
@@ -213,7 +213,7 @@ func (c *compatCompiler) compile(v any, ptr string, depth int) (*compatNode, err
 
 // resolve points n.ref at the node its $ref names. References to other
 // documents are kept as text: they are never fetched.
-func (c *compatCompiler) resolve(n *compatNode, ref string) error {
+func (c *compatCompiler) resolve(n *node, ref string) error {
 	local := ref
 	if c.rootID != "" && strings.HasPrefix(ref, c.rootID) {
 		local = ref[len(c.rootID):]
@@ -226,7 +226,7 @@ func (c *compatCompiler) resolve(n *compatNode, ref string) error {
 	if err != nil {
 		return fmt.Errorf("%s: $ref %q is not a valid reference", compatWhere(n.ptr), ref)
 	}
-	var target *compatNode
+	var target *node
 	switch {
 	case frag == "":
 		target = c.doc.root
@@ -245,14 +245,14 @@ func (c *compatCompiler) resolve(n *compatNode, ref string) error {
 }
 
 // pointer finds (compiling if needed) the subschema at a JSON pointer.
-func (c *compatCompiler) pointer(ptr string) (*compatNode, error) {
+func (c *compatCompiler) pointer(ptr string) (*node, error) {
 	if n, ok := c.nodes[ptr]; ok {
 		return n, nil
 	}
 	v := c.rawRoot
 	segs := strings.Split(ptr[1:], "/")
 	for _, seg := range segs {
-		seg = compatUnescaper.Replace(seg)
+		seg = unescaper.Replace(seg)
 		switch t := v.(type) {
 		case map[string]any:
 			next, ok := t[seg]
@@ -274,7 +274,7 @@ func (c *compatCompiler) pointer(ptr string) (*compatNode, error) {
 }
 
 // acceptsAll tells whether no keyword of n constrains anything.
-func (n *compatNode) acceptsAll() bool {
+func (n *node) acceptsAll() bool {
 	return !n.hasType && !n.hasEnum && !n.lo.set && !n.hi.set && n.multipleOf == nil &&
 		n.minLength < 0 && n.maxLength < 0 && !n.hasPattern && n.format == "" &&
 		len(n.props) == 0 && len(n.required) == 0 && len(n.patterns) == 0 && n.additional == nil &&
@@ -286,7 +286,7 @@ func (n *compatNode) acceptsAll() bool {
 }
 
 // pendingRef is true while the compiler has yet to resolve n's $ref.
-func (n *compatNode) pendingRef() bool {
+func (n *node) pendingRef() bool {
 	m, ok := n.raw.(map[string]any)
 	if !ok {
 		return false

@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"crypto/sha256"
@@ -15,18 +15,18 @@ import (
 // objects in any key order) have equal keys.
 func compatKey(v any) string {
 	var b strings.Builder
-	compatAppendKey(&b, v)
+	appendKey(&b, v)
 	return b.String()
 }
 
-func compatAppendKey(b *strings.Builder, v any) {
+func appendKey(b *strings.Builder, v any) {
 	switch t := v.(type) {
 	case nil:
 		b.WriteString("null")
 	case bool:
 		b.WriteString(strconv.FormatBool(t))
 	case json.Number:
-		if r, ok := compatRat(t); ok {
+		if r, ok := rat(t); ok {
 			b.WriteString(r.RatString()) // exact: 1 and 1.0 are equal, 0.1 and 0.1000000000000000001 are not
 		} else {
 			b.WriteString("~" + string(t))
@@ -39,7 +39,7 @@ func compatAppendKey(b *strings.Builder, v any) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			compatAppendKey(b, e)
+			appendKey(b, e)
 		}
 		b.WriteByte(']')
 	case map[string]any:
@@ -55,7 +55,7 @@ func compatAppendKey(b *strings.Builder, v any) {
 			}
 			b.WriteString(strconv.Quote(k))
 			b.WriteByte(':')
-			compatAppendKey(b, t[k])
+			appendKey(b, t[k])
 		}
 		b.WriteByte('}')
 	}
@@ -67,7 +67,7 @@ func compatAppendKey(b *strings.Builder, v any) {
 // own fingerprint, so each is computed once. A subschema that reaches itself
 // through $ref gets "" (unknown), which never matches: the checker then
 // compares it keyword by keyword, which handles cycles.
-func (n *compatNode) fingerprint() string {
+func (n *node) fingerprint() string {
 	if n.fpDone {
 		return n.fp
 	}
@@ -88,19 +88,19 @@ func (n *compatNode) fingerprint() string {
 	return n.fp
 }
 
-// compatSchemaKeywords tells how each keyword holds subschemas: one ('s'),
+// schemaKeywords tells how each keyword holds subschemas: one ('s'),
 // a map of them ('m') or a list ('l').
-var compatSchemaKeywords = map[string]byte{
+var schemaKeywords = map[string]byte{
 	"additionalProperties": 's', "unevaluatedProperties": 's', "propertyNames": 's', "contains": 's',
 	"not": 's', "if": 's', "then": 's', "else": 's', "additionalItems": 's', "unevaluatedItems": 's',
 	"items": 's', "properties": 'm', "patternProperties": 'm', "dependentSchemas": 'm',
 	"dependencies": 'm', "allOf": 'l', "anyOf": 'l', "oneOf": 'l', "prefixItems": 'l',
 }
 
-func (n *compatNode) fpKeywords(b *strings.Builder) bool {
+func (n *node) fpKeywords(b *strings.Builder) bool {
 	m, ok := n.raw.(map[string]any)
 	if !ok {
-		compatAppendKey(b, n.raw)
+		appendKey(b, n.raw)
 		return true
 	}
 	keys := make([]string, 0, len(m))
@@ -121,25 +121,25 @@ func (n *compatNode) fpKeywords(b *strings.Builder) bool {
 	}
 	b.WriteByte('{')
 	for _, k := range keys {
-		compatAppendName(b, k)
-		at := n.ptr + "/" + compatEsc(k)
+		appendName(b, k)
+		at := n.ptr + "/" + esc(k)
 		ok := true
 		switch v := m[k]; {
 		case k == "$ref" && n.ref != nil:
 			f := n.ref.fingerprint()
 			b.WriteString(f)
 			ok = f != ""
-		case compatSchemaKeywords[k] == 'm':
+		case schemaKeywords[k] == 'm':
 			sm, _ := v.(map[string]any)
-			for _, name := range compatSortedKeys(sm) {
-				compatAppendName(b, name)
+			for _, name := range sortedKeys(sm) {
+				appendName(b, name)
 				if list, isList := sm[name].([]any); isList && k == "dependencies" {
-					compatAppendKey(b, list)
-				} else if !sub(at + "/" + compatEsc(name)) {
+					appendKey(b, list)
+				} else if !sub(at + "/" + esc(name)) {
 					ok = false
 				}
 			}
-		case compatSchemaKeywords[k] == 'l' || compatSchemaKeywords[k] == 's':
+		case schemaKeywords[k] == 'l' || schemaKeywords[k] == 's':
 			if list, isList := v.([]any); isList {
 				for i := range list {
 					ok = ok && sub(at+"/"+strconv.Itoa(i))
@@ -148,7 +148,7 @@ func (n *compatNode) fpKeywords(b *strings.Builder) bool {
 				ok = sub(at)
 			}
 		default:
-			compatAppendKey(b, v)
+			appendKey(b, v)
 		}
 		if !ok {
 			return false
@@ -159,9 +159,9 @@ func (n *compatNode) fpKeywords(b *strings.Builder) bool {
 	return true
 }
 
-// compatAppendName writes a name so that no two sequences of names read
+// appendName writes a name so that no two sequences of names read
 // the same: its length, then the name.
-func compatAppendName(b *strings.Builder, name string) {
+func appendName(b *strings.Builder, name string) {
 	b.WriteString(strconv.Itoa(len(name)))
 	b.WriteByte(':')
 	b.WriteString(name)

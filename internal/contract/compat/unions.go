@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import (
 	"strconv"
@@ -13,7 +13,7 @@ import (
 
 // unions checks B's anyOf/oneOf: every value of A must fit one option, and
 // for oneOf no other. It tries A whole, then one type at a time.
-func (c *compatChecker) unions(a compatSide, vb *compatView, common compatTypes, loc compatLoc) {
+func (c *checker) unions(a compatSide, vb *view, common compatTypes, loc compatLoc) {
 	for _, g := range vb.groups {
 		if c.stopped() {
 			return
@@ -26,7 +26,7 @@ func (c *compatChecker) unions(a compatSide, vb *compatView, common compatTypes,
 			if common&t == 0 {
 				continue
 			}
-			at := a.with(compatTypeNodes[t])
+			at := a.with(typeNodes[t])
 			if c.view(at).empty {
 				continue
 			}
@@ -34,7 +34,7 @@ func (c *compatChecker) unions(a compatSide, vb *compatView, common compatTypes,
 				c.exclusive(at, g, j, loc)
 				continue
 			}
-			var cands []*compatNode
+			var cands []*node
 			for _, br := range g.branches {
 				if c.typesOf(br)&t != 0 && !c.disjoint(at, br, 0) {
 					cands = append(cands, br)
@@ -45,14 +45,14 @@ func (c *compatChecker) unions(a compatSide, vb *compatView, common compatTypes,
 				// discriminator): its own reasons say more.
 				l := loc
 				l.bPtr = cands[0].ptr
-				c.sub(at, compatSideOf(cands[0]), l)
+				c.sub(at, sideOf(cands[0]), l)
 				continue
 			}
 			rule := c.pick("any-of-branch-removed", "any-of-branch-added")
 			if g.one {
 				rule = c.pick("one-of-branch-removed", "one-of-branch-added")
 			}
-			c.report(rule, loc, loc.aPtr, compatKw(g.node, g.kw()), compatDetail{lost: t, name: compatOption(loc.aPtr)})
+			c.report(rule, loc, loc.aPtr, compatKw(g.node, g.kw()), detail{lost: t, name: compatOption(loc.aPtr)})
 		}
 	}
 }
@@ -71,11 +71,11 @@ func compatOption(ptr string) string {
 	return strconv.Itoa(n + 1)
 }
 
-func (c *compatChecker) fitOption(a compatSide, g compatGroup, loc compatLoc) int {
+func (c *checker) fitOption(a compatSide, g compatGroup, loc compatLoc) int {
 	for j, br := range g.branches {
 		l := loc
 		l.bPtr = br.ptr
-		if c.fits(a, compatSideOf(br), l) {
+		if c.fits(a, sideOf(br), l) {
 			return j
 		}
 	}
@@ -84,13 +84,13 @@ func (c *compatChecker) fitOption(a compatSide, g compatGroup, loc compatLoc) in
 
 // exclusive checks that values of A which fit option j of a oneOf fit no
 // other option, since oneOf refuses a value that matches two.
-func (c *compatChecker) exclusive(a compatSide, g compatGroup, j int, loc compatLoc) {
+func (c *checker) exclusive(a compatSide, g compatGroup, j int, loc compatLoc) {
 	if !g.one {
 		return
 	}
 	for k, br := range g.branches {
 		if k != j && !c.disjoint(a, br, 0) {
-			c.report("one-of-ambiguous", loc, loc.aPtr, compatKw(g.node, "oneOf"), compatDetail{})
+			c.report("one-of-ambiguous", loc, loc.aPtr, compatKw(g.node, "oneOf"), detail{})
 			return
 		}
 	}
@@ -99,16 +99,16 @@ func (c *compatChecker) exclusive(a compatSide, g compatGroup, j int, loc compat
 // disjoint tells whether no value of side a is valid under n, from what can
 // be shown cheaply: types, finite values, a property both must have with
 // values apart (a discriminator), A's own "not", or A's oneOf options.
-func (c *compatChecker) disjoint(a compatSide, n *compatNode, depth int) bool {
+func (c *checker) disjoint(a compatSide, n *node, depth int) bool {
 	c.step()
-	va, vn := c.view(a), c.view(compatSideOf(n))
+	va, vn := c.view(a), c.view(sideOf(n))
 	if va.empty || vn.empty || va.types&vn.types == 0 {
 		return true
 	}
 	if depth > 3 || c.stopped() {
 		return false
 	}
-	if c.refusesAll(a, va, compatSideOf(n)) || c.refusesAll(compatSideOf(n), vn, a) {
+	if c.refusesAll(a, va, sideOf(n)) || c.refusesAll(sideOf(n), vn, a) {
 		return true
 	}
 	if va.types&vn.types == ckObject {
@@ -118,14 +118,14 @@ func (c *compatChecker) disjoint(a compatSide, n *compatNode, depth int) bool {
 				// Both read loosely: what each side may hold there, at most.
 				as, _, _ := c.propSchemas(va, name, false)
 				ns, _, _ := c.propSchemas(vn, name, false)
-				if len(as) > 0 && len(ns) > 0 && c.disjointSides(compatSideOf(as...), compatSideOf(ns...), depth+1) {
+				if len(as) > 0 && len(ns) > 0 && c.disjointSides(sideOf(as...), sideOf(ns...), depth+1) {
 					return true
 				}
 			}
 		}
 	}
 	for _, p := range va.nots {
-		if c.fits(compatSideOf(n), compatSideOf(p.not), compatLoc{}) {
+		if c.fits(sideOf(n), sideOf(p.not), compatLoc{}) {
 			return true
 		}
 	}
@@ -134,7 +134,7 @@ func (c *compatChecker) disjoint(a compatSide, n *compatNode, depth int) bool {
 			continue
 		}
 		for i, br := range p.node.oneOf {
-			if i != p.branch && c.fits(compatSideOf(n), compatSideOf(br), compatLoc{}) {
+			if i != p.branch && c.fits(sideOf(n), sideOf(br), compatLoc{}) {
 				return true
 			}
 		}
@@ -142,7 +142,7 @@ func (c *compatChecker) disjoint(a compatSide, n *compatNode, depth int) bool {
 	return false
 }
 
-func (c *compatChecker) disjointSides(a, b compatSide, depth int) bool {
+func (c *checker) disjointSides(a, b compatSide, depth int) bool {
 	if len(b.nodes) == 1 && len(b.picks) == 0 {
 		return c.disjoint(a, b.nodes[0], depth)
 	}
@@ -151,7 +151,7 @@ func (c *compatChecker) disjointSides(a, b compatSide, depth int) bool {
 }
 
 // refusesAll tells whether x has finitely many values and y refuses each.
-func (c *compatChecker) refusesAll(x compatSide, vx *compatView, y compatSide) bool {
+func (c *checker) refusesAll(x compatSide, vx *view, y compatSide) bool {
 	vals, ok := c.finite(x, vx, vx.types)
 	if !ok {
 		return false
@@ -165,7 +165,7 @@ func (c *compatChecker) refusesAll(x compatSide, vx *compatView, y compatSide) b
 }
 
 // negations checks B's "not": A must share no value with what it forbids.
-func (c *compatChecker) negations(a compatSide, va, vb *compatView, loc compatLoc) {
+func (c *checker) negations(a compatSide, va, vb *view, loc compatLoc) {
 	for _, p := range vb.nots {
 		if c.disjoint(a, p.not, 0) {
 			continue
@@ -174,12 +174,12 @@ func (c *compatChecker) negations(a compatSide, va, vb *compatView, loc compatLo
 		if len(va.nots) > 0 {
 			aPtr, rule = compatKw(va.nots[0], "not"), "not-changed"
 		}
-		c.report(rule, loc, aPtr, compatKw(p, "not"), compatDetail{})
+		c.report(rule, loc, aPtr, compatKw(p, "not"), detail{})
 	}
 }
 
 // conditionals checks B's if/then/else: A must meet the branch that applies.
-func (c *compatChecker) conditionals(a compatSide, va, vb *compatView, loc compatLoc) {
+func (c *checker) conditionals(a compatSide, va, vb *view, loc compatLoc) {
 	for _, p := range vb.conds {
 		if c.condMet(a, va, p, loc) {
 			continue
@@ -188,25 +188,25 @@ func (c *compatChecker) conditionals(a compatSide, va, vb *compatView, loc compa
 		if len(va.conds) > 0 {
 			aPtr, rule = compatKw(va.conds[0], "if"), "conditional-changed"
 		}
-		c.report(rule, loc, aPtr, compatKw(p, "if"), compatDetail{})
+		c.report(rule, loc, aPtr, compatKw(p, "if"), detail{})
 	}
 }
 
-func (c *compatChecker) condMet(a compatSide, va *compatView, p *compatNode, loc compatLoc) bool {
-	fp := func(n *compatNode) string {
+func (c *checker) condMet(a compatSide, va *view, p *node, loc compatLoc) bool {
+	fp := func(n *node) string {
 		if n == nil {
 			return "-"
 		}
 		return n.fingerprint()
 	}
-	meets := func(n *compatNode) bool { return n == nil || c.fits(a, compatSideOf(n), loc) }
+	meets := func(n *node) bool { return n == nil || c.fits(a, sideOf(n), loc) }
 	for _, q := range va.conds {
 		// The same condition in A: each branch of A must fit B's branch.
 		if f := fp(q.ifN); f == "" || f != fp(p.ifN) {
 			continue
 		}
-		branch := func(an, bn *compatNode) bool {
-			return bn == nil || an != nil && c.fits(a.with(an), compatSideOf(bn), loc) || meets(bn)
+		branch := func(an, bn *node) bool {
+			return bn == nil || an != nil && c.fits(a.with(an), sideOf(bn), loc) || meets(bn)
 		}
 		if branch(q.thenN, p.thenN) && branch(q.elseN, p.elseN) {
 			return true
@@ -215,7 +215,7 @@ func (c *compatChecker) condMet(a compatSide, va *compatView, p *compatNode, loc
 	switch {
 	case meets(p.thenN) && meets(p.elseN):
 		return true
-	case c.fits(a, compatSideOf(p.ifN), loc):
+	case c.fits(a, sideOf(p.ifN), loc):
 		return meets(p.thenN)
 	case c.disjoint(a, p.ifN, 0):
 		return meets(p.elseN)
@@ -225,7 +225,7 @@ func (c *compatChecker) condMet(a compatSide, va *compatView, p *compatNode, loc
 
 // unsupported reports B's keywords the checker cannot reason about, unless
 // A has the very same subschema.
-func (c *compatChecker) unsupported(va, vb *compatView, loc compatLoc) {
+func (c *checker) unsupported(va, vb *view, loc compatLoc) {
 	for _, p := range vb.unsupported {
 		same := false
 		for _, q := range va.parts {
@@ -238,9 +238,9 @@ func (c *compatChecker) unsupported(va, vb *compatView, loc compatLoc) {
 			continue
 		}
 		if p.refExternal != "" {
-			c.report("external-ref", loc, "", compatKw(p, "$ref"), compatDetail{name: p.refExternal})
+			c.report("external-ref", loc, "", compatKw(p, "$ref"), detail{name: p.refExternal})
 			continue
 		}
-		c.report("unsupported-keyword", loc, "", compatKw(p, p.unsupported[0]), compatDetail{name: p.unsupported[0]})
+		c.report("unsupported-keyword", loc, "", compatKw(p, p.unsupported[0]), detail{name: p.unsupported[0]})
 	}
 }

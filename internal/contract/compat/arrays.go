@@ -1,4 +1,4 @@
-package contract
+package compat
 
 import "strconv"
 
@@ -6,10 +6,10 @@ import "strconv"
 // position (prefixItems, then items), and B's limits on the whole list must
 // hold.
 
-func (c *compatChecker) arrays(va, vb *compatView, loc compatLoc) {
+func (c *checker) arrays(va, vb *view, loc compatLoc) {
 	aMax := c.arrayMax(va)
 	n := 0
-	for _, v := range []*compatView{va, vb} {
+	for _, v := range []*view{va, vb} {
 		for _, p := range v.parts {
 			n = max(n, len(p.prefix))
 		}
@@ -33,7 +33,7 @@ func (c *compatChecker) arrays(va, vb *compatView, loc compatLoc) {
 		c.count("max-items", false, va.maxItemsSrc, vb.maxItemsSrc, va.maxItems, vb.maxItems, "maxItems", "entry", loc)
 	}
 	if vb.unique != nil && va.unique == nil && (aMax < 0 || aMax > 1) {
-		c.report(c.pick("unique-items-added", "unique-items-removed"), loc, "", compatKw(vb.unique, "uniqueItems"), compatDetail{})
+		c.report(c.pick("unique-items-added", "unique-items-removed"), loc, "", compatKw(vb.unique, "uniqueItems"), detail{})
 	}
 	for _, q := range vb.contains {
 		c.containsCheck(va, q, loc)
@@ -41,7 +41,7 @@ func (c *compatChecker) arrays(va, vb *compatView, loc compatLoc) {
 }
 
 // arrayMax is the most entries an A-array can have, or -1 for no limit.
-func (c *compatChecker) arrayMax(v *compatView) int {
+func (c *checker) arrayMax(v *view) int {
 	m := v.maxItems
 	for _, p := range v.parts {
 		if p.items != nil && p.items.isFalse && (m < 0 || len(p.prefix) < m) {
@@ -55,9 +55,9 @@ func (c *compatChecker) arrayMax(v *compatView) int {
 // beyond every prefix). unevaluatedItems counts where nothing else in the
 // same subschema could have looked at the entry; on side A only when that
 // is certain, on side B whenever it may apply.
-func (c *compatChecker) itemSchemas(v *compatView, i int, strict bool) (nodes []*compatNode, declared, src string) {
+func (c *checker) itemSchemas(v *view, i int, strict bool) (nodes []*node, declared, src string) {
 	for _, p := range v.parts {
-		var s *compatNode
+		var s *node
 		switch {
 		case i >= 0 && i < len(p.prefix):
 			s = p.prefix[i]
@@ -77,11 +77,11 @@ func (c *compatChecker) itemSchemas(v *compatView, i int, strict bool) (nodes []
 
 // item compares one position; it returns false when A cannot have an entry
 // there (so none after it either).
-func (c *compatChecker) item(va, vb *compatView, i int, loc compatLoc) bool {
+func (c *checker) item(va, vb *view, i int, loc compatLoc) bool {
 	c.step()
 	aS, aDecl, aSrc := c.itemSchemas(va, i, false)
 	bS, bDecl, bSrc := c.itemSchemas(vb, i, true)
-	if len(aS) > 0 && c.view(compatSideOf(aS...)).empty {
+	if len(aS) > 0 && c.view(sideOf(aS...)).empty {
 		return false
 	}
 	seg := "[]"
@@ -92,8 +92,8 @@ func (c *compatChecker) item(va, vb *compatView, i int, loc compatLoc) bool {
 	if len(bS) == 0 {
 		return true
 	}
-	bEmpty := c.view(compatSideOf(bS...)).empty
-	d := compatDetail{name: strconv.Itoa(i + 1), parent: loc.field}
+	bEmpty := c.view(sideOf(bS...)).empty
+	d := detail{name: strconv.Itoa(i + 1), parent: loc.field}
 	switch {
 	case len(aS) == 0 && aDecl == "" && bDecl != "" && !bEmpty:
 		c.report(c.pick("tuple-item-added-to-open-array", "tuple-item-removed-from-open-array"), child, "", bDecl, d)
@@ -106,14 +106,14 @@ func (c *compatChecker) item(va, vb *compatView, i int, loc compatLoc) bool {
 	case bEmpty && bDecl == "":
 		c.report(c.pick("array-closed", "array-opened"), child, "", bSrc, d)
 	default:
-		c.sub(compatSideOf(aS...), compatSideOf(bS...), child)
+		c.sub(sideOf(aS...), sideOf(bS...), child)
 	}
 	return true
 }
 
 // containsCheck checks one "contains" of B: A must promise at least as many
 // matching entries, and for maxContains the very same rule.
-func (c *compatChecker) containsCheck(va *compatView, q *compatNode, loc compatLoc) {
+func (c *checker) containsCheck(va *view, q *node, loc compatLoc) {
 	minB := q.minContains
 	if minB < 0 {
 		minB = 1
@@ -130,7 +130,7 @@ func (c *compatChecker) containsCheck(va *compatView, q *compatNode, loc compatL
 		if minA < minB {
 			continue
 		}
-		if q.maxContains < 0 && (same || c.fits(compatSideOf(p.contains), compatSideOf(q.contains), loc)) {
+		if q.maxContains < 0 && (same || c.fits(sideOf(p.contains), sideOf(q.contains), loc)) {
 			return
 		}
 		if same && p.maxContains >= 0 && p.maxContains <= q.maxContains {
@@ -141,5 +141,5 @@ func (c *compatChecker) containsCheck(va *compatView, q *compatNode, loc compatL
 	if len(va.contains) > 0 {
 		rule, aPtr = "contains-changed", compatKw(va.contains[0], "contains")
 	}
-	c.report(rule, loc, aPtr, compatKw(q, "contains"), compatDetail{})
+	c.report(rule, loc, aPtr, compatKw(q, "contains"), detail{})
 }
