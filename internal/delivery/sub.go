@@ -68,30 +68,63 @@ func (s *Sub) client() *http.Client {
 	return s.m.untrustedClient
 }
 
-// start runs the push worker when the subscription is push and active.
+// start runs the push worker when the subscription is push and active. A
+// worker halted before (see halt) is waited for first, outside the lock that
+// it may still need on its way out, so that two never run at once.
 func (s *Sub) start() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.spec.Push == nil || s.running || s.state.State == StateDisabled {
+	for {
+		s.mu.Lock()
+		if s.spec.Push == nil || s.running || s.state.State == StateDisabled {
+			s.mu.Unlock()
+			return
+		}
+		if done := s.done; done != nil && !isClosed(done) {
+			s.mu.Unlock()
+			<-done
+			continue
+		}
+		ctx, cancel := context.WithCancel(s.m.ctx)
+		done := make(chan struct{})
+		s.cancel, s.done, s.running = cancel, done, true
+		s.mu.Unlock()
+		go func() {
+			defer close(done)
+			s.runPush(ctx)
+		}()
 		return
 	}
-	ctx, cancel := context.WithCancel(s.m.ctx)
-	s.cancel, s.done, s.running = cancel, make(chan struct{}), true
-	go func() {
-		defer close(s.done)
-		s.runPush(ctx)
-	}()
 }
 
-// stop ends the worker and waits for it.
-func (s *Sub) stop() {
+// halt tells the worker to end without waiting for it, so that the worker
+// itself can call it (a 410 disables the subscription from inside an
+// attempt). Whoever calls stop or start next waits for it: Manager.Stop
+// does, so no worker outlives the manager.
+func (s *Sub) halt() {
 	s.mu.Lock()
-	cancel, done, running := s.cancel, s.done, s.running
-	s.running = false
+	defer s.mu.Unlock()
+	if s.running {
+		s.cancel()
+		s.running = false
+	}
+}
+
+// stop ends the worker and waits for it, a halted one included.
+func (s *Sub) stop() {
+	s.halt()
+	s.mu.Lock()
+	done := s.done
 	s.mu.Unlock()
-	if running {
-		cancel()
+	if done != nil {
 		<-done
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -101,7 +134,7 @@ func (s *Sub) setState(st State) {
 	s.mu.Unlock()
 	s.disabled.Store(st.State == StateDisabled)
 	if st.State == StateDisabled {
-		go s.stop() // may be called from the worker itself
+		s.halt()
 	} else {
 		s.start()
 	}
