@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/weir-dev/weir/internal/delivery/backoff"
 )
 
 // verdict is what one answer (or the lack of one) means for the event, the
@@ -52,7 +54,7 @@ func classify(resp *http.Response, err error, now time.Time, timeout time.Durati
 		return verdict{outcome: OutcomeGone}
 	case c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable:
 		// A throttling endpoint is alive; only real failures trip the breaker.
-		if d, ok := RetryAfter(resp.Header.Get("Retry-After"), now); ok {
+		if d, ok := backoff.RetryAfter(resp.Header.Get("Retry-After"), now); ok {
 			return verdict{outcome: OutcomeRetryAfter, retryAfter: d}
 		}
 	}

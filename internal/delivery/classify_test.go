@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/weir-dev/weir/internal/delivery/backoff"
 )
 
 // transportErr wraps err as net/http's client does.
@@ -39,7 +41,7 @@ func TestClassify(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	const timeout = 10 * time.Second
-	b := Backoff{Initial: time.Second, Max: time.Hour, Jitter: -1}
+	b := backoff.Policy{Initial: time.Second, Max: time.Hour, Jitter: -1}
 	denied := fmt.Errorf("%w: 169.254.169.254 is a cloud metadata address", ErrTargetDenied)
 	cases := []struct {
 		name    string

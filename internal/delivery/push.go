@@ -14,6 +14,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/deadletter"
+	"github.com/weir-dev/weir/internal/delivery/backoff"
 	"github.com/weir-dev/weir/internal/event"
 )
 
@@ -272,7 +273,7 @@ func (s *Sub) send(ctx context.Context, body []byte, id string, a *deadletter.At
 
 // apply writes the verdict on attempt n of maxAttempts into r, with the delay before
 // the next attempt when there is one; a failed last attempt is a dead letter.
-func (r *result) apply(v verdict, n, maxAttempts int, b Backoff) {
+func (r *result) apply(v verdict, n, maxAttempts int, b backoff.Policy) {
 	r.attempt.Outcome, r.attempt.Error = v.outcome, v.err
 	r.ok, r.gone = v.ok(), v.gone()
 	r.throttled = v.outcome == OutcomeRetryAfter

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/delivery/backoff"
 	"github.com/weir-dev/weir/internal/verify"
 )
 
@@ -27,7 +28,7 @@ type Sub struct {
 	cons     jetstream.Consumer
 	rcons    jetstream.Consumer // on ReplaysStream: the replayed events
 	breaker  *Breaker
-	backoff  Backoff
+	backoff  backoff.Policy
 	signer   *verify.Signer // push only
 	signErr  error          // why the push secret cannot sign; each attempt reports it
 
@@ -54,7 +55,7 @@ func newSub(m *Manager, name string, stored *storedSpec, specJSON, origin string
 			m.metrics.breakerState(name, to)
 			m.log.Warn("circuit breaker "+string(to), "subscription", name, "from", string(from))
 		})
-		s.backoff = Backoff{Initial: p.Retry.Initial.D(), Max: p.Retry.Max.D(), Jitter: 0.2}
+		s.backoff = backoff.Policy{Initial: p.Retry.Initial.D(), Max: p.Retry.Max.D(), Jitter: 0.2}
 		m.metrics.breakerState(name, BreakerClosed)
 	}
 	return s

@@ -221,7 +221,7 @@ func looksNumeric(host string) bool {
 			}
 			continue
 		}
-		if !isDigits(digits) {
+		if digits == "" || strings.Trim(digits, "0123456789") != "" {
 			return false
 		}
 	}
