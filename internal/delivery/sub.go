@@ -12,6 +12,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/delivery/backoff"
+	"github.com/weir-dev/weir/internal/delivery/breaker"
 	"github.com/weir-dev/weir/internal/verify"
 )
 
@@ -27,7 +28,7 @@ type Sub struct {
 	filter   *Filter
 	cons     jetstream.Consumer
 	rcons    jetstream.Consumer // on ReplaysStream: the replayed events
-	breaker  *Breaker
+	breaker  *breaker.Breaker
 	backoff  backoff.Policy
 	signer   *verify.Signer // push only
 	signErr  error          // why the push secret cannot sign; each attempt reports it
@@ -50,13 +51,13 @@ func newSub(m *Manager, name string, stored *storedSpec, specJSON, origin string
 	s.disabled.Store(st.State == StateDisabled)
 	if p := spec.Push; p != nil {
 		s.signer, s.signErr = verify.NewSigner(verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{p.Secret}})
-		s.breaker = NewBreaker(p.Breaker.Threshold, p.Breaker.Cooldown.D(), 10*time.Minute)
-		s.breaker.SetOnChange(func(from, to BreakerState) {
+		s.breaker = breaker.New(p.Breaker.Threshold, p.Breaker.Cooldown.D(), 10*time.Minute)
+		s.breaker.SetOnChange(func(from, to breaker.State) {
 			m.metrics.breakerState(name, to)
 			m.log.Warn("circuit breaker "+string(to), "subscription", name, "from", string(from))
 		})
 		s.backoff = backoff.Policy{Initial: p.Retry.Initial.D(), Max: p.Retry.Max.D(), Jitter: 0.2}
-		m.metrics.breakerState(name, BreakerClosed)
+		m.metrics.breakerState(name, breaker.Closed)
 	}
 	return s
 }
