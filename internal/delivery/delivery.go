@@ -22,6 +22,7 @@ import (
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/deadletter"
+	"github.com/weir-dev/weir/internal/delivery/target"
 )
 
 // SubscriptionsBucket holds subscriptions created through the API
@@ -113,7 +114,7 @@ type Manager struct {
 
 // New builds a manager; Start makes it run.
 func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error) {
-	policy, err := NewTargetPolicy(cfg.Delivery.Allow, cfg.Delivery.Deny)
+	policy, err := target.New(cfg.Delivery.Allow, cfg.Delivery.Deny)
 	if err != nil {
 		return nil, err
 	}
