@@ -1,80 +1,57 @@
 package delivery
 
 import (
-	"bytes"
-	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
-	"github.com/weir-dev/weir/internal/deadletter"
 )
 
-// syncBuffer is a log sink that tests read while the manager writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// logLines is a log sink whose lines a test reads as they are written.
+type logLines chan string
+
+func (l logLines) Write(p []byte) (int, error) {
+	select {
+	case l <- string(p):
+	default: // a test that does not read its log must not block the manager
+	}
+	return len(p), nil
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type managerBundle struct {
-	bus *bus.Bus
-	m   *Manager
-	log *syncBuffer
-}
-
-// setupManager runs a manager on an embedded bus that may push to loopback.
-// The caller stops it (Stop twice is harmless, so Cleanup does too).
-func setupManager(t *testing.T) *managerBundle {
+// awaitLine reads log lines until one contains every part.
+func (l logLines) awaitLine(t *testing.T, parts ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	buf := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(buf, nil))
-	b, err := bus.Open(ctx, bus.Config{StoreDir: t.TempDir(), Name: "sub-test", MaxAge: time.Hour}, log)
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	dead, err := deadletter.Open(ctx, b.JetStream(), time.Hour, 1)
-	require.NoError(t, err)
-	m, err := New(b, Config{DeadLetters: dead, Delivery: config.Delivery{Allow: []string{"127.0.0.0/8"}}}, NewMetrics(prometheus.NewRegistry()), log)
-	require.NoError(t, err)
-	require.NoError(t, m.Start(ctx))
-	t.Cleanup(m.Stop)
-	return &managerBundle{bus: b, m: m, log: buf}
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case line := <-l:
+			if containsAll(line, parts) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no log line with %q", parts)
+		}
+	}
 }
 
-func (mb *managerBundle) publish(t *testing.T, id string) {
-	t.Helper()
-	msg := nats.NewMsg(bus.EventsPrefix + "order.created")
-	msg.Header.Set(bus.HeaderEventID, id)
-	msg.Header.Set(bus.HeaderEventType, "order.created")
-	msg.Data = fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"/t","type":"order.created","data":{}}`, id)
-	_, err := mb.bus.Publish(t.Context(), msg, "")
-	require.NoError(t, err)
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
 }
+
+// pushAllowed is a manager config whose push subscriptions may reach loopback.
+var pushAllowed = Config{Delivery: config.Delivery{Allow: []string{"127.0.0.0/8"}}}
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -110,17 +87,17 @@ func TestDisabledWorkerIsWaitedFor(t *testing.T) {
 		w.WriteHeader(http.StatusGone)
 	}))
 	defer app.Close()
-	mb := setupManager(t)
-	require.NoError(t, mb.m.Create(t.Context(), "push", &config.Subscription{
+	b, m := startManager(t, pushAllowed, slog.New(slog.DiscardHandler), nil)
+	require.NoError(t, m.Create(t.Context(), "push", &config.Subscription{
 		Types: []string{"order.created"},
 		Push:  &config.Push{URL: app.URL, Secret: "whsec_dGVzdC1zdWJzY3JpcHRpb24tc2VjcmV0LTEyMzQ="},
 	}, false, Creator{Token: "admin", Trusted: true}))
-	s, err := mb.m.sub("push")
+	s, err := m.sub("push")
 	require.NoError(t, err)
-	mb.publish(t, "ev1")
+	publish(t, b, "ev1")
 	waitFor(t, "the subscription disabled by 410", func() bool { return s.disabled.Load() })
 
-	mb.m.Stop()
+	m.Stop()
 	s.mu.Lock()
 	done := s.done
 	s.mu.Unlock()
@@ -133,15 +110,13 @@ func TestDisabledWorkerIsWaitedFor(t *testing.T) {
 // decode: it is ignored, but said so with the key and the error.
 func TestUnreadableStateIsLogged(t *testing.T) {
 	t.Parallel()
-	mb := setupManager(t)
-	require.NoError(t, mb.m.Create(t.Context(), "p", &config.Subscription{Types: []string{"order.created"}, Pull: &config.Pull{}}, false, Creator{Token: "admin", Trusted: true}))
-	_, err := mb.m.kv.Put(t.Context(), "state.p", []byte("{not json"))
+	lines := make(logLines, 1000)
+	_, m := startManager(t, Config{}, slog.New(slog.NewTextHandler(lines, nil)), nil)
+	require.NoError(t, m.Create(t.Context(), "p", &config.Subscription{Types: []string{"order.created"}, Pull: &config.Pull{}}, false, Creator{Token: "admin", Trusted: true}))
+	_, err := m.kv.Put(t.Context(), "state.p", []byte("{not json"))
 	require.NoError(t, err)
-	waitFor(t, "the log line", func() bool {
-		l := mb.log.String()
-		return strings.Contains(l, "subscription state unreadable") && strings.Contains(l, "key=state.p") && strings.Contains(l, "invalid character")
-	})
-	s, err := mb.m.sub("p")
+	lines.awaitLine(t, "subscription state unreadable", "key=state.p", "invalid character")
+	s, err := m.sub("p")
 	require.NoError(t, err)
 	require.False(t, s.disabled.Load(), "the subscription keeps its state")
 }
