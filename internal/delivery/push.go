@@ -15,6 +15,7 @@ import (
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery/backoff"
+	"github.com/weir-dev/weir/internal/delivery/filter"
 	"github.com/weir-dev/weir/internal/event"
 )
 
@@ -130,7 +131,7 @@ func (s *Sub) selects(ctx context.Context, msg jetstream.Msg, meta *jetstream.Ms
 func (s *Sub) match(data []byte) (bool, error) {
 	ev, err := event.Decode(data)
 	if err != nil {
-		err = fmt.Errorf("filter: %w: the event does not decode: %w", ErrFilterData, err)
+		err = fmt.Errorf("filter: %w: the event does not decode: %w", filter.ErrData, err)
 	} else {
 		var ok bool
 		if ok, err = s.filter.Match(&ev); ok {
@@ -146,15 +147,15 @@ func (s *Sub) match(data []byte) (bool, error) {
 // unjudged reports whether a filter error leaves the event unjudged, as
 // opposed to not matched.
 func unjudged(err error) bool {
-	return errors.Is(err, ErrFilterLimit) || errors.Is(err, ErrFilterData)
+	return errors.Is(err, filter.ErrLimit) || errors.Is(err, filter.ErrData)
 }
 
 // filterErrorReason is the reason label of weir_filter_errors_total.
 func filterErrorReason(err error) string {
 	switch {
-	case errors.Is(err, ErrFilterLimit):
+	case errors.Is(err, filter.ErrLimit):
 		return "limit"
-	case errors.Is(err, ErrFilterData):
+	case errors.Is(err, filter.ErrData):
 		return "undecodable"
 	}
 	return "evaluation"

@@ -13,6 +13,7 @@ import (
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/delivery/backoff"
 	"github.com/weir-dev/weir/internal/delivery/breaker"
+	"github.com/weir-dev/weir/internal/delivery/filter"
 	"github.com/weir-dev/weir/internal/verify"
 )
 
@@ -25,7 +26,7 @@ type Sub struct {
 	origin   string
 	uid      string // this incarnation; see storedSpec.UID
 	trusted  bool   // push target checked with the trusted policy
-	filter   *Filter
+	filter   *filter.Filter
 	cons     jetstream.Consumer
 	rcons    jetstream.Consumer // on ReplaysStream: the replayed events
 	breaker  *breaker.Breaker
@@ -44,7 +45,7 @@ type Sub struct {
 	disabled atomic.Bool // read on every attempt; state holds the details
 }
 
-func newSub(m *Manager, name string, stored *storedSpec, specJSON, origin string, filter *Filter, cons, rcons jetstream.Consumer, st State) *Sub {
+func newSub(m *Manager, name string, stored *storedSpec, specJSON, origin string, filter *filter.Filter, cons, rcons jetstream.Consumer, st State) *Sub {
 	spec := &stored.Subscription
 	s := &Sub{m: m, name: name, spec: spec, specJSON: specJSON, origin: origin, uid: stored.UID, trusted: stored.Trusted,
 		filter: filter, cons: cons, rcons: rcons, state: st}
