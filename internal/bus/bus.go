@@ -1,7 +1,3 @@
-// Package bus is weir's connection to NATS JetStream: the embedded server that
-// `weir serve` runs by default, or an external server or cluster. It owns the
-// streams weir stores events in and nothing else; the engine's own features
-// (de-duplication by Nats-Msg-Id, acks, replication) do the work.
 package bus
 
 import (

@@ -1,4 +1,3 @@
-// Package cli implements weir's command line: serve, send and tail.
 package cli
 
 import (

@@ -22,6 +22,7 @@ import (
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/deadletter"
+	"github.com/weir-dev/weir/internal/delivery/target"
 	"github.com/weir-dev/weir/internal/field"
 )
 
@@ -114,7 +115,7 @@ type Manager struct {
 
 // New builds a manager; Start makes it run.
 func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error) {
-	policy, err := NewTargetPolicy(cfg.Delivery.Allow, cfg.Delivery.Deny)
+	policy, err := target.New(cfg.Delivery.Allow, cfg.Delivery.Deny)
 	if err != nil {
 		return nil, err
 	}
@@ -253,12 +254,13 @@ func (m *Manager) apiSpecs(ctx context.Context) (map[string]*storedSpec, error) 
 		}
 		e, err := m.kv.Get(ctx, k)
 		if err != nil {
+			m.log.ErrorContext(ctx, "stored subscription unreadable", slog.String("subscription", name), slog.String("key", k), slog.Any("error", err))
 			continue
 		}
 		if st, err := m.readStored(ctx, e); err == nil {
 			out[name] = st
 		} else {
-			m.log.ErrorContext(ctx, "stored subscription unreadable", slog.String("subscription", name), slog.Any("error", err))
+			m.log.ErrorContext(ctx, "stored subscription unreadable", slog.String("subscription", name), slog.String("key", k), slog.Any("error", err))
 		}
 	}
 	return out, nil
@@ -303,21 +305,26 @@ func (m *Manager) apply(e jetstream.KeyValueEntry) {
 		}
 		st, err := m.readStored(m.ctx, e)
 		if err != nil {
-			m.log.Error("stored subscription unreadable", slog.String("subscription", name), slog.Any("error", err))
+			m.log.Error("stored subscription unreadable", slog.String("subscription", name), slog.String("key", e.Key()), slog.Any("error", err))
 			return
 		}
 		if err := m.upsert(m.ctx, name, st, OriginAPI); err != nil {
 			m.log.Error("subscription not applied", slog.String("subscription", name), slog.Any("error", err))
 		}
 	case "state":
+		if deleted {
+			return
+		}
 		var st State
-		if !deleted && json.Unmarshal(e.Value(), &st) == nil {
-			m.mu.Lock()
-			s := m.subs[name]
-			m.mu.Unlock()
-			if s != nil {
-				s.setState(st)
-			}
+		if err := json.Unmarshal(e.Value(), &st); err != nil {
+			m.log.Error("subscription state unreadable; the subscription keeps its current state", slog.String("subscription", name), slog.String("key", e.Key()), slog.Any("error", err))
+			return
+		}
+		m.mu.Lock()
+		s := m.subs[name]
+		m.mu.Unlock()
+		if s != nil {
+			s.setState(st)
 		}
 	}
 }
@@ -360,7 +367,9 @@ func (m *Manager) upsert(ctx context.Context, name string, stored *storedSpec, o
 	}
 	st := State{State: StateActive}
 	if e, err := m.kv.Get(ctx, "state."+name); err == nil {
-		_ = json.Unmarshal(e.Value(), &st)
+		if err := json.Unmarshal(e.Value(), &st); err != nil {
+			m.log.ErrorContext(ctx, "subscription state unreadable", slog.String("subscription", name), slog.String("key", e.Key()), slog.Any("error", err))
+		}
 	}
 	s := newSub(m, name, stored, string(raw), origin, filter, cons, rcons, st)
 	if old != nil {

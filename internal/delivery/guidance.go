@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/weir-dev/weir/internal/deadletter"
+	"github.com/weir-dev/weir/internal/delivery/filter"
 )
 
 // explain turns the last attempt into a reason and guidance in plain words, for
@@ -64,7 +65,7 @@ func describe(a deadletter.Attempt) string {
 
 // explainFilter says why a filter could not judge an event, and what to do.
 func explainFilter(sub string, err error) (reason, guidance string) {
-	if errors.Is(err, ErrFilterData) {
+	if errors.Is(err, filter.ErrData) {
 		reason = "the filter of subscription " + sub + " could not read this event's data, so it could not tell whether the subscription wants it: " + err.Error() + "."
 		guidance = "The event's data is not valid UTF-8 JSON that weir can decode (for example a number too large for a double, such as 1e999999). Fix the sender so that it sends valid JSON, then publish the event again; or resolve this dead letter if the subscription should not have it."
 		return reason, guidance

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-dev/weir/internal/delivery/breaker"
 )
 
 // Metrics are delivery's Prometheus collectors.
@@ -47,12 +49,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) breakerState(sub string, s BreakerState) {
+func (m *Metrics) breakerState(sub string, s breaker.State) {
 	v := 0.0
 	switch s {
-	case BreakerHalfOpen:
+	case breaker.HalfOpen:
 		v = 1
-	case BreakerOpen:
+	case breaker.Open:
 		v = 2
 	}
 	m.breaker.WithLabelValues(sub).Set(v)

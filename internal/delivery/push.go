@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -15,6 +14,8 @@ import (
 
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/deadletter"
+	"github.com/weir-dev/weir/internal/delivery/backoff"
+	"github.com/weir-dev/weir/internal/delivery/filter"
 	"github.com/weir-dev/weir/internal/event"
 )
 
@@ -130,7 +131,7 @@ func (s *Sub) selects(ctx context.Context, msg jetstream.Msg, meta *jetstream.Ms
 func (s *Sub) match(data []byte) (bool, error) {
 	ev, err := event.Decode(data)
 	if err != nil {
-		err = fmt.Errorf("filter: %w: the event does not decode: %w", ErrFilterData, err)
+		err = fmt.Errorf("filter: %w: the event does not decode: %w", filter.ErrData, err)
 	} else {
 		var ok bool
 		if ok, err = s.filter.Match(&ev); ok {
@@ -146,15 +147,15 @@ func (s *Sub) match(data []byte) (bool, error) {
 // unjudged reports whether a filter error leaves the event unjudged, as
 // opposed to not matched.
 func unjudged(err error) bool {
-	return errors.Is(err, ErrFilterLimit) || errors.Is(err, ErrFilterData)
+	return errors.Is(err, filter.ErrLimit) || errors.Is(err, filter.ErrData)
 }
 
 // filterErrorReason is the reason label of weir_filter_errors_total.
 func filterErrorReason(err error) string {
 	switch {
-	case errors.Is(err, ErrFilterLimit):
+	case errors.Is(err, filter.ErrLimit):
 		return "limit"
-	case errors.Is(err, ErrFilterData):
+	case errors.Is(err, filter.ErrData):
 		return "undecodable"
 	}
 	return "evaluation"
@@ -207,7 +208,7 @@ func (s *Sub) tooOld(ctx context.Context, msg jetstream.Msg, meta *jetstream.Msg
 	return true
 }
 
-// attempt makes one signed POST and records it.
+// attempt makes one signed POST, judges it and records it.
 func (s *Sub) attempt(ctx context.Context, msg jetstream.Msg, n int) result {
 	p := s.spec.Push
 	id := msg.Headers().Get(bus.HeaderEventID)
@@ -217,82 +218,85 @@ func (s *Sub) attempt(ctx context.Context, msg jetstream.Msg, n int) result {
 
 	actx, cancel := context.WithTimeout(ctx, p.Timeout.D())
 	defer cancel()
-	body := msg.Data()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, p.URL, bytes.NewReader(body))
-	if err == nil {
-		var h http.Header
-		if err = s.signErr; err == nil {
-			h, err = s.signer.Sign(body, time.Now(), id)
-		}
-		if err == nil {
-			req.Header = h
-			req.Header.Set("Content-Type", event.MediaTypeStructured)
-			req.Header.Set("User-Agent", "weir")
-		}
-	}
 	start := time.Now()
-	var resp *http.Response
-	if err == nil {
-		resp, err = s.client().Do(req)
-	}
+	resp, err := s.send(actx, msg.Data(), id, &r.attempt)
 	r.attempt.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
 	s.m.metrics.attemptSeconds.WithLabelValues(s.name).Observe(time.Since(start).Seconds())
-	if err != nil {
-		r.attempt.Error = attemptError(err, p.Timeout.D())
-		r.attempt.Outcome = OutcomeFailed
-		if errors.Is(err, ErrTargetDenied) {
-			r.attempt.Outcome = OutcomeDenied
-		}
-		if ctx.Err() != nil {
-			r.aborted = true // stopping; not the endpoint's fault, and not recorded
-			return r
-		}
+	if err != nil && ctx.Err() != nil {
+		r.aborted = true // stopping; not the endpoint's fault, and not recorded
+		return r
+	}
+	v := classify(resp, err, time.Now(), p.Timeout.D())
+	switch v.breaker {
+	case breakerSuccess:
+		s.breaker.Success(time.Now())
+	case breakerFailure:
 		s.breaker.Failure(time.Now())
-	} else {
-		head, _ := io.ReadAll(io.LimitReader(resp.Body, responseKeep))
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
-		resp.Body.Close()
-		r.attempt.Status = resp.StatusCode
-		r.attempt.Response = printable(head)
-		switch c := resp.StatusCode; {
-		case c >= 200 && c < 300:
-			r.ok = true
-			r.attempt.Outcome = OutcomeDelivered
-			s.breaker.Success(time.Now())
-		case c == http.StatusGone:
-			r.gone = true
-			r.attempt.Outcome = OutcomeGone
-		default:
-			r.attempt.Outcome = OutcomeFailed
-			if c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable {
-				if d, ok := RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-					r.retryAfter, r.throttled = d, true
-					r.attempt.Outcome = OutcomeRetryAfter
-				}
-			}
-			// A throttling endpoint is alive; only real failures trip the breaker.
-			if !r.throttled {
-				s.breaker.Failure(time.Now())
-			}
-		}
 	}
-	if !r.ok && !r.gone && n < p.MaxAttempts {
-		d := r.retryAfter
-		if !r.throttled {
-			d = s.backoff.Delay(n, jitter)
-		}
-		r.delay = d
-		r.attempt.NextRetryIn = d.Round(time.Millisecond).String()
-	}
-	if !r.ok && n >= p.MaxAttempts {
-		r.attempt.Outcome = OutcomeDeadLetter
-	}
+	r.apply(v, n, p.MaxAttempts, s.backoff)
 	s.m.metrics.deliveries.WithLabelValues(s.name, r.attempt.Outcome).Inc()
 	// The last attempt is waited for: the dead letter reads the history back.
 	if err := s.m.attempts.record(context.WithoutCancel(ctx), &r.attempt, r.attempt.Outcome == OutcomeDeadLetter); err != nil {
 		s.m.log.Warn("attempt not recorded", "subscription", s.name, "event_id", id, "error", err)
 	}
 	return r
+}
+
+// send signs body and POSTs it. It keeps the start of the answer in a and
+// closes its body, so only the status and headers of the response are left
+// to read.
+func (s *Sub) send(ctx context.Context, body []byte, id string, a *deadletter.Attempt) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.spec.Push.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if s.signErr != nil {
+		return nil, s.signErr
+	}
+	h, err := s.signer.Sign(body, time.Now(), id)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = h
+	req.Header.Set("Content-Type", event.MediaTypeStructured)
+	req.Header.Set("User-Agent", "weir")
+	resp, err := s.client().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, responseKeep))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
+	resp.Body.Close()
+	a.Status = resp.StatusCode
+	a.Response = printable(head)
+	return resp, nil
+}
+
+// apply writes the verdict on attempt n of maxAttempts into r, with the delay before
+// the next attempt when there is one; a failed last attempt is a dead letter.
+func (r *result) apply(v verdict, n, maxAttempts int, b backoff.Policy) {
+	r.attempt.Outcome, r.attempt.Error = v.outcome, v.err
+	r.ok, r.gone = v.ok(), v.gone()
+	r.throttled = v.outcome == OutcomeRetryAfter
+	if r.throttled {
+		r.retryAfter = v.retryAfter
+	}
+	if r.ok {
+		return
+	}
+	if n >= maxAttempts {
+		r.attempt.Outcome = OutcomeDeadLetter
+		return
+	}
+	if r.gone {
+		return
+	}
+	d := r.retryAfter
+	if !r.throttled {
+		d = b.Delay(n, jitter)
+	}
+	r.delay = d
+	r.attempt.NextRetryIn = d.Round(time.Millisecond).String()
 }
 
 // disableGone disables the subscription: the app said it no longer exists.
@@ -364,20 +368,6 @@ func attemptsFailed(n int) string {
 		return "its only attempt failed"
 	}
 	return fmt.Sprintf("all %d attempts failed", n)
-}
-
-func attemptError(err error, timeout time.Duration) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("no answer within the %s timeout", timeout)
-	case errors.Is(err, ErrTargetDenied):
-		return err.Error()
-	}
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "dial tcp") {
-		return "could not connect: " + msg[i+2:]
-	}
-	return msg
 }
 
 func lastError(a deadletter.Attempt) string {

@@ -43,35 +43,49 @@ type replayBundle struct {
 	clock *clock
 }
 
+// startManager runs a manager with cfg on an embedded bus; before, when not
+// nil, sees the manager before it starts. Both stop when the test ends.
+func startManager(t *testing.T, cfg Config, log *slog.Logger, before func(*Manager)) (*bus.Bus, *Manager) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := bus.Open(ctx, bus.Config{StoreDir: t.TempDir(), Name: "delivery-test", MaxAge: time.Hour}, log)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	cfg.DeadLetters, err = deadletter.Open(ctx, b.JetStream(), time.Hour, 1)
+	require.NoError(t, err)
+	m, err := New(b, cfg, NewMetrics(prometheus.NewRegistry()), log)
+	require.NoError(t, err)
+	if before != nil {
+		before(m)
+	}
+	require.NoError(t, m.Start(ctx))
+	t.Cleanup(m.Stop)
+	return b, m
+}
+
+// publish stores one order.created event with the given id.
+func publish(t *testing.T, b *bus.Bus, id string) {
+	t.Helper()
+	msg := nats.NewMsg(bus.EventsPrefix + "order.created")
+	msg.Header.Set(bus.HeaderEventID, id)
+	msg.Header.Set(bus.HeaderEventType, "order.created")
+	msg.Data = fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"/t","type":"order.created","data":{}}`, id)
+	_, err := b.Publish(t.Context(), msg, "")
+	require.NoError(t, err)
+}
+
 // setupReplays runs a manager on an embedded bus with a pull subscription "p"
 // of order.created, created after n such events were stored.
 func setupReplays(t *testing.T, limits ReplayLimits, n int) *replayBundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := bus.Open(ctx, bus.Config{StoreDir: t.TempDir(), Name: "replay-test", MaxAge: time.Hour}, log)
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	dead, err := deadletter.Open(ctx, b.JetStream(), time.Hour, 1)
-	require.NoError(t, err)
-	m, err := New(b, Config{DeadLetters: dead, Replays: limits}, NewMetrics(prometheus.NewRegistry()), log)
-	require.NoError(t, err)
 	c := &clock{}
-	m.now = c.now
-	require.NoError(t, m.Start(ctx))
-	t.Cleanup(m.Stop)
+	b, m := startManager(t, Config{Replays: limits}, slog.New(slog.NewTextHandler(io.Discard, nil)), func(m *Manager) { m.now = c.now })
 	for i := range n {
-		msg := nats.NewMsg(bus.EventsPrefix + "order.created")
-		id := fmt.Sprintf("ev%d", i)
-		msg.Header.Set(bus.HeaderEventID, id)
-		msg.Header.Set(bus.HeaderEventType, "order.created")
-		msg.Data = fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"/t","type":"order.created","data":{}}`, id)
-		_, err := b.Publish(ctx, msg, "")
-		require.NoError(t, err)
+		publish(t, b, fmt.Sprintf("ev%d", i))
 	}
 	// Created after the events: it has them only by replay.
-	require.NoError(t, m.Create(ctx, "p", &config.Subscription{Types: []string{"order.created"}, Pull: &config.Pull{}}, false, Creator{Token: "admin", Trusted: true}))
+	require.NoError(t, m.Create(t.Context(), "p", &config.Subscription{Types: []string{"order.created"}, Pull: &config.Pull{}}, false, Creator{Token: "admin", Trusted: true}))
 	return &replayBundle{bus: b, m: m, clock: c}
 }
 

@@ -11,6 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/delivery/backoff"
+	"github.com/weir-dev/weir/internal/delivery/breaker"
+	"github.com/weir-dev/weir/internal/delivery/filter"
 	"github.com/weir-dev/weir/internal/verify"
 )
 
@@ -23,11 +26,11 @@ type Sub struct {
 	origin   string
 	uid      string // this incarnation; see storedSpec.UID
 	trusted  bool   // push target checked with the trusted policy
-	filter   *Filter
+	filter   *filter.Filter
 	cons     jetstream.Consumer
 	rcons    jetstream.Consumer // on ReplaysStream: the replayed events
-	breaker  *Breaker
-	backoff  Backoff
+	breaker  *breaker.Breaker
+	backoff  backoff.Policy
 	signer   *verify.Signer // push only
 	signErr  error          // why the push secret cannot sign; each attempt reports it
 
@@ -42,20 +45,20 @@ type Sub struct {
 	disabled atomic.Bool // read on every attempt; state holds the details
 }
 
-func newSub(m *Manager, name string, stored *storedSpec, specJSON, origin string, filter *Filter, cons, rcons jetstream.Consumer, st State) *Sub {
+func newSub(m *Manager, name string, stored *storedSpec, specJSON, origin string, filter *filter.Filter, cons, rcons jetstream.Consumer, st State) *Sub {
 	spec := &stored.Subscription
 	s := &Sub{m: m, name: name, spec: spec, specJSON: specJSON, origin: origin, uid: stored.UID, trusted: stored.Trusted,
 		filter: filter, cons: cons, rcons: rcons, state: st}
 	s.disabled.Store(st.State == StateDisabled)
 	if p := spec.Push; p != nil {
 		s.signer, s.signErr = verify.NewSigner(verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{p.Secret}})
-		s.breaker = NewBreaker(p.Breaker.Threshold, p.Breaker.Cooldown.D(), 10*time.Minute)
-		s.breaker.SetOnChange(func(from, to BreakerState) {
+		s.breaker = breaker.New(p.Breaker.Threshold, p.Breaker.Cooldown.D(), 10*time.Minute)
+		s.breaker.SetOnChange(func(from, to breaker.State) {
 			m.metrics.breakerState(name, to)
 			m.log.Warn("circuit breaker "+string(to), "subscription", name, "from", string(from))
 		})
-		s.backoff = Backoff{Initial: p.Retry.Initial.D(), Max: p.Retry.Max.D(), Jitter: 0.2}
-		m.metrics.breakerState(name, BreakerClosed)
+		s.backoff = backoff.Policy{Initial: p.Retry.Initial.D(), Max: p.Retry.Max.D(), Jitter: 0.2}
+		m.metrics.breakerState(name, breaker.Closed)
 	}
 	return s
 }
@@ -68,30 +71,63 @@ func (s *Sub) client() *http.Client {
 	return s.m.untrustedClient
 }
 
-// start runs the push worker when the subscription is push and active.
+// start runs the push worker when the subscription is push and active. A
+// worker halted before (see halt) is waited for first, outside the lock that
+// it may still need on its way out, so that two never run at once.
 func (s *Sub) start() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.spec.Push == nil || s.running || s.state.State == StateDisabled {
+	for {
+		s.mu.Lock()
+		if s.spec.Push == nil || s.running || s.state.State == StateDisabled {
+			s.mu.Unlock()
+			return
+		}
+		if done := s.done; done != nil && !isClosed(done) {
+			s.mu.Unlock()
+			<-done
+			continue
+		}
+		ctx, cancel := context.WithCancel(s.m.ctx)
+		done := make(chan struct{})
+		s.cancel, s.done, s.running = cancel, done, true
+		s.mu.Unlock()
+		go func() {
+			defer close(done)
+			s.runPush(ctx)
+		}()
 		return
 	}
-	ctx, cancel := context.WithCancel(s.m.ctx)
-	s.cancel, s.done, s.running = cancel, make(chan struct{}), true
-	go func() {
-		defer close(s.done)
-		s.runPush(ctx)
-	}()
 }
 
-// stop ends the worker and waits for it.
-func (s *Sub) stop() {
+// halt tells the worker to end without waiting for it, so that the worker
+// itself can call it (a 410 disables the subscription from inside an
+// attempt). Whoever calls stop or start next waits for it: Manager.Stop
+// does, so no worker outlives the manager.
+func (s *Sub) halt() {
 	s.mu.Lock()
-	cancel, done, running := s.cancel, s.done, s.running
-	s.running = false
+	defer s.mu.Unlock()
+	if s.running {
+		s.cancel()
+		s.running = false
+	}
+}
+
+// stop ends the worker and waits for it, a halted one included.
+func (s *Sub) stop() {
+	s.halt()
+	s.mu.Lock()
+	done := s.done
 	s.mu.Unlock()
-	if running {
-		cancel()
+	if done != nil {
 		<-done
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -101,7 +137,7 @@ func (s *Sub) setState(st State) {
 	s.mu.Unlock()
 	s.disabled.Store(st.State == StateDisabled)
 	if st.State == StateDisabled {
-		go s.stop() // may be called from the worker itself
+		s.halt()
 	} else {
 		s.start()
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/delivery/breaker"
 )
 
 // maskedSecret stands for a push secret in what the API shows.
@@ -34,7 +35,7 @@ type View struct {
 	// Redelivered counts events handed out more than once, now pending.
 	Redelivered int `json:"redelivered"`
 	// Breaker is the push endpoint's circuit breaker.
-	Breaker *BreakerSnapshot `json:"breaker,omitempty"`
+	Breaker *breaker.Snapshot `json:"breaker,omitempty"`
 	// RetrySchedule lists the nominal delays between attempts.
 	RetrySchedule []string `json:"retry_schedule,omitempty"`
 	// Spec is the subscription's definition (secret hidden).

@@ -151,12 +151,3 @@ func TestValidateReportsTheSmallestBadExtension(t *testing.T) {
 		requireFieldError(t, e.Validate(), "bb")
 	}
 }
-
-func TestModeString(t *testing.T) {
-	t.Parallel()
-	require.Equal(t, "structured", ModeStructured.String())
-	require.Equal(t, "binary", ModeBinary.String())
-	require.Equal(t, "batch", ModeBatch.String())
-	require.Equal(t, "unknown", Mode(0).String())
-	require.Equal(t, "Mode(9)", Mode(9).String())
-}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -32,22 +31,6 @@ const (
 	// ModeBatch is a JSON array of events as the body.
 	ModeBatch
 )
-
-// String returns "structured", "binary" or "batch"; the zero Mode, which
-// ReadHTTP returns when it cannot tell the mode, is "unknown".
-func (m Mode) String() string {
-	switch m {
-	case ModeStructured:
-		return "structured"
-	case ModeBinary:
-		return "binary"
-	case ModeBatch:
-		return "batch"
-	case 0:
-		return "unknown"
-	}
-	return "Mode(" + strconv.Itoa(int(m)) + ")"
-}
 
 // ReadHTTP decodes the events of a CloudEvents HTTP request (HTTP protocol
 // binding 1.0). h is the request header and body the raw body, already

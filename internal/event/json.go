@@ -161,27 +161,6 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// MarshalBatch encodes events in the JSON batch format after validating
-// each; a *FieldError names the element by index, as DecodeBatch does.
-func MarshalBatch(events []Event) ([]byte, error) {
-	n := 2
-	for i, e := range events {
-		if err := e.Validate(); err != nil {
-			return nil, atIndex(i, err)
-		}
-		n += e.sizeHint() + 1
-	}
-	dst := make([]byte, 0, n)
-	dst = append(dst, '[')
-	for i, e := range events {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = e.AppendJSON(dst)
-	}
-	return append(dst, ']'), nil
-}
-
 // atIndex puts a batch element's index in front of a field error's name.
 func atIndex(i int, err error) error {
 	if fe, ok := err.(*FieldError); ok {

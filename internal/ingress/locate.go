@@ -28,8 +28,6 @@ func parseLocator(s string) (locator, error) {
 	return locator{}, fmt.Errorf("%q: want header:<Name> or json:/<pointer>", s)
 }
 
-func (l locator) isZero() bool { return l.header == "" && l.pointer == "" }
-
 // String names the place, for error messages.
 func (l locator) String() string {
 	if l.header != "" {

@@ -1,4 +1,4 @@
-package delivery
+package filter
 
 import (
 	"errors"
@@ -21,7 +21,7 @@ func bigEvent(n, s int) string {
 const filterMemoryBound = 64 << 20
 
 // TestFilterBoundsAttacks runs filters meant to exhaust memory or CPU on
-// large events: each must stop with ErrFilterLimit, never match or fail as
+// large events: each must stop with ErrLimit, never match or fail as
 // "not matched", and allocate a bounded amount. It does not run in parallel,
 // so that the allocation figure is this test's own.
 func TestFilterBoundsAttacks(t *testing.T) {
@@ -74,8 +74,8 @@ func TestFilterBoundsAttacks(t *testing.T) {
 
 			require.False(t, ok)
 			require.Error(t, err)
-			require.True(t, errors.Is(err, ErrFilterLimit), "%v", err)
-			require.False(t, errors.Is(err, ErrFilterData))
+			require.True(t, errors.Is(err, ErrLimit), "%v", err)
+			require.False(t, errors.Is(err, ErrData))
 			require.Contains(t, err.Error(), tt.want)
 			require.True(t, strings.HasPrefix(err.Error(), "filter: "), err.Error())
 			if tt.want == "ran for more than" {
@@ -124,18 +124,18 @@ func TestFilterBoundsLeaveOrdinaryFiltersAlone(t *testing.T) {
 // is over filterRegexInsts is refused when the filter is compiled.
 func TestFilterRefusesLargeRegularExpressions(t *testing.T) {
 	t.Parallel()
-	_, err := CompileFilter(`data.s.matches("` + strings.Repeat("(?:x?){1000}", 300) + `z")`)
+	_, err := Compile(`data.s.matches("` + strings.Repeat("(?:x?){1000}", 300) + `z")`)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "instructions; the limit is")
 	// A counted repetition is fine (cel-go's own program-size check
 	// panicked on it).
-	_, err = CompileFilter(`data.s.matches("^x{2}[0-9]{3,5}$")`)
+	_, err = Compile(`data.s.matches("^x{2}[0-9]{3,5}$")`)
 	require.NoError(t, err)
-	_, err = CompileFilter(`data.s.matches("^order-[0-9]+$")`)
+	_, err = Compile(`data.s.matches("^order-[0-9]+$")`)
 	require.NoError(t, err)
 }
 
-// TestFilterUndecodableData: data a filter cannot read is ErrFilterData, so
+// TestFilterUndecodableData: data a filter cannot read is ErrData, so
 // that the subscription makes the event a dead letter instead of skipping
 // it; a missing field stays an ordinary error (not matched).
 func TestFilterUndecodableData(t *testing.T) {
@@ -149,14 +149,14 @@ func TestFilterUndecodableData(t *testing.T) {
 	} {
 		ok, err := f.Match(orderEvent(data))
 		require.False(t, ok, name)
-		require.ErrorIs(t, err, ErrFilterData, name)
-		require.False(t, errors.Is(err, ErrFilterLimit), name)
+		require.ErrorIs(t, err, ErrData, name)
+		require.False(t, errors.Is(err, ErrLimit), name)
 	}
 
 	ok, err := f.Match(orderEvent(`{"amount":1}`))
 	require.False(t, ok)
 	require.Error(t, err)
-	require.False(t, errors.Is(err, ErrFilterData) || errors.Is(err, ErrFilterLimit), "a missing field is not matched, not a dead letter: %v", err)
+	require.False(t, errors.Is(err, ErrData) || errors.Is(err, ErrLimit), "a missing field is not matched, not a dead letter: %v", err)
 
 	// A filter that does not read data judges such an event on its
 	// attributes.
@@ -172,7 +172,7 @@ func BenchmarkFilterNestedAll(b *testing.B) {
 	ev := orderEvent(bigEvent(3000, 10))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := f.Match(ev); !errors.Is(err, ErrFilterLimit) {
+		if _, err := f.Match(ev); !errors.Is(err, ErrLimit) {
 			b.Fatalf("Match: %v", err)
 		}
 	}

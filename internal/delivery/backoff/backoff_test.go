@@ -1,4 +1,4 @@
-package delivery
+package backoff
 
 import (
 	"math"
@@ -16,7 +16,7 @@ var almostOne = math.Nextafter(1, 0)
 
 func TestBackoffDefaultSchedule(t *testing.T) {
 	t.Parallel()
-	b := Backoff{Initial: 5 * time.Second, Max: 6 * time.Hour}
+	b := Policy{Initial: 5 * time.Second, Max: 6 * time.Hour}
 	s := func(d string) time.Duration {
 		v, err := time.ParseDuration(d)
 		require.NoError(t, err)
@@ -27,12 +27,12 @@ func TestBackoffDefaultSchedule(t *testing.T) {
 		s("5m20s"), s("10m40s"), s("21m20s"), s("42m40s"), s("1h25m20s"),
 	}
 	require.Equal(t, want, b.Schedule(12), "12 attempts have 11 waits between them")
-	require.Equal(t, want, Backoff{}.Schedule(12), "the zero value is the default schedule")
+	require.Equal(t, want, Policy{}.Schedule(12), "the zero value is the default schedule")
 }
 
 func TestBackoffScheduleCapsAtMax(t *testing.T) {
 	t.Parallel()
-	got := Backoff{}.Schedule(16)
+	got := Policy{}.Schedule(16)
 	require.Equal(t, 2*time.Hour+50*time.Minute+40*time.Second, got[11])
 	require.Equal(t, 5*time.Hour+41*time.Minute+20*time.Second, got[12])
 	require.Equal(t, 6*time.Hour, got[13])
@@ -41,15 +41,15 @@ func TestBackoffScheduleCapsAtMax(t *testing.T) {
 
 func TestBackoffScheduleBounds(t *testing.T) {
 	t.Parallel()
-	require.Nil(t, Backoff{}.Schedule(1), "one attempt has nothing to wait for")
-	require.Nil(t, Backoff{}.Schedule(0))
-	require.Nil(t, Backoff{}.Schedule(math.MinInt))
-	require.Len(t, Backoff{}.Schedule(math.MaxInt), 1000)
+	require.Nil(t, Policy{}.Schedule(1), "one attempt has nothing to wait for")
+	require.Nil(t, Policy{}.Schedule(0))
+	require.Nil(t, Policy{}.Schedule(math.MinInt))
+	require.Len(t, Policy{}.Schedule(math.MaxInt), 1000)
 }
 
 func TestBackoffJitterBounds(t *testing.T) {
 	t.Parallel()
-	b := Backoff{Initial: 10 * time.Second, Max: time.Hour}
+	b := Policy{Initial: 10 * time.Second, Max: time.Hour}
 	require.Equal(t, 8*time.Second, b.Delay(1, fixed(0)), "rnd=0 is the low end, d*(1-0.2)")
 	require.InDelta(t, float64(12*time.Second), float64(b.Delay(1, fixed(almostOne))), float64(time.Microsecond),
 		"rnd near 1 is the high end, d*(1+0.2)")
@@ -65,7 +65,7 @@ func TestBackoffJitterBounds(t *testing.T) {
 
 func TestBackoffMaxIsACeiling(t *testing.T) {
 	t.Parallel()
-	b := Backoff{Initial: time.Minute, Max: 10 * time.Minute}
+	b := Policy{Initial: time.Minute, Max: 10 * time.Minute}
 	require.Equal(t, 10*time.Minute, b.Delay(20, fixed(almostOne)), "jitter never goes above Max")
 	require.Equal(t, 8*time.Minute, b.Delay(20, fixed(0)), "at the cap the spread is [Max*(1-J), Max]")
 	require.Equal(t, 9*time.Minute, b.Delay(20, fixed(0.5)))
@@ -80,7 +80,7 @@ func TestBackoffMaxIsACeiling(t *testing.T) {
 
 func TestBackoffHugeAttempts(t *testing.T) {
 	t.Parallel()
-	for _, b := range []Backoff{
+	for _, b := range []Policy{
 		{},
 		{Initial: 1, Max: math.MaxInt64},
 		{Initial: time.Second, Max: math.MaxInt64, Jitter: 1},
@@ -102,20 +102,20 @@ func TestBackoffHugeAttempts(t *testing.T) {
 
 func TestBackoffOddInputs(t *testing.T) {
 	t.Parallel()
-	exact := Backoff{Initial: time.Second, Max: time.Minute, Jitter: -1}
+	exact := Policy{Initial: time.Second, Max: time.Minute, Jitter: -1}
 	require.Equal(t, time.Second, exact.Delay(0, fixed(0)), "attempt 0 counts as 1")
 	require.Equal(t, time.Second, exact.Delay(-5, fixed(0)))
 	require.Equal(t, 4*time.Second, exact.Delay(3, fixed(almostOne)), "negative jitter means none")
 
-	b := Backoff{Initial: 10 * time.Second, Max: time.Minute}
+	b := Policy{Initial: 10 * time.Second, Max: time.Minute}
 	require.Equal(t, 8*time.Second, b.Delay(1, fixed(math.NaN())), "a broken rnd counts as 0")
 	require.Equal(t, 12*time.Second, b.Delay(1, fixed(7)), "and above 1 as 1")
 
-	inverted := Backoff{Initial: time.Hour, Max: time.Minute, Jitter: -1}
+	inverted := Policy{Initial: time.Hour, Max: time.Minute, Jitter: -1}
 	require.Equal(t, time.Minute, inverted.Delay(1, nil), "Max caps Initial too")
 
-	require.Equal(t, 1.0, Backoff{Jitter: 3}.WithDefaults().Jitter)
-	require.Equal(t, 0.0, Backoff{Jitter: math.NaN()}.WithDefaults().Jitter)
+	require.Equal(t, 1.0, Policy{Jitter: 3}.WithDefaults().Jitter)
+	require.Equal(t, 0.0, Policy{Jitter: math.NaN()}.WithDefaults().Jitter)
 }
 
 func TestRetryAfter(t *testing.T) {

@@ -1,4 +1,4 @@
-package delivery
+package breaker
 
 import (
 	"encoding/json"
@@ -15,33 +15,33 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // openBreaker returns a breaker with threshold 3, cooldown 30s, max 2m, opened at t0.
 func openBreaker(t *testing.T) *Breaker {
 	t.Helper()
-	b := NewBreaker(3, 30*time.Second, 2*time.Minute)
+	b := New(3, 30*time.Second, 2*time.Minute)
 	for range 3 {
 		b.Failure(t0)
 	}
-	require.Equal(t, BreakerOpen, b.Snapshot().State)
+	require.Equal(t, Open, b.Snapshot().State)
 	return b
 }
 
 func TestBreakerDefaults(t *testing.T) {
 	t.Parallel()
-	b := NewBreaker(0, 0, 0)
+	b := New(0, 0, 0)
 	for range 9 {
 		b.Failure(t0)
 	}
-	require.Equal(t, BreakerClosed, b.Snapshot().State, "nine failures are not ten")
+	require.Equal(t, Closed, b.Snapshot().State, "nine failures are not ten")
 	b.Failure(t0)
 	s := b.Snapshot()
-	require.Equal(t, BreakerOpen, s.State)
+	require.Equal(t, Open, s.State)
 	require.Equal(t, 30*time.Second, s.Cooldown)
 
-	require.Equal(t, 10*time.Minute, NewBreaker(1, 0, 0).maxCooldown)
-	require.Equal(t, time.Hour, NewBreaker(1, time.Hour, time.Minute).maxCooldown, "max below cooldown is raised")
+	require.Equal(t, 10*time.Minute, New(1, 0, 0).maxCooldown)
+	require.Equal(t, time.Hour, New(1, time.Hour, time.Minute).maxCooldown, "max below cooldown is raised")
 }
 
 func TestBreakerOpensAfterThreshold(t *testing.T) {
 	t.Parallel()
-	b := NewBreaker(3, 30*time.Second, 2*time.Minute)
+	b := New(3, 30*time.Second, 2*time.Minute)
 	for i := range 2 {
 		b.Failure(t0)
 		ok, wait := b.Allow(t0)
@@ -49,8 +49,8 @@ func TestBreakerOpensAfterThreshold(t *testing.T) {
 		require.Zero(t, wait)
 	}
 	b.Failure(t0)
-	require.Equal(t, BreakerSnapshot{
-		State:               BreakerOpen,
+	require.Equal(t, Snapshot{
+		State:               Open,
 		ConsecutiveFailures: 3,
 		OpenedAt:            t0,
 		NextProbeAt:         t0.Add(30 * time.Second),
@@ -80,7 +80,7 @@ func TestBreakerOneProbe(t *testing.T) {
 	due := t0.Add(30 * time.Second)
 	ok, _ := b.Allow(due)
 	require.True(t, ok, "the first caller after the cooldown probes")
-	require.Equal(t, BreakerHalfOpen, b.Snapshot().State)
+	require.Equal(t, HalfOpen, b.Snapshot().State)
 	for range 3 {
 		ok, wait := b.Allow(due.Add(time.Second))
 		require.False(t, ok, "only one probe at a time")
@@ -118,7 +118,7 @@ func TestBreakerProbeSuccessCloses(t *testing.T) {
 	ok, _ := b.Allow(due)
 	require.True(t, ok)
 	b.Success(due)
-	require.Equal(t, BreakerSnapshot{State: BreakerClosed, Cooldown: 30 * time.Second}, b.Snapshot())
+	require.Equal(t, Snapshot{State: Closed, Cooldown: 30 * time.Second}, b.Snapshot())
 	ok, _ = b.Allow(due)
 	require.True(t, ok)
 }
@@ -133,7 +133,7 @@ func TestBreakerProbeFailureDoublesCooldown(t *testing.T) {
 		require.True(t, ok)
 		b.Failure(now)
 		s := b.Snapshot()
-		require.Equal(t, BreakerOpen, s.State)
+		require.Equal(t, Open, s.State)
 		require.Equal(t, want, s.Cooldown)
 		require.Equal(t, now, s.OpenedAt)
 		require.Equal(t, now.Add(want), s.NextProbeAt)
@@ -147,16 +147,16 @@ func TestBreakerProbeFailureDoublesCooldown(t *testing.T) {
 
 func TestBreakerSuccessResetsCount(t *testing.T) {
 	t.Parallel()
-	b := NewBreaker(3, time.Second, time.Minute)
+	b := New(3, time.Second, time.Minute)
 	b.Failure(t0)
 	b.Failure(t0)
 	b.Success(t0)
 	require.Zero(t, b.Snapshot().ConsecutiveFailures)
 	b.Failure(t0)
 	b.Failure(t0)
-	require.Equal(t, BreakerClosed, b.Snapshot().State, "failures either side of a success are not consecutive")
+	require.Equal(t, Closed, b.Snapshot().State, "failures either side of a success are not consecutive")
 	b.Failure(t0)
-	require.Equal(t, BreakerOpen, b.Snapshot().State)
+	require.Equal(t, Open, b.Snapshot().State)
 }
 
 func TestBreakerLostProbe(t *testing.T) {
@@ -176,27 +176,27 @@ func TestBreakerLostProbe(t *testing.T) {
 
 func TestBreakerOnChange(t *testing.T) {
 	t.Parallel()
-	b := NewBreaker(1, time.Second, time.Minute)
-	var got [][2]BreakerState
-	b.SetOnChange(func(from, to BreakerState) { got = append(got, [2]BreakerState{from, to}) })
+	b := New(1, time.Second, time.Minute)
+	var got [][2]State
+	b.SetOnChange(func(from, to State) { got = append(got, [2]State{from, to}) })
 	b.Failure(t0)
 	b.Allow(t0.Add(time.Second))
 	b.Failure(t0.Add(time.Second))
 	b.Allow(t0.Add(time.Hour))
 	b.Success(t0.Add(time.Hour))
 	b.Success(t0.Add(time.Hour))
-	require.Equal(t, [][2]BreakerState{
-		{BreakerClosed, BreakerOpen},
-		{BreakerOpen, BreakerHalfOpen},
-		{BreakerHalfOpen, BreakerOpen},
-		{BreakerOpen, BreakerHalfOpen},
-		{BreakerHalfOpen, BreakerClosed},
+	require.Equal(t, [][2]State{
+		{Closed, Open},
+		{Open, HalfOpen},
+		{HalfOpen, Open},
+		{Open, HalfOpen},
+		{HalfOpen, Closed},
 	}, got, "a success while closed is no transition")
 }
 
 func TestBreakerSnapshotJSON(t *testing.T) {
 	t.Parallel()
-	closed, err := json.Marshal(NewBreaker(0, 0, 0).Snapshot())
+	closed, err := json.Marshal(New(0, 0, 0).Snapshot())
 	require.NoError(t, err)
 	require.JSONEq(t, `{"state":"closed","consecutive_failures":0,"cooldown":"30s"}`, string(closed))
 
@@ -206,7 +206,7 @@ func TestBreakerSnapshotJSON(t *testing.T) {
 	require.JSONEq(t, `{"state":"open","consecutive_failures":3,"opened_at":"2026-03-01T12:00:00Z",
 		"next_probe_at":"2026-03-01T12:00:30Z","cooldown":"30s"}`, string(b))
 
-	var back BreakerSnapshot
+	var back Snapshot
 	require.NoError(t, json.Unmarshal(b, &back))
 	require.Equal(t, s, back)
 	require.Error(t, json.Unmarshal([]byte(`{"cooldown":"soon"}`), &back))

@@ -1,4 +1,4 @@
-package delivery
+package target
 
 import (
 	"errors"
@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func policy(t *testing.T, allow, deny []string) *TargetPolicy {
+func policy(t *testing.T, allow, deny []string) *Policy {
 	t.Helper()
-	p, err := NewTargetPolicy(allow, deny)
+	p, err := New(allow, deny)
 	require.NoError(t, err)
 	return p
 }
@@ -29,7 +29,7 @@ func TestTargetDefaults(t *testing.T) {
 		"239.255.255.250", "ff02::1", "255.255.255.255", "64:ff9b::a9fe:a9fe",
 	} {
 		err := p.CheckAddr(netip.MustParseAddr(s))
-		require.ErrorIs(t, err, ErrTargetDenied, s)
+		require.ErrorIs(t, err, ErrDenied, s)
 		require.Contains(t, err.Error(), "delivery.allow", "%s: the error says how to permit it", s)
 	}
 	for _, s := range []string{
@@ -38,10 +38,10 @@ func TestTargetDefaults(t *testing.T) {
 	} {
 		require.NoError(t, p.CheckAddr(netip.MustParseAddr(s)), s)
 	}
-	require.ErrorIs(t, p.CheckAddr(netip.Addr{}), ErrTargetDenied, "the zero address is refused")
-	require.ErrorIs(t, (*TargetPolicy)(nil).CheckAddr(netip.MustParseAddr("169.254.169.254")), ErrTargetDenied,
+	require.ErrorIs(t, p.CheckAddr(netip.Addr{}), ErrDenied, "the zero address is refused")
+	require.ErrorIs(t, (*Policy)(nil).CheckAddr(netip.MustParseAddr("169.254.169.254")), ErrDenied,
 		"a nil policy is the default one")
-	require.NoError(t, (*TargetPolicy)(nil).CheckAddr(netip.MustParseAddr("127.0.0.1")))
+	require.NoError(t, (*Policy)(nil).CheckAddr(netip.MustParseAddr("127.0.0.1")))
 }
 
 func TestTargetErrorText(t *testing.T) {
@@ -57,7 +57,7 @@ func TestTargetDenyList(t *testing.T) {
 	t.Parallel()
 	p := policy(t, nil, []string{"127.0.0.0/8", " 10.1.2.3 ", "::1", "::ffff:192.168.0.0/112"})
 	for _, s := range []string{"127.0.0.1", "127.9.9.9", "10.1.2.3", "::1", "::ffff:127.0.0.1", "192.168.5.5"} {
-		require.ErrorIs(t, p.CheckAddr(netip.MustParseAddr(s)), ErrTargetDenied, s)
+		require.ErrorIs(t, p.CheckAddr(netip.MustParseAddr(s)), ErrDenied, s)
 	}
 	require.NoError(t, p.CheckAddr(netip.MustParseAddr("10.1.2.4")))
 	require.Equal(t, netip.MustParsePrefix("192.168.0.0/16"), p.Deny[3], "mapped prefixes are stored as IPv4")
@@ -69,19 +69,19 @@ func TestTargetAllowOverrides(t *testing.T) {
 	for _, s := range []string{"169.254.169.254", "::ffff:169.254.169.254", "10.0.0.7", "fe80::1%eth0"} {
 		require.NoError(t, p.CheckAddr(netip.MustParseAddr(s)), s)
 	}
-	require.ErrorIs(t, p.CheckAddr(netip.MustParseAddr("169.254.169.253")), ErrTargetDenied)
-	require.ErrorIs(t, p.CheckAddr(netip.MustParseAddr("10.0.1.7")), ErrTargetDenied)
+	require.ErrorIs(t, p.CheckAddr(netip.MustParseAddr("169.254.169.253")), ErrDenied)
+	require.ErrorIs(t, p.CheckAddr(netip.MustParseAddr("10.0.1.7")), ErrDenied)
 }
 
-func TestNewTargetPolicyErrors(t *testing.T) {
+func TestNewErrors(t *testing.T) {
 	t.Parallel()
-	_, err := NewTargetPolicy(nil, []string{"10.0.0.0/8", "10.0.0.0/33"})
+	_, err := New(nil, []string{"10.0.0.0/8", "10.0.0.0/33"})
 	require.EqualError(t, err, `delivery.deny[1]: "10.0.0.0/33" is not an address or CIDR prefix`)
-	_, err = NewTargetPolicy([]string{"example.com"}, nil)
+	_, err = New([]string{"example.com"}, nil)
 	require.EqualError(t, err, `delivery.allow[0]: "example.com" is not an address or CIDR prefix`)
-	_, err = NewTargetPolicy([]string{""}, nil)
+	_, err = New([]string{""}, nil)
 	require.ErrorContains(t, err, "delivery.allow[0]")
-	_, err = NewTargetPolicy(nil, []string{"fe80::1%eth0"})
+	_, err = New(nil, []string{"fe80::1%eth0"})
 	require.ErrorContains(t, err, "zone")
 	p := policy(t, []string{"10.1.2.3/8"}, nil)
 	require.Equal(t, netip.MustParsePrefix("10.0.0.0/8"), p.Allow[0], "host bits are masked off")
@@ -121,7 +121,7 @@ func TestCheckURL(t *testing.T) {
 	for _, c := range cases {
 		err := p.CheckURL(c.url)
 		require.ErrorContains(t, err, c.text, c.url)
-		require.NotErrorIs(t, err, ErrTargetDenied, c.url)
+		require.NotErrorIs(t, err, ErrDenied, c.url)
 	}
 	require.NotContains(t, p.CheckURL("https://user:hunter2@example.com/").Error(), "hunter2",
 		"the error never repeats a password")
@@ -130,16 +130,16 @@ func TestCheckURL(t *testing.T) {
 		"http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://[fe80::1%25eth0]:80/",
 		"http://[::ffff:169.254.169.254]/", "http://0.0.0.0:8080/", "http://224.0.0.1/", "http://100.100.100.200/",
 	} {
-		require.ErrorIs(t, p.CheckURL(u), ErrTargetDenied, u)
+		require.ErrorIs(t, p.CheckURL(u), ErrDenied, u)
 	}
-	require.ErrorIs(t, policy(t, nil, []string{"127.0.0.0/8"}).CheckURL("http://127.0.0.1:9000/hook"), ErrTargetDenied)
+	require.ErrorIs(t, policy(t, nil, []string{"127.0.0.0/8"}).CheckURL("http://127.0.0.1:9000/hook"), ErrDenied)
 }
 
 func TestControlRefusesUnreadableAddress(t *testing.T) {
 	t.Parallel()
 	p := policy(t, nil, nil)
-	require.ErrorIs(t, p.Control("tcp", "not an address", nil), ErrTargetDenied)
-	require.ErrorIs(t, p.Control("tcp6", "[fe80::1%eth0]:443", nil), ErrTargetDenied)
+	require.ErrorIs(t, p.Control("tcp", "not an address", nil), ErrDenied)
+	require.ErrorIs(t, p.Control("tcp6", "[fe80::1%eth0]:443", nil), ErrDenied)
 	require.NoError(t, p.Control("tcp4", "127.0.0.1:443", nil))
 }
 
@@ -165,7 +165,7 @@ func TestTransportDelivers(t *testing.T) {
 	denied := policy(t, nil, []string{"127.0.0.0/8"}).Transport()
 	t.Cleanup(denied.CloseIdleConnections)
 	_, err := (&http.Client{Transport: denied}).Post(srv.URL+"/hook", "application/cloudevents+json", strings.NewReader(`{}`))
-	require.ErrorIs(t, err, ErrTargetDenied)
+	require.ErrorIs(t, err, ErrDenied)
 	var ue *url.Error
 	require.ErrorAs(t, err, &ue)
 	var oe *net.OpError
@@ -189,7 +189,7 @@ func TestTransportRefusesHostnameResolvingToDenied(t *testing.T) {
 	t.Cleanup(tr.CloseIdleConnections)
 	_, err = (&http.Client{Transport: tr}).Get(target)
 	require.Error(t, err)
-	require.True(t, errors.Is(err, ErrTargetDenied), "%v", err)
+	require.True(t, errors.Is(err, ErrDenied), "%v", err)
 }
 
 func FuzzCheckURL(f *testing.F) {
@@ -199,7 +199,7 @@ func FuzzCheckURL(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	p, err := NewTargetPolicy([]string{"169.254.169.254"}, []string{"10.0.0.0/8"})
+	p, err := New([]string{"169.254.169.254"}, []string{"10.0.0.0/8"})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -227,14 +227,14 @@ func TestUntrustedPolicyDeniesPrivateRanges(t *testing.T) {
 		"fec0::1", "169.254.169.254", "0.0.0.0", "::", "64:ff9b::7f00:1", "64:ff9b::a00:1",
 	} {
 		err := u.CheckAddr(netip.MustParseAddr(s))
-		require.ErrorIs(t, err, ErrTargetDenied, s)
+		require.ErrorIs(t, err, ErrDenied, s)
 		require.Contains(t, err.Error(), "delivery.allow", "%s: the error says how to permit it", s)
 	}
 	for _, s := range []string{"8.8.8.8", "2001:4860:4860::8888", "100.128.0.1", "172.32.0.1", "64:ff9b::808:808"} {
 		require.NoError(t, u.CheckAddr(netip.MustParseAddr(s)), s)
 	}
 	require.NoError(t, trusted.CheckAddr(netip.MustParseAddr("127.0.0.1")), "the trusted policy is unchanged")
-	require.ErrorIs(t, u.CheckURL("http://127.0.0.1:9000/"), ErrTargetDenied, "an IP literal is refused when saved")
+	require.ErrorIs(t, u.CheckURL("http://127.0.0.1:9000/"), ErrDenied, "an IP literal is refused when saved")
 	require.NoError(t, u.CheckURL("http://localhost:9000/"), "a name is checked when dialled")
 	require.EqualError(t, u.CheckAddr(netip.MustParseAddr("::ffff:127.0.0.1")),
 		"delivery target denied by address policy: 127.0.0.1 is loopback, which subscriptions created by tokens without admin may not reach; an admin token may create it, or list the range under delivery.allow to permit it")
@@ -243,9 +243,9 @@ func TestUntrustedPolicyDeniesPrivateRanges(t *testing.T) {
 	u = policy(t, []string{"10.20.0.0/16", "::1"}, []string{"8.8.8.0/24"}).ForUntrusted()
 	require.NoError(t, u.CheckAddr(netip.MustParseAddr("10.20.1.7")))
 	require.NoError(t, u.CheckAddr(netip.MustParseAddr("::1")))
-	require.ErrorIs(t, u.CheckAddr(netip.MustParseAddr("10.21.1.7")), ErrTargetDenied)
-	require.ErrorIs(t, u.CheckAddr(netip.MustParseAddr("8.8.8.8")), ErrTargetDenied)
-	require.ErrorIs(t, (*TargetPolicy)(nil).ForUntrusted().CheckAddr(netip.MustParseAddr("10.0.0.1")), ErrTargetDenied)
+	require.ErrorIs(t, u.CheckAddr(netip.MustParseAddr("10.21.1.7")), ErrDenied)
+	require.ErrorIs(t, u.CheckAddr(netip.MustParseAddr("8.8.8.8")), ErrDenied)
+	require.ErrorIs(t, (*Policy)(nil).ForUntrusted().CheckAddr(netip.MustParseAddr("10.0.0.1")), ErrDenied)
 }
 
 func TestUntrustedTransportRefusesLocalhost(t *testing.T) {
@@ -257,5 +257,5 @@ func TestUntrustedTransportRefusesLocalhost(t *testing.T) {
 	tr := policy(t, nil, nil).ForUntrusted().Transport()
 	t.Cleanup(tr.CloseIdleConnections)
 	_, err = (&http.Client{Transport: tr}).Get("http://localhost:" + u.Port() + "/")
-	require.ErrorIs(t, err, ErrTargetDenied, "a name resolving to loopback is refused at dial time")
+	require.ErrorIs(t, err, ErrDenied, "a name resolving to loopback is refused at dial time")
 }

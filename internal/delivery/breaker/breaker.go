@@ -1,4 +1,7 @@
-package delivery
+// Package breaker is the circuit breaker of one push endpoint: after a run of
+// failures it pauses deliveries, then lets one probe through at a time, with a
+// cooldown that doubles while the probes fail.
+package breaker
 
 import (
 	"encoding/json"
@@ -7,30 +10,30 @@ import (
 	"time"
 )
 
-// BreakerState is where a Breaker stands: closed (deliver), open (pause) or
+// State is where a Breaker stands: closed (deliver), open (pause) or
 // half-open (one probe in flight).
-type BreakerState string
+type State string
 
 // The states of a Breaker, as the API and metrics name them.
 const (
-	// BreakerClosed lets every delivery through; the endpoint is healthy.
-	BreakerClosed BreakerState = "closed"
-	// BreakerOpen holds deliveries back until the cooldown has passed.
-	BreakerOpen BreakerState = "open"
-	// BreakerHalfOpen lets exactly one probe through and waits for its result.
-	BreakerHalfOpen BreakerState = "half-open"
+	// Closed lets every delivery through; the endpoint is healthy.
+	Closed State = "closed"
+	// Open holds deliveries back until the cooldown has passed.
+	Open State = "open"
+	// HalfOpen lets exactly one probe through and waits for its result.
+	HalfOpen State = "half-open"
 )
 
-// Defaults of NewBreaker, matching a push subscription's breaker defaults in weir.yaml.
+// Defaults of New, matching a push subscription's breaker defaults in weir.yaml.
 const (
-	// DefaultBreakerThreshold is the number of consecutive failures that opens
+	// DefaultThreshold is the number of consecutive failures that opens
 	// the breaker: a few timeouts in a row are a bad minute, ten are an outage.
-	DefaultBreakerThreshold = 10
-	// DefaultBreakerCooldown is the pause before the first probe.
-	DefaultBreakerCooldown = 30 * time.Second
-	// DefaultBreakerMaxCooldown caps the doubling of the cooldown, so that an
+	DefaultThreshold = 10
+	// DefaultCooldown is the pause before the first probe.
+	DefaultCooldown = 30 * time.Second
+	// DefaultMaxCooldown caps the doubling of the cooldown, so that an
 	// endpoint that comes back is noticed within minutes.
-	DefaultBreakerMaxCooldown = 10 * time.Minute
+	DefaultMaxCooldown = 10 * time.Minute
 )
 
 const (
@@ -46,7 +49,7 @@ const (
 
 // Breaker is the circuit breaker of one push subscription's endpoint: an
 // endpoint that keeps failing is paused and probed, not hammered. The zero value
-// is not usable; call NewBreaker. A Breaker is safe for concurrent use.
+// is not usable; call New. A Breaker is safe for concurrent use.
 //
 // Success and Failure do not say which delivery they report, so a delivery
 // started before the breaker opened and finishing during a probe is taken as the
@@ -57,36 +60,36 @@ type Breaker struct {
 	maxCooldown time.Duration
 
 	mu       sync.Mutex
-	state    BreakerState
+	state    State
 	failures int
 	current  time.Duration // the cooldown of the present or next opening
 	openedAt time.Time
 	probeAt  time.Time // when a probe becomes allowed
 	probing  bool      // a probe was granted and has not reported
 	leaseEnd time.Time // when a silent probe is presumed lost
-	onChange func(from, to BreakerState)
+	onChange func(from, to State)
 }
 
-// NewBreaker returns a closed breaker that opens after threshold consecutive
+// New returns a closed breaker that opens after threshold consecutive
 // failures and first probes after cooldown, doubling up to maxCooldown. Zero or
 // negative arguments take the defaults (10, 30s, 10m); a maxCooldown below
 // cooldown is raised to it.
-func NewBreaker(threshold int, cooldown, maxCooldown time.Duration) *Breaker {
+func New(threshold int, cooldown, maxCooldown time.Duration) *Breaker {
 	if threshold <= 0 {
-		threshold = DefaultBreakerThreshold
+		threshold = DefaultThreshold
 	}
 	if cooldown <= 0 {
-		cooldown = DefaultBreakerCooldown
+		cooldown = DefaultCooldown
 	}
 	if maxCooldown <= 0 {
-		maxCooldown = DefaultBreakerMaxCooldown
+		maxCooldown = DefaultMaxCooldown
 	}
 	maxCooldown = max(maxCooldown, cooldown)
 	return &Breaker{
 		threshold:   threshold,
 		cooldown:    cooldown,
 		maxCooldown: maxCooldown,
-		state:       BreakerClosed,
+		state:       Closed,
 		current:     cooldown,
 	}
 }
@@ -95,7 +98,7 @@ func NewBreaker(threshold int, cooldown, maxCooldown time.Duration) *Breaker {
 // fn runs with the breaker locked, so that calls arrive in the order of the
 // transitions; it must be quick and must not call the breaker's methods. nil
 // removes it.
-func (b *Breaker) SetOnChange(fn func(from, to BreakerState)) {
+func (b *Breaker) SetOnChange(fn func(from, to State)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.onChange = fn
@@ -111,14 +114,14 @@ func (b *Breaker) Allow(now time.Time) (ok bool, wait time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.state {
-	case BreakerOpen:
+	case Open:
 		if now.Before(b.probeAt) {
 			return false, b.probeAt.Sub(now)
 		}
-		b.setState(BreakerHalfOpen)
+		b.setState(HalfOpen)
 		b.grantProbe(now)
 		return true, 0
-	case BreakerHalfOpen:
+	case HalfOpen:
 		if !b.probing || !now.Before(b.leaseEnd) {
 			b.grantProbe(now)
 			return true, 0
@@ -145,7 +148,7 @@ func (b *Breaker) Success(now time.Time) {
 	b.probing = false
 	b.openedAt = time.Time{}
 	b.probeAt = time.Time{}
-	b.setState(BreakerClosed)
+	b.setState(Closed)
 }
 
 // Failure reports a delivery the endpoint failed. Threshold consecutive
@@ -159,11 +162,11 @@ func (b *Breaker) Failure(now time.Time) {
 		b.failures++
 	}
 	switch b.state {
-	case BreakerClosed:
+	case Closed:
 		if b.failures >= b.threshold {
 			b.open(now)
 		}
-	case BreakerHalfOpen:
+	case HalfOpen:
 		if b.current > b.maxCooldown/2 {
 			b.current = b.maxCooldown
 		} else {
@@ -178,11 +181,11 @@ func (b *Breaker) open(now time.Time) {
 	b.probing = false
 	b.openedAt = now
 	b.probeAt = now.Add(b.current)
-	b.setState(BreakerOpen)
+	b.setState(Open)
 }
 
 // setState moves to state and tells the OnChange function; b.mu is held.
-func (b *Breaker) setState(to BreakerState) {
+func (b *Breaker) setState(to State) {
 	from := b.state
 	if from == to {
 		return
@@ -196,10 +199,10 @@ func (b *Breaker) setState(to BreakerState) {
 // Snapshot describes the breaker for the API. The state is the one last
 // recorded: an open breaker whose cooldown has passed reads open, with
 // NextProbeAt in the past, until a caller asks Allow.
-func (b *Breaker) Snapshot() BreakerSnapshot {
+func (b *Breaker) Snapshot() Snapshot {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return BreakerSnapshot{
+	return Snapshot{
 		State:               b.state,
 		ConsecutiveFailures: b.failures,
 		OpenedAt:            b.openedAt,
@@ -208,10 +211,10 @@ func (b *Breaker) Snapshot() BreakerSnapshot {
 	}
 }
 
-// BreakerSnapshot is a Breaker's state at one moment, as the API shows it.
-type BreakerSnapshot struct {
+// Snapshot is a Breaker's state at one moment, as the API shows it.
+type Snapshot struct {
 	// State is closed, open or half-open.
-	State BreakerState `json:"state"`
+	State State `json:"state"`
 	// ConsecutiveFailures counts failures since the last success.
 	ConsecutiveFailures int `json:"consecutive_failures"`
 	// OpenedAt is when the breaker last opened; zero (and left out of JSON)
@@ -225,30 +228,30 @@ type BreakerSnapshot struct {
 	Cooldown time.Duration `json:"cooldown"`
 }
 
-// snapshotJSON is BreakerSnapshot with the cooldown as text. The embedded
+// snapshotJSON is Snapshot with the cooldown as text. The embedded
 // field's own "cooldown" is shadowed by the shallower one.
 type snapshotJSON struct {
 	plainSnapshot
 	Cooldown string `json:"cooldown"`
 }
 
-// plainSnapshot drops BreakerSnapshot's methods so that encoding it does not recurse.
-type plainSnapshot BreakerSnapshot
+// plainSnapshot drops Snapshot's methods so that encoding it does not recurse.
+type plainSnapshot Snapshot
 
 // MarshalJSON writes Cooldown as a duration string ("1m0s"), as weir.yaml and the
 // rest of the API do, instead of a count of nanoseconds.
-func (s BreakerSnapshot) MarshalJSON() ([]byte, error) {
+func (s Snapshot) MarshalJSON() ([]byte, error) {
 	return json.Marshal(snapshotJSON{plainSnapshot: plainSnapshot(s), Cooldown: s.Cooldown.String()})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes, so that clients of the API can
 // decode it into the same type.
-func (s *BreakerSnapshot) UnmarshalJSON(b []byte) error {
+func (s *Snapshot) UnmarshalJSON(b []byte) error {
 	var v snapshotJSON
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	*s = BreakerSnapshot(v.plainSnapshot)
+	*s = Snapshot(v.plainSnapshot)
 	s.Cooldown = 0
 	if v.Cooldown != "" {
 		d, err := time.ParseDuration(v.Cooldown)

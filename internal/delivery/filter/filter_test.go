@@ -1,4 +1,4 @@
-package delivery
+package filter
 
 import (
 	"encoding/json"
@@ -41,7 +41,7 @@ func orderEvent(data string) *event.Event {
 
 func mustCompile(t testing.TB, expr string) *Filter {
 	t.Helper()
-	f, err := CompileFilter(expr)
+	f, err := Compile(expr)
 	require.NoError(t, err)
 	require.NotNil(t, f)
 	return f
@@ -120,7 +120,7 @@ func TestCompileFilterEmpty(t *testing.T) {
 	t.Parallel()
 
 	for _, expr := range []string{"", "  \n\t"} {
-		f, err := CompileFilter(expr)
+		f, err := Compile(expr)
 		require.NoError(t, err)
 		require.Nil(t, f)
 
@@ -159,7 +159,7 @@ func TestCompileFilterErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f, err := CompileFilter(tt.expr)
+			f, err := Compile(tt.expr)
 			require.Error(t, err)
 			require.Nil(t, f)
 			for _, w := range tt.want {
@@ -246,7 +246,7 @@ func FuzzCompileFilter(f *testing.F) {
 	f.Add(`data.x.matches(data.y)`, `{"x":"aaaa","y":"a+"}`)
 
 	f.Fuzz(func(t *testing.T, expr, data string) {
-		flt, err := CompileFilter(expr)
+		flt, err := Compile(expr)
 		if err != nil {
 			require.Nil(t, flt)
 			require.True(t, strings.HasPrefix(err.Error(), "filter: "), err.Error())

@@ -1,4 +1,7 @@
-package delivery
+// Package backoff is the retry schedule of a push subscription: exponential
+// delays with jitter under a hard ceiling (Policy), and the receiver's own
+// hint, a Retry-After header (RetryAfter).
+package backoff
 
 import (
 	"math/rand/v2"
@@ -7,17 +10,17 @@ import (
 	"time"
 )
 
-// Defaults of Backoff, the same as a push subscription's retry defaults in weir.yaml.
+// Defaults of Policy, the same as a push subscription's retry defaults in weir.yaml.
 const (
-	// DefaultBackoffInitial is the first wait: long enough for a receiver that
+	// DefaultInitial is the first wait: long enough for a receiver that
 	// is restarting to come back.
-	DefaultBackoffInitial = 5 * time.Second
-	// DefaultBackoffMax is the longest wait, so that an endpoint fixed in the
+	DefaultInitial = 5 * time.Second
+	// DefaultMax is the longest wait, so that an endpoint fixed in the
 	// morning gets its events before the afternoon.
-	DefaultBackoffMax = 6 * time.Hour
-	// DefaultBackoffJitter spreads retries by ±20%, enough to break up the herd
+	DefaultMax = 6 * time.Hour
+	// DefaultJitter spreads retries by ±20%, enough to break up the herd
 	// of events that failed together in one outage.
-	DefaultBackoffJitter = 0.2
+	DefaultJitter = 0.2
 )
 
 // MaxRetryAfter caps what a receiver may ask for with Retry-After: beyond a day
@@ -30,7 +33,7 @@ const MaxRetryAfter = 24 * time.Hour
 // longer lists would only repeat Max.
 const maxSchedule = 1000
 
-// Backoff is the retry schedule of a push subscription: exponential from Initial,
+// Policy is the retry schedule of a push subscription: exponential from Initial,
 // doubling, capped at Max, with jitter. The zero value is the default schedule.
 //
 // With d the nominal delay (Initial doubled once per earlier failure, at most
@@ -38,31 +41,31 @@ const maxSchedule = 1000
 // Max is thus a hard ceiling, which is what an operator who writes "max: 6h"
 // expects; and endpoints that have all reached the cap still spread over the
 // lower part of it instead of retrying in lockstep after a shared outage.
-type Backoff struct {
+type Policy struct {
 	// Initial is the nominal delay after the first failed attempt. Zero or
-	// negative means DefaultBackoffInitial.
+	// negative means DefaultInitial.
 	Initial time.Duration
 	// Max caps every delay, jitter included. Zero or negative means
-	// DefaultBackoffMax; a Max below Initial caps Initial too.
+	// DefaultMax; a Max below Initial caps Initial too.
 	Max time.Duration
 	// Jitter is the fraction by which a delay is spread around its nominal
-	// value. Zero means DefaultBackoffJitter, a negative value means no jitter
+	// value. Zero means DefaultJitter, a negative value means no jitter
 	// (for tests and for schedules that must be exact), and values above 1 count
 	// as 1.
 	Jitter float64
 }
 
 // WithDefaults returns b with its unset fields filled and Jitter within [0, 1].
-func (b Backoff) WithDefaults() Backoff {
+func (b Policy) WithDefaults() Policy {
 	if b.Initial <= 0 {
-		b.Initial = DefaultBackoffInitial
+		b.Initial = DefaultInitial
 	}
 	if b.Max <= 0 {
-		b.Max = DefaultBackoffMax
+		b.Max = DefaultMax
 	}
 	switch {
 	case b.Jitter == 0:
-		b.Jitter = DefaultBackoffJitter
+		b.Jitter = DefaultJitter
 	case b.Jitter < 0 || b.Jitter != b.Jitter: // NaN means no usable spread
 		b.Jitter = 0
 	case b.Jitter > 1:
@@ -74,7 +77,7 @@ func (b Backoff) WithDefaults() Backoff {
 // Delay is the wait after failed attempt number attempt (1-based) before the
 // next attempt. rnd returns a float in [0,1): pass rand.Float64, or a fixed
 // function in tests; nil means math/rand/v2's Float64. Attempts below 1 count as 1.
-func (b Backoff) Delay(attempt int, rnd func() float64) time.Duration {
+func (b Policy) Delay(attempt int, rnd func() float64) time.Duration {
 	b = b.WithDefaults()
 	d := b.nominal(attempt)
 	if b.Jitter == 0 {
@@ -101,7 +104,7 @@ func (b Backoff) Delay(attempt int, rnd func() float64) time.Duration {
 
 // nominal is the jitter-free delay after failed attempt number attempt, for b
 // with defaults applied.
-func (b Backoff) nominal(attempt int) time.Duration {
+func (b Policy) nominal(attempt int) time.Duration {
 	if b.Initial >= b.Max {
 		return b.Max
 	}
@@ -117,7 +120,7 @@ func (b Backoff) nominal(attempt int) time.Duration {
 // Schedule lists the nominal (jitter-free) delays for maxAttempts attempts, for
 // docs and the API: Schedule(n)[i] is the wait after attempt i+1 and before
 // attempt i+2, so n attempts have n−1 waits. It lists at most 1000 waits.
-func (b Backoff) Schedule(maxAttempts int) []time.Duration {
+func (b Policy) Schedule(maxAttempts int) []time.Duration {
 	if maxAttempts <= 1 {
 		return nil
 	}
