@@ -187,7 +187,9 @@ func (s *Sub) selectsData(data []byte, notice func(string) error) (bool, error) 
 	}
 	ev, err := event.Decode(data)
 	if err != nil {
-		return false, nil
+		// As the subscription's own reader does (match), an event the
+		// filter cannot read is unjudged, not "not matched".
+		return false, notice("an event is left out: the filter cannot read it: " + err.Error())
 	}
 	ok, err := s.filter.Match(&ev)
 	if err != nil && unjudged(err) {

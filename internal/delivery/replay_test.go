@@ -231,3 +231,40 @@ func TestDeletingASubscriptionDropsItsReplays(t *testing.T) {
 	_, err = rb.bus.JetStream().Consumer(ctx, ReplaysStream, replayConsumerPrefix+"p")
 	require.Error(t, err, "and its replay consumer")
 }
+
+// TestReplayHandsOnWhatItsFilterCannotRead: an event stored before ingress
+// refused repeated names does not decode; a replay must not skip it as "not
+// matched" but hand it on, so that the subscription's reader makes it a dead
+// letter as it would live.
+func TestReplayHandsOnWhatItsFilterCannotRead(t *testing.T) {
+	t.Parallel()
+	b, m := startManager(t, Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	msg := nats.NewMsg(bus.EventsPrefix + "order.created")
+	msg.Header.Set(bus.HeaderEventID, "old")
+	msg.Header.Set(bus.HeaderEventType, "order.created")
+	msg.Data = []byte(`{"specversion":"1.0","id":"old","source":"/t","type":"order.created","data":{"total":5,"total":6}}`)
+	_, err := b.Publish(t.Context(), msg, "")
+	require.NoError(t, err)
+	publish(t, b, "new")
+	require.NoError(t, m.Create(t.Context(), "p", &config.Subscription{Types: []string{"order.created"}, Filter: "data.total > 1", Pull: &config.Pull{}},
+		false, Creator{Token: "admin", Trusted: true}))
+
+	r, err := m.StartReplay("p", ReplayRequest{From: time.Now().Add(-time.Hour)})
+	require.NoError(t, err)
+	eventually(t, 10*time.Second, func() bool {
+		got, err := m.Replay(r.ID)
+		require.NoError(t, err)
+		return got.State == ReplayDone
+	}, "the replay finishes")
+	got, err := m.Replay(r.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, got.Replayed, "the undecodable event is handed on; the other is filtered out")
+
+	eventually(t, 10*time.Second, func() bool {
+		_, err := m.Fetch(t.Context(), "p", 10, 100*time.Millisecond)
+		require.NoError(t, err)
+		dls, _, err := m.dead.List(t.Context(), deadletter.Filter{Subscription: "p"})
+		require.NoError(t, err)
+		return len(dls) == 1 && dls[0].EventID == "old"
+	}, "the subscription's reader makes it a dead letter")
+}
