@@ -123,16 +123,26 @@ func (l *clientLimitListener) Close() error {
 // wait returns when every refused connection has been closed.
 func (l *clientLimitListener) wait() { l.wg.Wait() }
 
-// clientAddr is the part of a remote address that identifies a client: its IP.
+// clientAddr is the part of a remote address that identifies a client: an
+// IPv4 address, or an IPv6 address's /64. A site gets at least a /64, so
+// counting single IPv6 addresses would give one client 2^64 shares.
 func clientAddr(a net.Addr) string {
+	var ip net.IP
 	if tcp, ok := a.(*net.TCPAddr); ok {
-		return tcp.IP.String()
+		ip = tcp.IP
+	} else {
+		host, _, err := net.SplitHostPort(a.String())
+		if err != nil {
+			return a.String()
+		}
+		if ip = net.ParseIP(host); ip == nil {
+			return host
+		}
 	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
 	}
-	return host
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // tooManyConnections is the whole HTTP answer to a refused connection, sent
