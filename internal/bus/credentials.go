@@ -38,12 +38,23 @@ func LoadOrCreateCredentials(dir string) (Credentials, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Credentials{}, err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(raw, '\n'), 0o600); err != nil {
+	// A new file of weir's own (O_EXCL, mode 0600), never one another user
+	// made ready at a fixed name, then renamed into place.
+	f, err := os.CreateTemp(dir, ".bus-credentials-*")
+	if err != nil {
 		return Credentials{}, err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return Credentials{}, err
+	tmp := f.Name()
+	_, werr := f.Write(append(raw, '\n'))
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		_ = os.Remove(tmp)
+		return Credentials{}, werr
 	}
 	return c, nil
 }

@@ -133,6 +133,28 @@ func TestCredentialsFile(t *testing.T) {
 	require.ErrorContains(t, err, "damaged")
 }
 
+// TestCredentialsFileIgnoresAPlantedTemporaryFile: a file another user made
+// ready at the old fixed temporary name (readable by all) is not written to;
+// the credentials land in a file of weir's own, mode 0600.
+func TestCredentialsFileIgnoresAPlantedTemporaryFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	planted := filepath.Join(dir, CredentialsFile+".tmp")
+	require.NoError(t, os.WriteFile(planted, nil, 0o666))
+	require.NoError(t, os.Chmod(planted, 0o666))
+	_, err := LoadOrCreateCredentials(dir)
+	require.NoError(t, err)
+	raw, err := os.ReadFile(planted)
+	require.NoError(t, err)
+	require.Empty(t, raw, "the password never went into the planted file")
+	fi, err := os.Stat(filepath.Join(dir, CredentialsFile))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	left, err := filepath.Glob(filepath.Join(dir, ".bus-credentials-*"))
+	require.NoError(t, err)
+	require.Empty(t, left, "no temporary file is left behind")
+}
+
 // TestSyncSettingReachesTheServer: bus.sync is the embedded server's own
 // fsync policy, as JetStream reports it.
 func TestSyncSettingReachesTheServer(t *testing.T) {

@@ -112,8 +112,9 @@ const (
 
 // decoder fills an Event from the members of one JSON object.
 type decoder struct {
-	e    Event
-	seen uint16
+	e     Event
+	seen  uint16
+	nulls map[string]bool // extensions given as null, absent but seen
 }
 
 // event reads the JSON object at the cursor as an event. It reads to the
@@ -268,12 +269,18 @@ func (d *decoder) extension(key, val []byte) error {
 	if !validName(name) {
 		return &FieldError{Path: name, Reason: "attribute names must be 1 to 20 characters, each a lower-case letter a-z or a digit 0-9"}
 	}
-	if _, dup := d.e.Extensions[name]; dup {
+	if _, dup := d.e.Extensions[name]; dup || d.nulls[name] {
 		return &FieldError{Path: name, Reason: "appears more than once"}
 	}
 	var v any
 	switch val[0] {
 	case 'n':
+		// Absent, but still seen: a second copy is a repeat, whichever
+		// copy another parser would keep.
+		if d.nulls == nil {
+			d.nulls = map[string]bool{}
+		}
+		d.nulls[name] = true
 		return nil
 	case 't':
 		v = true

@@ -96,6 +96,17 @@ func TestDecodeRefusesDataThatIsNotIJSON(t *testing.T) {
 	var fe *FieldError
 	require.ErrorAs(t, err, &fe)
 	require.False(t, errors.As(err, &je))
+
+	// An extension given as null is absent but seen: a second copy is a
+	// repeat, whichever copy comes first.
+	for _, exts := range []string{`"foo":null,"foo":"x"`, `"foo":"x","foo":null`, `"foo":null,"foo":null`} {
+		_, err = Decode([]byte(`{` + attrs + `,` + exts + `}`))
+		require.ErrorAs(t, err, &fe, exts)
+		require.Equal(t, "foo", fe.Path, exts)
+	}
+	ev, err := Decode([]byte(`{` + attrs + `,"foo":null}`))
+	require.NoError(t, err)
+	require.NotContains(t, ev.Extensions, "foo")
 }
 
 // referenceIJSON is CheckJSON's verdict computed another way, for the fuzz
