@@ -88,10 +88,11 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) (*delivery.Replay, 
 }
 
 // mayReplay: a token may handle a replay when it may read the replay's
-// subscription; once the subscription is gone, the types it had decide.
+// subscription; once that subscription is gone (deleted, or replaced by a
+// new one of the same name), the types it had decide.
 func (a *API) mayReplay(r *http.Request, rp *delivery.Replay) bool {
 	types := rp.Types()
-	if v, err := a.deliv.Get(r.Context(), rp.Subscription); err == nil {
+	if v, err := a.deliv.Get(r.Context(), rp.Subscription); err == nil && v.UID == rp.SubscriptionUID() {
 		types = v.Spec.Types
 	}
 	if len(types) == 0 {

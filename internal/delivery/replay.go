@@ -75,19 +75,24 @@ type Replay struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the job has ended
 	types  []string      // the subscription's types when the replay started
+	uid    string        // the subscription's incarnation it replays to
 }
 
 func (r *Replay) snapshot() *Replay {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return &Replay{ID: r.ID, Subscription: r.Subscription, Request: r.Request, State: r.State, Replayed: r.Replayed,
-		Scanned: r.Scanned, Error: r.Error, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, types: r.types}
+		Scanned: r.Scanned, Error: r.Error, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, types: r.types, uid: r.uid}
 }
 
 // Types are the event type patterns the subscription had when the replay
 // started: what a token must cover to see the replay once the subscription is
 // gone.
 func (r *Replay) Types() []string { return slices.Clone(r.types) }
+
+// SubscriptionUID is the incarnation of the subscription the replay was
+// started for; a subscription created later under the same name is another.
+func (r *Replay) SubscriptionUID() string { return r.uid }
 
 func (r *Replay) running() bool {
 	r.mu.Lock()
@@ -189,7 +194,7 @@ func (m *Manager) StartReplay(name string, req ReplayRequest) (*Replay, error) {
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	r := &Replay{ID: ulid.Make().String(), Subscription: name, Request: req, State: ReplayRunning, StartedAt: now,
-		cancel: cancel, done: make(chan struct{}), types: slices.Clone(s.spec.Types)}
+		cancel: cancel, done: make(chan struct{}), types: slices.Clone(s.spec.Types), uid: s.uid}
 	m.mu.Lock()
 	m.pruneReplays(now)
 	if err := m.replayRoom(name); err != nil {

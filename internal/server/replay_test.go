@@ -171,4 +171,12 @@ func TestReplayRoutesCheckTheSubscription(t *testing.T) {
 	require.Equal(t, http.StatusOK, do(t, apiRequest(t, "GET", replay, ordersSubSecret, "", "")).status)
 	require.Equal(t, http.StatusOK, do(t, apiRequest(t, "DELETE", replay, ordersSubSecret, "", "")).status)
 	require.Equal(t, http.StatusNotFound, do(t, apiRequest(t, "GET", b.base+"/v1/replays/nope", ordersSubSecret, "", "")).status)
+
+	// A subscription made later under the same name by another token is
+	// another incarnation: the replay stays under the types it was for.
+	require.Equal(t, http.StatusNoContent, do(t, apiRequest(t, "DELETE", url+"/orders", adminSecret, "", "")).status)
+	require.Equal(t, http.StatusCreated, do(t, apiRequest(t, "POST", url, invoicesSubSecret, "application/json", `{"name":"orders","types":["invoice.*"],"pull":{}}`)).status)
+	r = do(t, apiRequest(t, "GET", replay, invoicesSubSecret, "", ""))
+	require.Equal(t, http.StatusForbidden, r.status, string(r.raw))
+	require.Equal(t, http.StatusOK, do(t, apiRequest(t, "GET", replay, ordersSubSecret, "", "")).status)
 }
