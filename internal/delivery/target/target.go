@@ -64,6 +64,13 @@ var untrustedDenied = []deniedRange{
 	{netip.MustParsePrefix("fc00::/7"), "a unique-local address"},
 	{netip.MustParsePrefix("fec0::/10"), "a site-local address"},
 	{netip.MustParsePrefix("198.18.0.0/15"), "a benchmarking network address"},
+	{netip.MustParsePrefix("192.0.0.0/24"), "an IETF protocol assignment"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "a reserved address"},
+	// Prefixes that carry an IPv4 address inside an IPv6 one, where a
+	// network routes them: local-use NAT64 (RFC 8215), 6to4 and Teredo.
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "a local-use NAT64 address"},
+	{netip.MustParsePrefix("2002::/16"), "a 6to4 address"},
+	{netip.MustParsePrefix("2001::/32"), "a Teredo address"},
 }
 
 // nat64 is the well-known NAT64 prefix (RFC 6052): on an IPv6-only network
