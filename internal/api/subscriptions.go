@@ -114,9 +114,13 @@ func (a *API) writeSubscription(w http.ResponseWriter, r *http.Request, name str
 		return
 	}
 	tok := tokenOf(r)
-	err := a.deliv.Create(r.Context(), name, &body.Subscription, replace, delivery.Creator{Token: tok.Name, Trusted: tok.IsAdmin()})
+	err := a.deliv.Create(r.Context(), name, &body.Subscription, replace,
+		delivery.Creator{Token: tok.Name, Trusted: tok.IsAdmin(), Covers: tok.CanSubscribe})
 	var fe *field.Error
 	switch {
+	case errors.Is(err, delivery.ErrNotCovered):
+		forbidden(w, r, "name", "token "+quote(tok.Name)+" may not change subscription "+quote(name))
+		return
 	case errors.Is(err, delivery.ErrTargetDenied) && errors.As(err, &fe):
 		problem.New(http.StatusUnprocessableEntity, "target-denied", fe.Error()).WithField(fe.Path).Write(w, r)
 		return

@@ -41,6 +41,9 @@ var (
 	ErrDeclaredInConfig = errors.New("the subscription is declared in weir.yaml; change it there")
 	// ErrExists means a subscription of that name already exists.
 	ErrExists = errors.New("a subscription of that name already exists")
+	// ErrNotCovered means a replace was refused: the stored subscription has
+	// types the replacing token's roles do not cover.
+	ErrNotCovered = errors.New("the stored subscription has types the token does not cover")
 	// ErrNotPull means the subscription is push, so it cannot be fetched from.
 	ErrNotPull = errors.New("the subscription delivers by push; only pull subscriptions can be fetched from")
 )
@@ -498,7 +501,15 @@ func (m *Manager) Create(ctx context.Context, name string, spec *config.Subscrip
 	}
 	stored := &storedSpec{Subscription: *spec, Trusted: by.Trusted, CreatedBy: by.Token}
 	if replace {
-		stored.UID = m.storedUID(ctx, name)
+		// The stored definition decides, not this node's copy: another
+		// node's change may not have reached it yet, or it failed to start
+		// here.
+		if old, ok := m.storedSpec(ctx, name); ok {
+			if by.Covers != nil && !by.Covers(old.Types) {
+				return ErrNotCovered
+			}
+			stored.UID = old.UID
+		}
 	}
 	if stored.UID == "" {
 		stored.UID = newUID()

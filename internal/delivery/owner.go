@@ -36,6 +36,10 @@ type Creator struct {
 	// Trusted is true for admin tokens: their push subscriptions may reach
 	// loopback and private addresses, like those of weir.yaml.
 	Trusted bool
+	// Covers, when set, says whether the token's roles cover a list of type
+	// patterns; a replace of a stored subscription it does not cover is
+	// refused with ErrNotCovered.
+	Covers func(types []string) bool
 }
 
 // Identity is which subscription runs under a name now: enough to decide who
@@ -99,15 +103,15 @@ func (m *Manager) readStored(ctx context.Context, e jetstream.KeyValueEntry) (*s
 	return &st, nil
 }
 
-// storedUID is the UID of the definition stored under name, "" when none.
-func (m *Manager) storedUID(ctx context.Context, name string) string {
+// storedSpec reads the definition stored under name, if there is one that decodes.
+func (m *Manager) storedSpec(ctx context.Context, name string) (*storedSpec, bool) {
 	e, err := m.kv.Get(ctx, "spec."+name)
 	if err != nil {
-		return ""
+		return nil, false
 	}
 	var st storedSpec
 	if json.Unmarshal(e.Value(), &st) != nil {
-		return ""
+		return nil, false
 	}
-	return st.UID
+	return &st, true
 }

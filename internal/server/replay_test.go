@@ -180,3 +180,28 @@ func TestReplayRoutesCheckTheSubscription(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, r.status, string(r.raw))
 	require.Equal(t, http.StatusOK, do(t, apiRequest(t, "GET", replay, ordersSubSecret, "", "")).status)
 }
+
+// TestReplaceIsCheckedAgainstTheStoredSubscription: the right to replace a
+// subscription is judged on its stored definition, not on this node's copy,
+// which may lag behind another node or have failed to start here.
+func TestReplaceIsCheckedAgainstTheStoredSubscription(t *testing.T) {
+	t.Parallel()
+	b := start(t, withSubscriberTokens(testConfig(t)))
+	ctx := context.Background()
+	kv, err := b.srv.Bus().JetStream().KeyValue(ctx, delivery.SubscriptionsBucket)
+	require.NoError(t, err)
+	// Stored by another node, with a filter this node cannot start.
+	_, err = kv.Put(ctx, "spec.inv", []byte(`{"types":["invoice.*"],"filter":"(((","pull":{},"uid":"u-inv","trusted":true,"created_by":"admin"}`))
+	require.NoError(t, err)
+
+	r := do(t, apiRequest(t, "PUT", b.base+"/v1/subscriptions/inv", ordersSubSecret, "application/json", `{"types":["order.*"],"pull":{}}`))
+	require.Equal(t, http.StatusForbidden, r.status, string(r.raw))
+	require.Equal(t, "name", r.body["field"])
+	e, err := kv.Get(ctx, "spec.inv")
+	require.NoError(t, err)
+	require.Contains(t, string(e.Value()), `"invoice.*"`, "the stored definition is unchanged")
+
+	r = do(t, apiRequest(t, "PUT", b.base+"/v1/subscriptions/inv", invoicesSubSecret, "application/json", `{"types":["invoice.*"],"pull":{}}`))
+	require.Equal(t, http.StatusOK, r.status, "a token covering it may replace it: %s", r.raw)
+	require.Equal(t, "u-inv", r.body["uid"], "and it keeps its incarnation")
+}
