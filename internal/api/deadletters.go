@@ -235,10 +235,11 @@ func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMe
 		}
 		// Only to the subscription that gave up on it: one created later
 		// under the same name may belong to someone else.
-		if id, err := a.deliv.Identity(d.Subscription); err == nil && d.SubscriptionUID != "" && id.UID != d.SubscriptionUID {
+		// The manager checks the incarnation as it publishes.
+		err := a.deliv.Redeliver(ctx, d.Subscription, d.SubscriptionUID, d.EventType, d.EventID, d.Event, "rd:"+d.ID)
+		if errors.Is(err, delivery.ErrOtherIncarnation) {
 			return problem.New(http.StatusConflict, "unknown-subscription", "the subscription "+quote(d.Subscription)+" that gave up on this event was deleted; the one of that name now is another subscription, so the event is not sent to it; resolve this dead letter instead").WithField("subscription")
 		}
-		err := a.deliv.Redeliver(ctx, d.Subscription, d.EventType, d.EventID, d.Event, "rd:"+d.ID)
 		if errors.Is(err, delivery.ErrNotFound) {
 			return problem.New(http.StatusConflict, "unknown-subscription", "the subscription "+quote(d.Subscription)+" no longer exists; resolve this dead letter instead").WithField("subscription")
 		}

@@ -44,6 +44,9 @@ var (
 	// ErrNotCovered means a replace was refused: the stored subscription has
 	// types the replacing token's roles do not cover.
 	ErrNotCovered = errors.New("the stored subscription has types the token does not cover")
+	// ErrOtherIncarnation means the subscription of that name is not the one
+	// asked for: it was deleted and created again.
+	ErrOtherIncarnation = errors.New("the subscription of that name is another one than the one asked for")
 	// ErrNotPull means the subscription is push, so it cannot be fetched from.
 	ErrNotPull = errors.New("the subscription delivers by push; only pull subscriptions can be fetched from")
 )

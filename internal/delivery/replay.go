@@ -22,16 +22,20 @@ import (
 // direct.<subscription>.<type>, which only that subscription reads, and then
 // takes the same path as live events (filter, signing, retries, dead letters).
 // key, when set, de-duplicates repeated calls within the bus's window.
-func (m *Manager) Redeliver(ctx context.Context, name, typ, id string, event []byte, key string) error {
-	if _, err := m.sub(name); err != nil {
+func (m *Manager) Redeliver(ctx context.Context, name, uid, typ, id string, event []byte, key string) error {
+	s, err := m.sub(name)
+	if err != nil {
 		return err
+	}
+	if uid != "" && s.uid != uid {
+		return ErrOtherIncarnation
 	}
 	msg := nats.NewMsg(bus.DirectPrefix + name + "." + typ)
 	msg.Header.Set(bus.HeaderEventID, id)
 	msg.Header.Set(bus.HeaderEventType, typ)
 	msg.Header.Set("Content-Type", "application/cloudevents+json")
 	msg.Data = event
-	_, err := m.bus.Publish(ctx, msg, key)
+	_, err = m.bus.Publish(ctx, msg, key)
 	return err
 }
 
