@@ -146,7 +146,9 @@ func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error)
 	// opened to a private address is never lent to an untrusted one.
 	mgr.untrusted = policy.ForUntrusted()
 	mgr.untrustedClient = &http.Client{Transport: mgr.untrusted.Transport(), CheckRedirect: noRedirects}
-	m.m = mgr
+	if err := m.reg.Register(lagCollector{mgr}); err != nil {
+		return nil, fmt.Errorf("delivery: register the lag metrics (one Metrics serves one manager): %w", err)
+	}
 	return mgr, nil
 }
 
