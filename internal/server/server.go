@@ -140,7 +140,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	api.New(api.Config{
 		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(),
-	}, tokens, pub, s.deliv, metrics, s.log).Register(apiMux)
+	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Metrics: metrics, Log: s.log}).Register(apiMux)
 	// Both muxes answer an unknown route or method with a problem
 	// (docs/errors.md). Probes and metrics are not counted in flight.
 	counted := promhttp.InstrumentHandlerInFlight(inFlight, problem.Routes(apiMux))
