@@ -57,9 +57,24 @@ type Config struct {
 	ArchiveStatus func() any
 }
 
+// Deps are the parts the API serves.
+type Deps struct {
+	// Tokens authenticate requests.
+	Tokens *token.Store
+	// Publisher stores events published through POST /v1/events.
+	Publisher *ingress.Publisher
+	// Delivery runs subscriptions, replays and dead letters.
+	Delivery *delivery.Manager
+	// Metrics are ingress's collectors.
+	Metrics *ingress.Metrics
+	// Log receives the API's logs.
+	Log *slog.Logger
+}
+
 // New builds the API.
-func New(cfg Config, tokens *token.Store, pub *ingress.Publisher, deliv *delivery.Manager, m *ingress.Metrics, log *slog.Logger) *API {
-	return &API{tokens: tokens, pub: pub, deliv: deliv, metrics: m, log: log, maxBody: cfg.MaxBody, bodyTimeout: cfg.BodyTimeout,
+func New(cfg Config, deps Deps) *API {
+	return &API{tokens: deps.Tokens, pub: deps.Publisher, deliv: deps.Delivery, metrics: deps.Metrics, log: deps.Log,
+		maxBody: cfg.MaxBody, bodyTimeout: cfg.BodyTimeout,
 		dedupeWindow: cfg.DedupeWindow, onInvalid: cfg.OnInvalid, contracts: cfg.Contracts, catalog: cfg.Catalog,
 		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus}
 }

@@ -80,6 +80,7 @@ type Archiver struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
+	cancel   context.CancelFunc // ends the background context: a hard stop
 
 	uploadWake chan struct{}
 
@@ -131,9 +132,12 @@ func New(js jetstream.JetStream, cfg Config, log *slog.Logger) (*Archiver, error
 }
 
 // Start repairs the local archive after a crash (cutting open segments to
-// their committed length), then archives in the background until Stop or
-// until ctx ends. It fails only when the local archive cannot be used; a bus
-// or S3 that is down is retried, logged and counted in Status.
+// their committed length), then archives in the background until Stop. ctx
+// bounds the start-up only: the background work runs under a context the
+// archiver owns (keeping ctx's values) and ends in Stop. Start fails only when
+// the local archive cannot be used; a bus or S3 that is down is retried,
+// logged and counted in Status. An archiver starts once: a second Start, or a
+// Start after Stop, returns ErrStarted.
 func (a *Archiver) Start(ctx context.Context) error {
 	a.life.Lock()
 	defer a.life.Unlock()
@@ -160,19 +164,32 @@ func (a *Archiver) Start(ctx context.Context) error {
 	a.savedLocked()
 	a.posMu.Unlock()
 	a.done = make(chan struct{})
-	go a.run(ctx)
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	go a.run(bg)
 	return nil
 }
 
 // Stop flushes what the archiver holds, makes it durable, acknowledges it and
-// stops. It is safe to call more than once, and before Start.
-func (a *Archiver) Stop() {
+// waits for every goroutine the archiver started. If ctx ends first, the
+// background work is cancelled (each bus or S3 request it is in gives up) and
+// Stop returns ctx's error without waiting further. It is safe to call more
+// than once, and before Start (then Start can no longer start it).
+func (a *Archiver) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
 	a.life.Lock()
-	done := a.done
+	done, cancel := a.done, a.cancel
 	a.life.Unlock()
-	if done != nil {
-		<-done
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		cancel()
+		return nil
+	case <-ctx.Done():
+		cancel()
+		return ctx.Err()
 	}
 }
 
@@ -202,9 +219,9 @@ func (a *Archiver) fail(ctx context.Context, msg string, err error, attrs ...any
 
 func (a *Archiver) run(ctx context.Context) {
 	defer close(a.done)
-	// Work started before a stop finishes: the final flush must not be cut
-	// short by the cancellation that asked for it.
-	opCtx := context.WithoutCancel(ctx)
+	// ctx ends only on a hard stop (Stop's ctx ended): a soft stop closes
+	// a.stop, and the final flush below runs to its end.
+	opCtx := ctx
 
 	upCtx, upCancel := context.WithCancel(opCtx)
 	var uploads sync.WaitGroup

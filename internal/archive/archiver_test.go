@@ -67,7 +67,7 @@ func TestArchiverLayout(t *testing.T) {
 		}
 	}
 	waitArchived(t, a, last)
-	a.Stop()
+	a.Stop(context.Background())
 
 	files := segmentFiles(t, b.dir)
 	require.ElementsMatch(t, slices.Collect(maps.Keys(want)), files, "one file per type and hour")
@@ -123,8 +123,8 @@ func TestArchiverCompleteness(t *testing.T) {
 		}
 	}
 	waitArchived(t, a, n)
-	a.Stop()
-	a.Stop() // twice is fine
+	a.Stop(context.Background())
+	a.Stop(context.Background()) // twice is fine
 
 	recs := readAll(t, Config{Dir: b.dir}, time.Time{}, time.Time{})
 	require.Equal(t, bySeq[1:], ids(recs), "every event once, in stream order")
@@ -162,7 +162,7 @@ func TestArchiverRepairsTornTail(t *testing.T) {
 		last = publish(t, b.js, []string{"a.one", "b.two"}[i%2], fmt.Sprintf("first-%d", i))
 	}
 	waitArchived(t, a, last)
-	a.Stop()
+	a.Stop(context.Background())
 
 	pos, found, err := loadPosition(b.dir)
 	require.NoError(t, err)
@@ -197,7 +197,7 @@ func TestArchiverRepairsTornTail(t *testing.T) {
 		last = publish(t, b.js, []string{"a.one", "b.two"}[i%2], fmt.Sprintf("second-%d", i))
 	}
 	waitArchived(t, a2, last)
-	a2.Stop()
+	a2.Stop(context.Background())
 
 	var got []string
 	for _, rel := range segmentFiles(t, b.dir) {
@@ -235,7 +235,7 @@ func TestArchiverFillsWhatAnEarlierRunLeftUnacked(t *testing.T) {
 	}
 	a := b.start(t, Config{}, nil)
 	waitArchived(t, a, last)
-	a.Stop()
+	a.Stop(context.Background())
 	for i := 50; i < 80; i++ {
 		last = publish(t, b.js, "gap.test", fmt.Sprintf("g-%02d", i))
 	}
@@ -255,7 +255,7 @@ func TestArchiverFillsWhatAnEarlierRunLeftUnacked(t *testing.T) {
 
 	a2 := b.start(t, Config{}, nil)
 	waitArchived(t, a2, last)
-	a2.Stop()
+	a2.Stop(context.Background())
 	recs := readAll(t, Config{Dir: b.dir}, time.Time{}, time.Time{})
 	want := make([]string, 80)
 	for i := range want {
@@ -272,7 +272,7 @@ func TestArchiverRefusesSegmentsWithoutPosition(t *testing.T) {
 	a, err := New(nil, Config{Dir: dir}, testLogger(t))
 	require.NoError(t, err)
 	require.ErrorContains(t, a.Start(context.Background()), "no position.json")
-	a.Stop()
+	a.Stop(context.Background())
 }
 
 func TestConfigValidation(t *testing.T) {

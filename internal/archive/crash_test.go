@@ -177,10 +177,10 @@ func TestArchiverSurvivesKill9(t *testing.T) {
 	a, err := New(b.JetStream(), Config{Dir: dir, FlushEvery: 10 * time.Millisecond}, log)
 	require.NoError(t, err)
 	require.NoError(t, a.Start(ctx))
-	t.Cleanup(a.Stop)
+	t.Cleanup(func() { _ = a.Stop(context.Background()) })
 	finalStart := time.Now()
 	waitArchived(t, a, info.State.LastSeq)
-	a.Stop()
+	a.Stop(context.Background())
 	t.Logf("last run caught up in %s", time.Since(finalStart).Round(time.Millisecond))
 
 	// The raw files, line by line.

@@ -20,7 +20,7 @@ func TestArchiveFileModes(t *testing.T) {
 	publish(t, b.js, "customer.deleted", "m-2")
 	last = max(last, publish(t, b.js, "order.paid", "m-3"))
 	waitArchived(t, a, last)
-	a.Stop()
+	a.Stop(t.Context())
 
 	files := 0
 	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

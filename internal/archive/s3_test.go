@@ -60,7 +60,7 @@ func TestArchiverUploadsClosedSegments(t *testing.T) {
 	require.NoError(t, backend.CreateBucket("weir-archive"))
 	require.Eventually(t, func() bool { st := a.Status(); return st.Uploaded == 3 && st.PendingUploads == 0 },
 		10*time.Second, 5*time.Millisecond)
-	a.Stop()
+	a.Stop(context.Background())
 
 	pos, _, err := loadPosition(b.dir)
 	require.NoError(t, err)

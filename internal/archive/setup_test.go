@@ -85,7 +85,7 @@ func (b *bundle) start(t *testing.T, cfg Config, tune func(a *Archiver)) *Archiv
 		tune(a)
 	}
 	require.NoError(t, a.Start(context.Background()))
-	t.Cleanup(a.Stop)
+	t.Cleanup(func() { _ = a.Stop(context.Background()) })
 	return a
 }
 

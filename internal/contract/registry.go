@@ -104,43 +104,86 @@ type Meta struct {
 // Registry keeps contracts in a JetStream key-value bucket and compiled
 // validators in memory; every node follows changes made on any node.
 type Registry struct {
-	kv      jetstream.KeyValue
-	baseURL string
+	js       jetstream.JetStream
+	replicas int
+	kv       jetstream.KeyValue // set by Start
+	baseURL  string
 
 	mu        sync.RWMutex
 	contracts map[string]*Contract
 	compiled  map[string]*jsonschema.Schema // "<type>#<version>"
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	life    sync.Mutex // guards started, stopped, cancel and done
+	started bool
+	stopped bool
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
-// Open creates the bucket, loads every contract and follows changes. baseURL
-// prefixes dataschema URIs (http://host:port).
+// ErrStarted means Start was called on a registry that was already started
+// or stopped.
+var ErrStarted = errors.New("contract: the registry was already started")
+
+// New prepares a registry over js; Start opens it. baseURL prefixes
+// dataschema URIs (http://host:port). Its other methods are for after Start.
+func New(js jetstream.JetStream, replicas int, baseURL string) *Registry {
+	return &Registry{js: js, replicas: replicas, baseURL: baseURL,
+		contracts: map[string]*Contract{}, compiled: map[string]*jsonschema.Schema{}}
+}
+
+// Open is New then Start.
 func Open(ctx context.Context, js jetstream.JetStream, replicas int, baseURL string) (*Registry, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	r := New(js, replicas, baseURL)
+	if err := r.Start(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Start creates the bucket, loads every contract, and follows changes made on
+// any node in the background until Stop. ctx bounds the start-up only: the
+// follower runs under a context the registry owns (keeping ctx's values) and
+// cancels in Stop. A registry starts once: a second Start, or a Start after
+// Stop, returns ErrStarted.
+func (r *Registry) Start(ctx context.Context) error {
+	r.life.Lock()
+	defer r.life.Unlock()
+	if r.started || r.stopped {
+		return ErrStarted
+	}
+	r.started = true
+	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "weir: event contracts and their versioned schemas",
 		History:     1,
 		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
+		Replicas:    r.replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create bucket %s: %w", Bucket, err)
+		return fmt.Errorf("create bucket %s: %w", Bucket, err)
 	}
-	r := &Registry{kv: kv, baseURL: baseURL, contracts: map[string]*Contract{}, compiled: map[string]*jsonschema.Schema{}}
-	w, err := kv.WatchAll(ctx)
+	r.kv = kv
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w, err := kv.WatchAll(wctx)
 	if err != nil {
-		return nil, err
+		cancel()
+		return err
 	}
 	// The watcher first replays every key, then a nil marks the end of history.
-	for e := range w.Updates() {
-		if e == nil {
-			break
+load:
+	for {
+		select {
+		case <-ctx.Done():
+			_ = w.Stop()
+			cancel()
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok || e == nil {
+				break load
+			}
+			r.apply(e)
 		}
-		r.apply(e)
 	}
-	wctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.done = cancel, make(chan struct{})
 	go func() {
 		defer close(r.done)
@@ -159,14 +202,27 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, baseURL str
 			}
 		}
 	}()
-	return r, nil
+	return nil
 }
 
-// Close stops following changes.
-func (r *Registry) Close() {
-	if r.cancel != nil {
-		r.cancel()
-		<-r.done
+// Stop stops following changes and waits for the follower, or until ctx
+// ends, then returns ctx's error. The contracts loaded stay readable. It is
+// safe to call more than once, and before Start (then Start can no longer
+// start it).
+func (r *Registry) Stop(ctx context.Context) error {
+	r.life.Lock()
+	r.stopped = true
+	cancel, done := r.cancel, r.done
+	r.life.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

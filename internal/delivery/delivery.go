@@ -85,6 +85,9 @@ type Config struct {
 	DeadLetters *deadletter.Store
 	// Replays bounds replay jobs and the stream they go through.
 	Replays ReplayLimits
+	// Archive lets replays read from the archive; nil when there is none
+	// (a replay from the archive is then refused with ErrNoArchive).
+	Archive ArchiveReader
 }
 
 // Manager runs every subscription of this node.
@@ -109,9 +112,12 @@ type Manager struct {
 	replayLimits ReplayLimits
 	now          func() time.Time // replay jobs' clock; tests move it
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	life    sync.Mutex // guards started, stopped and cancel
+	started bool
+	stopped bool
+	ctx     context.Context // the background context, cancelled by Stop
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	// policy and client serve weir.yaml's and admin tokens' subscriptions;
 	// untrusted and its client those that tokens without admin created.
@@ -134,13 +140,15 @@ func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error)
 		bus: b, js: b.JetStream(), log: log, metrics: m, cfg: cfg, policy: policy,
 		client: &http.Client{Transport: policy.Transport(), CheckRedirect: noRedirects},
 		subs:   map[string]*Sub{}, replays: map[string]*Replay{},
-		replayLimits: cfg.Replays.WithDefaults(), now: time.Now,
+		replayLimits: cfg.Replays.WithDefaults(), now: time.Now, archive: cfg.Archive,
 	}
 	// A transport of its own: an idle connection that a trusted subscription
 	// opened to a private address is never lent to an untrusted one.
 	mgr.untrusted = policy.ForUntrusted()
 	mgr.untrustedClient = &http.Client{Transport: mgr.untrusted.Transport(), CheckRedirect: noRedirects}
-	m.m = mgr
+	if err := m.reg.Register(lagCollector{mgr}); err != nil {
+		return nil, fmt.Errorf("delivery: register the lag metrics (one Metrics serves one manager): %w", err)
+	}
 	return mgr, nil
 }
 
@@ -163,10 +171,25 @@ func checkSpec(policy *TargetPolicy, s *config.Subscription) error {
 	return nil
 }
 
+// ErrStarted means Start was called on a manager that was already started or
+// stopped.
+var ErrStarted = errors.New("delivery: the manager was already started")
+
 // Start creates delivery's streams and buckets, reconciles the bus's consumers
 // with the subscriptions (a subscription removed from weir.yaml loses its
 // consumer), starts the push workers and follows API changes made on any node.
+// ctx bounds the start-up only: workers run under a context the manager owns
+// (keeping ctx's values) and cancels in Stop. A manager starts once: a second
+// Start, or a Start after Stop, returns ErrStarted. When Start fails, Stop
+// still ends what it started.
 func (m *Manager) Start(ctx context.Context) error {
+	m.life.Lock()
+	if m.started || m.stopped {
+		m.life.Unlock()
+		return ErrStarted
+	}
+	m.started = true
+	m.life.Unlock()
 	var err error
 	if m.attempts, err = openAttempts(ctx, m.js, m.cfg.Delivery.AttemptsMaxAge, m.cfg.Replicas); err != nil {
 		return err
@@ -185,7 +208,13 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err := openReplays(ctx, m.js, m.replayLimits, m.cfg.Replicas); err != nil {
 		return err
 	}
-	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.life.Lock()
+	if m.stopped { // Stop came while the stores were opening
+		m.life.Unlock()
+		return ErrStarted
+	}
+	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	m.life.Unlock()
 
 	want := map[string]bool{}
 	for name, spec := range m.cfg.Subscriptions {
@@ -228,13 +257,36 @@ func (m *Manager) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop ends every worker; deliveries in flight finish or are left unacked, to
-// be delivered again after a restart.
-func (m *Manager) Stop() {
-	if m.cancel == nil {
-		return
+// Stop ends every worker and waits for them; deliveries in flight finish or are
+// left unacked, to be delivered again after a restart. If ctx ends first, Stop
+// returns ctx's error without waiting further (the workers are cancelled and
+// end on their own). It is safe to call more than once, and before Start (then
+// Start can no longer start it).
+func (m *Manager) Stop(ctx context.Context) error {
+	m.life.Lock()
+	m.stopped = true
+	cancel := m.cancel
+	m.life.Unlock()
+	if cancel == nil {
+		return nil
 	}
-	m.cancel()
+	cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.stopWorkers()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stopWorkers ends every subscription's worker and waits for every goroutine
+// the manager started.
+func (m *Manager) stopWorkers() {
 	m.mu.Lock()
 	subs := make([]*Sub, 0, len(m.subs))
 	for _, s := range m.subs {

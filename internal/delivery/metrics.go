@@ -16,11 +16,12 @@ type Metrics struct {
 	deadLetters    *prometheus.CounterVec
 	filterErrors   *prometheus.CounterVec
 	breaker        *prometheus.GaugeVec
-	m              *Manager
+	reg            prometheus.Registerer // New registers the manager's lag collector on it
 }
 
-// NewMetrics registers delivery's collectors on reg; lag and in-flight figures
-// are read from the bus at scrape time.
+// NewMetrics registers delivery's collectors on reg. The lag and in-flight
+// figures, read from the bus at scrape time, are registered by New with the
+// manager they read: one Metrics serves one manager.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -44,8 +45,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "weir_subscription_breaker_state",
 			Help: "Circuit breaker of a push subscription: 0 closed, 1 half-open, 2 open.",
 		}, []string{"subscription"}),
+		reg: reg,
 	}
-	reg.MustRegister(m.deliveries, m.attemptSeconds, m.deadLetters, m.filterErrors, m.breaker, lagCollector{m})
+	reg.MustRegister(m.deliveries, m.attemptSeconds, m.deadLetters, m.filterErrors, m.breaker)
 	return m
 }
 
@@ -66,15 +68,12 @@ var (
 )
 
 // lagCollector reads each subscription's consumer state at scrape time.
-type lagCollector struct{ m *Metrics }
+type lagCollector struct{ mgr *Manager }
 
 func (c lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagDesc; ch <- inFlightDesc }
 
 func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
-	mgr := c.m.m
-	if mgr == nil {
-		return
-	}
+	mgr := c.mgr
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	mgr.mu.Lock()

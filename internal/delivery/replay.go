@@ -110,9 +110,6 @@ type ArchiveReader func(ctx context.Context, from, to time.Time, patterns []stri
 // ErrNoArchive means a replay from the archive was asked for, but no archive is configured.
 var ErrNoArchive = errors.New("no archive is configured")
 
-// SetArchive lets replays read from the archive.
-func (m *Manager) SetArchive(r ArchiveReader) { m.archive = r }
-
 // ErrTooManyReplays means a replay cap is reached: the subscription's or the
 // node's (see ReplayLimits). A place frees up when a running replay ends.
 var ErrTooManyReplays = errors.New("too many replays are running")

@@ -60,7 +60,7 @@ func startManager(t *testing.T, cfg Config, log *slog.Logger, before func(*Manag
 		before(m)
 	}
 	require.NoError(t, m.Start(ctx))
-	t.Cleanup(m.Stop)
+	t.Cleanup(func() { _ = m.Stop(context.Background()) })
 	return b, m
 }
 

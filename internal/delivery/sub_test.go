@@ -97,7 +97,7 @@ func TestDisabledWorkerIsWaitedFor(t *testing.T) {
 	publish(t, b, "ev1")
 	waitFor(t, "the subscription disabled by 410", func() bool { return s.disabled.Load() })
 
-	m.Stop()
+	m.Stop(t.Context())
 	s.mu.Lock()
 	done := s.done
 	s.mu.Unlock()

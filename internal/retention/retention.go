@@ -8,6 +8,7 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -86,8 +87,12 @@ type Keeper struct {
 	mu     sync.Mutex
 	policy Policy
 	wake   chan struct{}
-	done   chan struct{}
-	cancel context.CancelFunc
+
+	life    sync.Mutex
+	started bool
+	stopped bool
+	done    chan struct{}
+	cancel  context.CancelFunc
 }
 
 // New builds a keeper that sweeps every interval.
@@ -131,33 +136,59 @@ func (k *Keeper) Apply(ctx context.Context, p Policy) error {
 	return nil
 }
 
-// Start runs the sweeper until Stop.
-func (k *Keeper) Start() {
-	ctx, cancel := context.WithCancel(context.Background())
+// ErrStarted means Start was called on a keeper that was already started or
+// stopped.
+var ErrStarted = errors.New("retention: the keeper was already started")
+
+// Start runs the sweeper in the background until Stop. ctx bounds the
+// start-up only: the sweeper runs under a context the keeper owns (keeping
+// ctx's values) and cancels in Stop. A keeper starts once: a second Start, or
+// a Start after Stop, returns ErrStarted.
+func (k *Keeper) Start(ctx context.Context) error {
+	k.life.Lock()
+	defer k.life.Unlock()
+	if k.started || k.stopped {
+		return ErrStarted
+	}
+	k.started = true
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	k.cancel, k.done = cancel, make(chan struct{})
 	go func() {
 		defer close(k.done)
 		t := time.NewTicker(k.every)
 		defer t.Stop()
 		for {
-			if err := k.Sweep(ctx); err != nil && ctx.Err() == nil {
-				k.log.Warn("retention sweep failed", slog.Any("error", err))
+			if err := k.Sweep(bg); err != nil && bg.Err() == nil {
+				k.log.WarnContext(bg, "retention sweep failed", slog.Any("error", err))
 			}
 			select {
-			case <-ctx.Done():
+			case <-bg.Done():
 				return
 			case <-t.C:
 			case <-k.wake:
 			}
 		}
 	}()
+	return nil
 }
 
-// Stop ends the sweeper.
-func (k *Keeper) Stop() {
-	if k.cancel != nil {
-		k.cancel()
-		<-k.done
+// Stop ends the sweeper (a sweep in progress is cancelled) and waits for it,
+// or until ctx ends, then returns ctx's error. It is safe to call more than
+// once, and before Start (then Start can no longer start it).
+func (k *Keeper) Stop(ctx context.Context) error {
+	k.life.Lock()
+	k.stopped = true
+	cancel, done := k.cancel, k.done
+	k.life.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -1,6 +1,3 @@
-// Package server wires weir together from its configuration: the bus, ingress,
-// the API and the operations endpoints, all on one HTTP listener, run under one
-// context and stopped in order.
 package server
 
 import (
@@ -84,7 +81,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			s.closeParts()
+			s.closeParts(context.Background())
 		}
 	}()
 	if err := s.openBus(ctx, window); err != nil {
@@ -101,8 +98,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if publicURL == "" {
 		publicURL = "http://" + s.listener.Addr().String()
 	}
-	s.contracts, err = contract.Open(ctx, s.bus.JetStream(), cfg.Bus.Replicas, publicURL)
-	if err != nil {
+	s.contracts = contract.New(s.bus.JetStream(), cfg.Bus.Replicas, publicURL)
+	if err := s.contracts.Start(ctx); err != nil {
 		return err
 	}
 	if err := s.declareContracts(ctx); err != nil {
@@ -113,8 +110,14 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		Registry: s.contracts, DeadLetters: s.dead, RequireContract: cfg.Policy.RequireContract,
 	}, ingress.NewGate(cfg.Ingress.MaxPending, cfg.Ingress.SlowAck), metrics, cfg.Bus.PublishTimeout, s.log)
 
+	acfg, archived := s.archiveConfig()
+	var fromArchive delivery.ArchiveReader
+	if archived {
+		fromArchive = archiveReader(acfg)
+	}
 	s.deliv, err = delivery.New(s.bus, delivery.Config{
 		Subscriptions: cfg.Subscriptions, Delivery: cfg.Delivery, Replicas: cfg.Bus.Replicas, DeadLetters: s.dead,
+		Archive: fromArchive,
 	}, delivery.NewMetrics(s.registry), s.log)
 	if err != nil {
 		return err
@@ -122,7 +125,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.deliv.Start(ctx); err != nil {
 		return err
 	}
-	if err := s.startRetentionAndArchive(ctx); err != nil {
+	if err := s.startRetentionAndArchive(ctx, acfg, archived); err != nil {
 		return err
 	}
 
@@ -137,7 +140,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	api.New(api.Config{
 		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(),
-	}, tokens, pub, s.deliv, metrics, s.log).Register(apiMux)
+	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Metrics: metrics, Log: s.log}).Register(apiMux)
 	// Both muxes answer an unknown route or method with a problem
 	// (docs/errors.md). Probes and metrics are not counted in flight.
 	counted := promhttp.InstrumentHandlerInFlight(inFlight, problem.Routes(apiMux))
@@ -250,8 +253,8 @@ func (s *Server) registerBusMetrics() {
 }
 
 // closeParts closes what Start opened, when it fails half-way.
-func (s *Server) closeParts() {
-	s.closeBelowHTTP()
+func (s *Server) closeParts(ctx context.Context) {
+	s.closeBelowHTTP(ctx)
 	if s.listener != nil {
 		_ = s.listener.Close()
 	}
@@ -363,19 +366,21 @@ func (s *Server) stop(ctx context.Context) error {
 		}
 		s.limited.wait()
 	}
-	s.closeBelowHTTP()
+	// The parts behind the listener stop completely, even when ctx ended
+	// while requests drained: the archive's last flush is not cut short.
+	s.closeBelowHTTP(context.WithoutCancel(ctx))
 	return err
 }
 
-// closeBelowHTTP stops, in order, what runs behind the listener: the archive
-// and retention sweeper, delivery, the contract registry, then the bus.
-func (s *Server) closeBelowHTTP() {
-	s.stopBackground()
-	if s.deliv != nil {
-		s.deliv.Stop()
-	}
-	if s.contracts != nil {
-		s.contracts.Close()
+// closeBelowHTTP stops, in the order doc.go gives, what runs behind the
+// listener: the archive, the retention sweeper, delivery, the contract
+// registry, then the bus. A part that was never built is skipped; one built
+// and not started stops at once.
+func (s *Server) closeBelowHTTP(ctx context.Context) {
+	for _, c := range s.components() {
+		if err := c.part.Stop(ctx); err != nil {
+			s.log.Warn("a part did not stop in time", slog.String("part", c.name), slog.Any("error", err))
+		}
 	}
 	if s.bus != nil {
 		s.bus.Close()
