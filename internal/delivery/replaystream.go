@@ -102,7 +102,7 @@ func (m *Manager) publishReplay(ctx context.Context, name, typ, id string, seq u
 		if err == nil {
 			return nil
 		}
-		if !isFull(err) {
+		if !m.replaysFull(ctx, name, storedSize(msg), err) {
 			return err
 		}
 		select {
@@ -118,17 +118,42 @@ func (m *Manager) publishReplay(ctx context.Context, name, typ, id string, seq u
 // (JSStreamStoreFailedF in nats-server's errors.json); nats.go has no name for it.
 const jsErrStoreFailed jetstream.ErrorCode = 10077
 
-// isFull reports a publish refused by the stream's limits (discard new). The
-// server gives every storage failure the same code; only the description
-// (nats-server's ErrMaxMsgs, ErrMaxBytes, ErrMaxMsgsPerSubject) tells a full
-// stream, which is worth waiting for, from a broken one, which is not.
-func isFull(err error) bool {
+// storedSize is about what msg takes in a stream: subject, headers, data,
+// and the record's own few dozen bytes.
+func storedSize(msg *nats.Msg) int {
+	n := len(msg.Subject) + len(msg.Data) + 64
+	for k, vs := range msg.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// replaysFull reports a publish (of a size-byte event) to subscription name
+// refused because the
+// stream is at one of its limits (discard new), which is worth waiting for,
+// as opposed to a broken store, which is not. The server gives every storage
+// failure the same code, so the stream's state decides, never the error's
+// text.
+func (m *Manager) replaysFull(ctx context.Context, name string, size int, err error) bool {
 	var apiErr *jetstream.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode != jsErrStoreFailed {
 		return false
 	}
-	d := apiErr.Description
-	return strings.Contains(d, "maximum messages") || strings.Contains(d, "maximum bytes")
+	s, serr := m.js.Stream(ctx, ReplaysStream)
+	if serr != nil {
+		return false
+	}
+	subject := ReplaysPrefix + name
+	info, serr := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if serr != nil {
+		return false
+	}
+	c, st := info.Config, info.State
+	return c.MaxMsgs > 0 && int64(st.Msgs) >= c.MaxMsgs ||
+		c.MaxBytes > 0 && int64(st.Bytes)+int64(size) > c.MaxBytes ||
+		c.MaxMsgsPerSubject > 0 && int64(st.Subjects[subject]) >= c.MaxMsgsPerSubject
 }
 
 // eventsSeq is the event's sequence in EVENTS, for a message read from either
