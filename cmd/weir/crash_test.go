@@ -17,16 +17,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-)
 
-// buildWeir compiles the real binary once per test run.
-func buildWeir(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "weir")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
-	return bin
-}
+	"github.com/weir-dev/weir/internal/weirtest"
+)
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -61,11 +54,8 @@ func startWeir(t *testing.T, bin, cfg, addr string) *exec.Cmd {
 // webhooks and delivers them, restarts it, and checks that every event that got
 // a 2xx reaches the micro app at least once.
 func TestKillDuringDeliveryLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	t.Parallel()
-	bin := buildWeir(t)
+	bin := weirtest.BuildWeir(t) // skips under -short
 
 	var mu sync.Mutex
 	received := map[string]int{}

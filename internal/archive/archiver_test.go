@@ -18,6 +18,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // The stream's timestamps cannot be chosen, so the test shifts the time the
@@ -269,7 +271,7 @@ func TestArchiverRefusesSegmentsWithoutPosition(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "a.b", "2024"), 0o755))
-	a, err := New(nil, Config{Dir: dir}, testLogger(t))
+	a, err := New(nil, Config{Dir: dir}, weirtest.Logger(t))
 	require.NoError(t, err)
 	require.ErrorContains(t, a.Start(context.Background()), "no position.json")
 	a.Stop(context.Background())
@@ -287,7 +289,7 @@ func TestConfigValidation(t *testing.T) {
 		{Config{Dir: "x", S3: &S3Config{Endpoint: "http://h:9000", Bucket: "b"}}, "archive.s3.endpoint"},
 		{Config{Dir: "x", S3: &S3Config{Endpoint: "h:9000"}}, "archive.s3.bucket"},
 	} {
-		_, err := New(nil, tc.cfg, testLogger(t))
+		_, err := New(nil, tc.cfg, weirtest.Logger(t))
 		require.ErrorContains(t, err, tc.want)
 	}
 	cfg := Config{Dir: "x"}.WithDefaults()

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // The child process of TestArchiverSurvivesKill9 reads these.
@@ -79,7 +80,7 @@ func TestArchiverSurvivesKill9(t *testing.T) {
 	go ns.Start()
 	require.True(t, ns.ReadyForConnections(10*time.Second))
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	log := testLogger(t)
+	log := weirtest.Logger(t)
 	b, err := bus.Open(ctx, bus.Config{URL: ns.ClientURL(), Replicas: 1, MaxAge: time.Hour, DedupeWindow: time.Hour, Name: "kill9"}, log)
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
@@ -126,7 +127,7 @@ func TestArchiverSurvivesKill9(t *testing.T) {
 		<-pubDone
 	}()
 
-	childLog := &lockedBuffer{}
+	childLog := &weirtest.LockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("child processes:\n%s", childLog.String())

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // bundle is what most tests need: a real embedded JetStream with the EVENTS
@@ -34,40 +34,12 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	log := testLogger(t)
+	log := weirtest.Logger(t)
 	b, err := bus.Open(context.Background(), bus.Config{StoreDir: t.TempDir(), Replicas: 1, MaxAge: time.Hour,
 		DedupeWindow: time.Hour, MaxPayload: 8 << 20, Name: "test"}, log)
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
 	return &bundle{bus: b, js: b.JetStream(), dir: t.TempDir(), log: log}
-}
-
-// testLogger keeps the log in memory and shows it when the test fails.
-func testLogger(t *testing.T) *slog.Logger {
-	buf := &lockedBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("log:\n%s", buf.String())
-		}
-	})
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // start runs an archiver over the bundle's bus until the test ends.

@@ -11,8 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/verify"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 func TestPercentile(t *testing.T) {
@@ -190,24 +189,12 @@ func TestBusSyncReachesWeir(t *testing.T) {
 	}
 }
 
-// buildWeir compiles the real binary, as cmd/weir's crash test does.
-func buildWeir(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "weir")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/weir-dev/weir/cmd/weir").CombinedOutput()
-	require.NoError(t, err, string(out))
-	return bin
-}
-
 // TestAgainstTheRealBinary runs the short suite and a short crash run on the
 // real weir binary. It asserts what must hold whatever the machine's speed:
 // no errors, every acked event delivered, a report that reads back.
 func TestAgainstTheRealBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds weir and runs it as child processes")
-	}
 	t.Parallel()
-	bin := buildWeir(t)
+	bin := weirtest.BuildWeir(t) // skips under -short
 	var log bytes.Buffer
 
 	t.Run("suite", func(t *testing.T) {

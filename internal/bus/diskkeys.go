@@ -50,8 +50,9 @@ type diskKeys struct {
 	db     *pebble.DB
 	closed bool
 
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once // close may be called more than once
+	done     chan struct{}
 }
 
 const (
@@ -180,7 +181,7 @@ func (d *diskKeys) importBucket(ctx context.Context, kv jetstream.KeyValue) (int
 }
 
 func (d *diskKeys) close() error {
-	close(d.stop)
+	d.stopOnce.Do(func() { close(d.stop) })
 	<-d.done
 	d.mu.Lock()
 	defer d.mu.Unlock()

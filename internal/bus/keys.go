@@ -15,6 +15,8 @@ type keyIndex interface {
 	recall(ctx context.Context, key string) (value []byte, created time.Time, found bool, err error)
 	// remember records key -> value; the caller's event is already stored.
 	remember(key string, value []byte) error
+	// close releases the store; it may be called again. A closed store's
+	// recall fails with ErrUnavailable and its remember fails.
 	close() error
 }
 

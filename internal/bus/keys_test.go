@@ -148,16 +148,6 @@ func TestDiskKeysExpireInBatches(t *testing.T) {
 		"every expired record is gone, the live ones stay")
 }
 
-func TestDiskKeysAfterCloseAreUnavailable(t *testing.T) {
-	t.Parallel()
-	d, err := openDiskKeys(t.TempDir(), time.Minute, quietLog())
-	require.NoError(t, err)
-	require.NoError(t, d.close())
-	require.ErrorIs(t, d.remember("k", nil), ErrUnavailable)
-	_, _, _, err = d.recall(context.Background(), "k")
-	require.ErrorIs(t, err, ErrUnavailable)
-}
-
 // BenchmarkDiskKeys measures the request path: a lookup of a new id (the
 // filter answers) and the record written after the publish.
 func BenchmarkDiskKeys(b *testing.B) {

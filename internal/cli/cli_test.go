@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +18,8 @@ import (
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/server"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while tail writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSendThenTail is the README's quick start: a source signed the Standard
 // Webhooks way, `weir send` posting a file, `weir tail` printing the event.
@@ -75,7 +57,7 @@ sources:
 	require.Contains(t, tailErr.String(), "Authorization Violation")
 
 	// tail runs until it has printed one event.
-	tailOut := &syncBuffer{}
+	tailOut := &weirtest.LockedBuffer{}
 	tailDone := make(chan int, 1)
 	go func() {
 		tailDone <- Main([]string{"tail", "--config", cfgPath, "--bus", busURL, "-n", "1", "order.*"}, tailOut, io.Discard)

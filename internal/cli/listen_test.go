@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/verify"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 const listenSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -27,12 +28,12 @@ const orderEvent = `{"specversion":"1.0","id":"evt-1","source":"/sources/shop","
 // listenBundle is a receiver under test and what it printed.
 type listenBundle struct {
 	h   http.Handler
-	out *syncBuffer
+	out *weirtest.LockedBuffer
 }
 
 func setupListen(t *testing.T, opts listenOptions) *listenBundle {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &weirtest.LockedBuffer{}
 	h, err := newListener(opts, out)
 	require.NoError(t, err)
 	return &listenBundle{h: h, out: out}
@@ -281,7 +282,7 @@ func TestListenCommand(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			out := &syncBuffer{}
+			out := &weirtest.LockedBuffer{}
 			done := make(chan error, 1)
 			go func() { done <- runListen(ctx, args, out, io.Discard) }()
 

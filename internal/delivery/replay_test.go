@@ -17,6 +17,7 @@ import (
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/deadletter"
 	fielderr "github.com/weir-dev/weir/internal/field"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // clock is the replays' clock: real time, moved forward by hand.
@@ -106,24 +107,13 @@ func (rb *replayBundle) state(t *testing.T, id string) string {
 	return r.State
 }
 
-func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within %s: %s", within, msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestReplayJobsArePruned(t *testing.T) {
 	t.Parallel()
 	rb := setupReplays(t, ReplayLimits{KeepFor: time.Hour, KeepLast: 2}, 3)
 	var ids []string
 	for range 3 {
 		id := rb.replay(t, ReplayRequest{})
-		eventually(t, 10*time.Second, func() bool { return rb.state(t, id) == ReplayDone }, "the replay finishes")
+		weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return rb.state(t, id) == ReplayDone }, "the replay finishes")
 		ids = append(ids, id)
 	}
 	_, err := rb.m.Replay(ids[0])
@@ -155,7 +145,7 @@ func TestReplayWaitsForRoomInItsWindow(t *testing.T) {
 		require.NoError(t, err)
 		return r.Replayed
 	}
-	eventually(t, 10*time.Second, func() bool { return progress() == 2 }, "the window fills")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return progress() == 2 }, "the window fills")
 	ctx := context.Background()
 	s, err := rb.bus.JetStream().Stream(ctx, ReplaysStream)
 	require.NoError(t, err)
@@ -165,7 +155,7 @@ func TestReplayWaitsForRoomInItsWindow(t *testing.T) {
 	require.Equal(t, ReplayRunning, rb.state(t, id), "the replay waits for the app")
 
 	var got []string
-	eventually(t, 20*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 20*time.Second, func() bool {
 		pulled, err := rb.m.Fetch(ctx, "p", 10, 100*time.Millisecond)
 		require.NoError(t, err)
 		var acks []AckAction
@@ -178,7 +168,7 @@ func TestReplayWaitsForRoomInItsWindow(t *testing.T) {
 		}
 		return len(got) == 5
 	}, "the app takes every replayed event, two at most waiting at a time")
-	eventually(t, 10*time.Second, func() bool { return rb.state(t, id) == ReplayDone }, "the replay finishes")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return rb.state(t, id) == ReplayDone }, "the replay finishes")
 	for i, ev := range got {
 		require.Contains(t, ev, fmt.Sprintf(`"id":"ev%d"`, i))
 	}
@@ -195,7 +185,7 @@ func TestReplayCapsAndErrors(t *testing.T) {
 	require.ErrorIs(t, err, ErrTooManyReplays)
 	_, err = rb.m.CancelReplay(first)
 	require.NoError(t, err)
-	eventually(t, 10*time.Second, func() bool { return rb.state(t, first) == ReplayCancelled }, "cancelled")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return rb.state(t, first) == ReplayCancelled }, "cancelled")
 
 	for req, field := range map[*ReplayRequest]string{
 		{}: "from",
@@ -223,10 +213,10 @@ func TestDeletingASubscriptionDropsItsReplays(t *testing.T) {
 		require.NoError(t, err)
 		return info.State.Msgs
 	}
-	eventually(t, 10*time.Second, func() bool { return msgs() == 2 }, "the window fills")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return msgs() == 2 }, "the window fills")
 
 	require.NoError(t, rb.m.Delete(ctx, "p"))
-	eventually(t, 10*time.Second, func() bool { return rb.state(t, id) == ReplayCancelled }, "the replay is cancelled")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return rb.state(t, id) == ReplayCancelled }, "the replay is cancelled")
 	require.Zero(t, msgs(), "the events waiting for the subscription are removed")
 	_, err = rb.bus.JetStream().Consumer(ctx, ReplaysStream, replayConsumerPrefix+"p")
 	require.Error(t, err, "and its replay consumer")
@@ -251,7 +241,7 @@ func TestReplayHandsOnWhatItsFilterCannotRead(t *testing.T) {
 
 	r, err := m.StartReplay("p", ReplayRequest{From: time.Now().Add(-time.Hour)})
 	require.NoError(t, err)
-	eventually(t, 10*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
 		got, err := m.Replay(r.ID)
 		require.NoError(t, err)
 		return got.State == ReplayDone
@@ -260,7 +250,7 @@ func TestReplayHandsOnWhatItsFilterCannotRead(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, got.Replayed, "the undecodable event is handed on; the other is filtered out")
 
-	eventually(t, 10*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
 		_, err := m.Fetch(t.Context(), "p", 10, 100*time.Millisecond)
 		require.NoError(t, err)
 		dls, _, err := m.dead.List(t.Context(), deadletter.Filter{Subscription: "p"})

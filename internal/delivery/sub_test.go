@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // logLines is a log sink whose lines a test reads as they are written.
@@ -53,18 +54,6 @@ func containsAll(s string, parts []string) bool {
 // pushAllowed is a manager config whose push subscriptions may reach loopback.
 var pushAllowed = Config{Delivery: config.Delivery{Allow: []string{"127.0.0.0/8"}}}
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // subGoroutines lists the goroutines running a subscription's code.
 func subGoroutines() []string {
 	buf := make([]byte, 1<<20)
@@ -95,7 +84,7 @@ func TestDisabledWorkerIsWaitedFor(t *testing.T) {
 	s, err := m.sub("push")
 	require.NoError(t, err)
 	publish(t, b, "ev1")
-	waitFor(t, "the subscription disabled by 410", func() bool { return s.disabled.Load() })
+	weirtest.EventuallyTrue(t, 15*time.Second, func() bool { return s.disabled.Load() }, "the subscription disabled by 410")
 
 	m.Stop(t.Context())
 	s.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // Tokens without admin, for the authorisation tests.
@@ -133,8 +134,8 @@ func TestUntrustedPushCannotReachPrivateAddresses(t *testing.T) {
 		}
 	}
 	first := b.sendShop(t, `{"n":1}`, "ssrf-1").body["id"].(string)
-	eventually(t, 10*time.Second, deniedTwice(first), "the untrusted subscription's attempts are blocked")
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 && len(declared.delivered()) == 1 },
+	weirtest.EventuallyTrue(t, 10*time.Second, deniedTwice(first), "the untrusted subscription's attempts are blocked")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 && len(declared.delivered()) == 1 },
 		"the admin's and weir.yaml's subscriptions deliver to loopback")
 	require.Equal(t, 1, rc.attempts(), "the untrusted subscription never reached the receiver")
 
@@ -143,8 +144,8 @@ func TestUntrustedPushCannotReachPrivateAddresses(t *testing.T) {
 	b = start(t, cfg)
 	subs = b.base + "/v1/subscriptions"
 	second := b.sendShop(t, `{"n":2}`, "ssrf-2").body["id"].(string)
-	eventually(t, 10*time.Second, deniedTwice(second), "still blocked after a restart")
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 2 && len(declared.delivered()) == 2 },
+	weirtest.EventuallyTrue(t, 10*time.Second, deniedTwice(second), "still blocked after a restart")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 2 && len(declared.delivered()) == 2 },
 		"still trusted after a restart")
 	require.Equal(t, 2, rc.attempts())
 
@@ -167,7 +168,7 @@ func TestDeliveryAllowOpensARangeToUntrusted(t *testing.T) {
 	require.Equal(t, http.StatusCreated, r.status, string(r.raw))
 	require.Equal(t, false, r.body["trusted"])
 	b.sendShop(t, `{"n":1}`, "allowed-1")
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "delivered to an allowed loopback address")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "delivered to an allowed loopback address")
 	r = do(t, apiRequest(t, "POST", b.base+"/v1/subscriptions", orderReaderSecret, "application/json", pushBody("other", "http://10.1.2.3/", 2, "order.*")))
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, "ranges not allowed stay denied")
 }
@@ -186,7 +187,7 @@ func TestDeadLettersStayWithTheirSubscription(t *testing.T) {
 	require.NotEmpty(t, oldUID)
 	publish(t, b, "inv-1", "invoice.sent")
 	var dl map[string]any
-	eventually(t, 10*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
 		list := deadLetters(t, b, "subscription=inv-push")
 		if len(list) == 1 {
 			dl = list[0]
@@ -284,7 +285,7 @@ func TestDeadLetterListingOneRule(t *testing.T) {
 		publish(t, b, fmt.Sprintf("i%d", i), "invoice.sent")
 		publish(t, b, fmt.Sprintf("o%d", i), "order.created")
 	}
-	eventually(t, 15*time.Second, func() bool { return len(deadLetters(t, b, "")) == 6 }, "six dead letters")
+	weirtest.EventuallyTrue(t, 15*time.Second, func() bool { return len(deadLetters(t, b, "")) == 6 }, "six dead letters")
 
 	// A token that may see none gets an empty listing that ends at once.
 	for _, q := range []string{"limit=1", "limit=2", ""} {
@@ -341,7 +342,7 @@ func TestStoredSubscriptionWithoutUIDIsMigrated(t *testing.T) {
 	_, err = kv.Put(ctx, "spec.legacy", []byte(`{"types":["order.*"],"push":{"url":"http://127.0.0.1:9/","secret":"`+subSecret+`"}}`))
 	require.NoError(t, err)
 	var uid string
-	eventually(t, 10*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
 		r := getJSON(t, b.base+"/v1/subscriptions/legacy")
 		uid, _ = r.body["uid"].(string)
 		return r.status == http.StatusOK && uid != ""

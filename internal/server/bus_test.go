@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
+
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // runNATS starts a separate NATS server reached over TCP, standing in for an
@@ -52,7 +54,7 @@ func TestExternalBusOutageAndRetry(t *testing.T) {
 	tcpPort := ns.Addr().(*net.TCPAddr).Port
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	eventually(t, 10*time.Second, func() bool { return !b.srv.Bus().Connected() }, "weir notices the outage")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return !b.srv.Bus().Connected() }, "weir notices the outage")
 	started := time.Now()
 	r = b.sendShop(t, `{"n":2}`, "during-outage")
 	require.Equal(t, http.StatusServiceUnavailable, r.status, string(r.raw))
@@ -65,7 +67,7 @@ func TestExternalBusOutageAndRetry(t *testing.T) {
 	// The bus comes back on the same address and files: the sender's retry of
 	// the refused delivery is accepted, not swallowed as a duplicate.
 	runNATS(t, tcpPort, dir)
-	eventually(t, 15*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 15*time.Second, func() bool {
 		return do(t, mustGet(t, b.base+"/readyz")).status == http.StatusOK
 	}, "weir reconnects")
 	r = b.sendShop(t, `{"n":2}`, "during-outage")
@@ -98,7 +100,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	}()
 	_, err := pw.Write(body[:5]) // the request is now in flight, half sent
 	require.NoError(t, err)
-	eventually(t, 10*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
 		return strings.Contains(string(do(t, mustGet(t, b.base+"/metrics")).raw), "weir_http_in_flight_requests 1")
 	}, "the server is serving the request")
 
@@ -109,7 +111,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 		stopped <- b.srv.Stop(ctx)
 	}()
 	// Wait until the listener is closed: new connections are refused.
-	eventually(t, 10*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
 		c, err := http.Get(b.base + "/healthz")
 		if err == nil {
 			c.Body.Close()

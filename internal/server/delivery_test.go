@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 const subSecret = "whsec_dGVzdC1zdWJzY3JpcHRpb24tc2VjcmV0LTEyMzQ="
@@ -125,14 +126,14 @@ func TestPushRetriesUntilDelivered(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status)
 	id := r.body["id"].(string)
 
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "the event is delivered")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "the event is delivered")
 	got := rc.delivered()[0]
 	require.Equal(t, id, got.ID())
 	require.Equal(t, "order.created", got.Type())
 	require.Equal(t, "/sources/shop", got.Source())
 
 	var attempts []any
-	eventually(t, 5*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 5*time.Second, func() bool {
 		r := getJSON(t, b.base+"/v1/subscriptions/fulfil/attempts?event_id="+id)
 		attempts, _ = r.body["attempts"].([]any)
 		return len(attempts) == 4
@@ -173,11 +174,11 @@ func TestFirstAttemptDeliveriesShareSubjects(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, r.status)
 		ids = append(ids, r.body["id"].(string))
 	}
-	eventually(t, 20*time.Second, func() bool { return len(rc.delivered()) == 300 }, "every event is delivered")
+	weirtest.EventuallyTrue(t, 20*time.Second, func() bool { return len(rc.delivered()) == 300 }, "every event is delivered")
 
 	for _, id := range []string{ids[0], ids[150], ids[299]} {
 		var attempts []any
-		eventually(t, 5*time.Second, func() bool {
+		weirtest.EventuallyTrue(t, 5*time.Second, func() bool {
 			attempts, _ = getJSON(t, b.base+"/v1/subscriptions/fulfil/attempts?event_id="+id).body["attempts"].([]any)
 			return len(attempts) == 1
 		}, "the one attempt of "+id)
@@ -215,7 +216,7 @@ func TestPushHonoursRetryAfter(t *testing.T) {
 	})
 	b := start(t, withSubs(t, map[string]*config.Subscription{"slow": pushSub(rc.srv.URL, "order.created")}))
 	b.sendShop(t, `{"a":1}`, "m-ra")
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "delivered after the wait")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "delivered after the wait")
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, times, 2)
@@ -237,7 +238,7 @@ func TestPushGoneDisablesTheSubscription(t *testing.T) {
 	})
 	b := start(t, withSubs(t, map[string]*config.Subscription{"old": pushSub(rc.srv.URL, "order.created")}))
 	b.sendShop(t, `{"a":1}`, "m-gone")
-	eventually(t, 10*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
 		return getJSON(t, b.base+"/v1/subscriptions/old").body["state"] == "disabled"
 	}, "410 disables the subscription")
 	v := getJSON(t, b.base+"/v1/subscriptions/old")
@@ -250,7 +251,7 @@ func TestPushGoneDisablesTheSubscription(t *testing.T) {
 	mu.Unlock()
 	r := do(t, apiRequest(t, "POST", b.base+"/v1/subscriptions/old/resume", adminSecret, "", ""))
 	require.Equal(t, http.StatusOK, r.status, string(r.raw))
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 2 }, "resumed: both events arrive")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 2 }, "resumed: both events arrive")
 }
 
 func TestMaxAttemptsMakesADeadLetter(t *testing.T) {
@@ -262,7 +263,7 @@ func TestMaxAttemptsMakesADeadLetter(t *testing.T) {
 	id := b.sendShop(t, `{"a":1}`, "m-dead").body["id"].(string)
 
 	var dls []any
-	eventually(t, 10*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
 		dls, _ = getJSON(t, b.base+"/v1/deadletters?subscription=broken").body["dead_letters"].([]any)
 		return len(dls) == 1
 	}, "the event becomes a dead letter")
@@ -291,8 +292,8 @@ func TestFilterSelectsEvents(t *testing.T) {
 	b.sendShop(t, `{"total":150}`, "f2")
 	b.sendShop(t, `{"note":"no total"}`, "f3")
 	b.sendShop(t, `{"total":101}`, "f4")
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 2 }, "the two big orders arrive")
-	eventually(t, 5*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 2 }, "the two big orders arrive")
+	weirtest.EventuallyTrue(t, 5*time.Second, func() bool {
 		return strings.Contains(string(do(t, mustGet(t, b.base+"/metrics")).raw), `weir_deliveries_total{outcome="filtered",subscription="big"} 2`)
 	}, "the others are skipped")
 	for _, ev := range rc.delivered() {
@@ -324,14 +325,14 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 		v := getJSON(t, b.base+"/v1/subscriptions/flaky")
 		return v.body["breaker"].(map[string]any)["state"].(string)
 	}
-	eventually(t, 10*time.Second, func() bool { return breaker() == "open" }, "the breaker opens after 3 failures")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return breaker() == "open" }, "the breaker opens after 3 failures")
 	require.Contains(t, string(do(t, mustGet(t, b.base+"/metrics")).raw), `weir_subscription_breaker_state{subscription="flaky"}`)
 	opened := rc.attempts()
 	mu.Lock()
 	failing = false
 	mu.Unlock()
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "a probe gets through once the endpoint is back")
-	eventually(t, 5*time.Second, func() bool { return breaker() == "closed" }, "and the breaker closes")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "a probe gets through once the endpoint is back")
+	weirtest.EventuallyTrue(t, 5*time.Second, func() bool { return breaker() == "closed" }, "and the breaker closes")
 	require.GreaterOrEqual(t, opened, 3)
 }
 
@@ -370,7 +371,7 @@ func TestOrderedDeliveryPerKey(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	eventually(t, 20*time.Second, func() bool { return len(rc.delivered()) >= keys*perKey }, "every event arrives")
+	weirtest.EventuallyTrue(t, 20*time.Second, func() bool { return len(rc.delivered()) >= keys*perKey }, "every event arrives")
 	last := map[float64]float64{}
 	for k := range keys {
 		last[float64(k)] = -1
@@ -489,7 +490,7 @@ func TestSSEResumesAfterLastEventID(t *testing.T) {
 	// Without a Last-Event-ID the stream carries new events only.
 	done := make(chan []sseEvent, 1)
 	go func() { done <- readSSE(t, ctx, url, "", 1) }()
-	eventually(t, 5*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 5*time.Second, func() bool {
 		b.sendShop(t, `{"n":"live"}`, fmt.Sprintf("live-%d", time.Now().UnixNano()))
 		select {
 		case got := <-done:

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // A replay from the archive on a node without one is the client's fault, in
@@ -46,7 +48,7 @@ func TestCreateSubscriptionWhileTheBusIsDownIs503(t *testing.T) {
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	eventually(t, 10*time.Second, func() bool { return !b.srv.Bus().Connected() }, "weir notices the outage")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return !b.srv.Bus().Connected() }, "weir notices the outage")
 
 	r = do(t, apiRequest(t, "POST", url, adminSecret, "application/json", `{"name":"during","types":["order.*"],"pull":{}}`))
 	require.Equal(t, http.StatusServiceUnavailable, r.status, string(r.raw))

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // TestFilterOverItsBoundsMakesADeadLetter: an event on which a push
@@ -33,14 +34,14 @@ func TestFilterOverItsBoundsMakesADeadLetter(t *testing.T) {
 	outOfRange := b.sendShop(t, `{"xs":[1e999999],"s":"b"}`, "m-range")
 	t.Logf("ingress answered %d to a number out of range", outOfRange.status)
 
-	eventually(t, 20*time.Second, func() bool { return len(rc.delivered()) == 1 }, "the small event is delivered")
+	weirtest.EventuallyTrue(t, 20*time.Second, func() bool { return len(rc.delivered()) == 1 }, "the small event is delivered")
 
 	want := 1
 	if outOfRange.status == http.StatusAccepted {
 		want = 2 // ingress stored it; the filter must not skip it silently
 	}
 	var dls []any
-	eventually(t, 20*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 20*time.Second, func() bool {
 		dls, _ = getJSON(t, b.base+"/v1/deadletters?subscription=costly").body["dead_letters"].([]any)
 		return len(dls) == want
 	}, "the events the filter cannot judge become dead letters")
@@ -66,7 +67,7 @@ func TestFilterOverItsBoundsMakesADeadLetter(t *testing.T) {
 		require.Contains(t, reasons["undecodable"]["reason"], "could not read this event's data")
 	}
 
-	eventually(t, 5*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 5*time.Second, func() bool {
 		m := string(do(t, mustGet(t, b.base+"/metrics")).raw)
 		return strings.Contains(m, `weir_filter_errors_total{reason="limit",subscription="costly"} 1`) &&
 			strings.Contains(m, `weir_filter_errors_total{reason="evaluation",subscription="costly"} 1`) &&
@@ -118,7 +119,7 @@ func TestFilterOverItsBoundsOnPullAndSSE(t *testing.T) {
 	// The pull subscription hands out the two small events; the attack
 	// becomes a dead letter.
 	var got []string
-	eventually(t, 20*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 20*time.Second, func() bool {
 		r := do(t, apiRequest(t, "GET", b.base+"/v1/subscriptions/costly-pull/events?max=10&wait=500ms", adminSecret, "", ""))
 		evs, _ := r.body["events"].([]any)
 		for _, e := range evs {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 func postJSON(t *testing.T, url, body string) response {
@@ -57,7 +58,7 @@ func TestRedriveAndBulkRedrive(t *testing.T) {
 	for i := range 3 {
 		ids = append(ids, b.sendShop(t, fmt.Sprintf(`{"n":%d}`, i), fmt.Sprintf("rd%d", i)).body["id"].(string))
 	}
-	eventually(t, 15*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 15*time.Second, func() bool {
 		return len(deadLetters(t, b, "subscription=a")) == 3 && len(deadLetters(t, b, "subscription=b")) == 3
 	},
 		"every event becomes a dead letter of both subscriptions")
@@ -68,14 +69,14 @@ func TestRedriveAndBulkRedrive(t *testing.T) {
 	r := postJSON(t, b.base+"/v1/deadletters/"+first["id"].(string)+"/redrive", "")
 	require.Equal(t, http.StatusOK, r.status, string(r.raw))
 	require.Equal(t, "redriven", r.body["status"])
-	eventually(t, 10*time.Second, func() bool { return len(rcA.delivered()) == 1 }, "the redriven event reaches the now-healthy receiver")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rcA.delivered()) == 1 }, "the redriven event reaches the now-healthy receiver")
 	r = postJSON(t, b.base+"/v1/deadletters/"+first["id"].(string)+"/redrive", "")
 	require.Equal(t, http.StatusConflict, r.status, "a dead letter is redriven once")
 
 	r = postJSON(t, b.base+"/v1/deadletters/redrive", `{"subscription":"a"}`)
 	require.Equal(t, http.StatusOK, r.status, string(r.raw))
 	require.Len(t, r.body["redriven"], 2)
-	eventually(t, 10*time.Second, func() bool { return len(rcA.delivered()) == 3 }, "bulk redrive delivers the rest")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rcA.delivered()) == 3 }, "bulk redrive delivers the rest")
 	got := map[string]bool{}
 	for _, ev := range rcA.delivered() {
 		got[ev.ID()] = true
@@ -162,8 +163,8 @@ func TestReplayTimeRangeAndAlongsideLive(t *testing.T) {
 	r := postJSON(t, b.base+"/v1/subscriptions/late/replay", fmt.Sprintf(`{"from":%q,"to":%q}`, t1.UTC().Format(time.RFC3339Nano), t2.UTC().Format(time.RFC3339Nano)))
 	require.Equal(t, http.StatusAccepted, r.status, string(r.raw))
 	replayID := r.body["id"].(string)
-	eventually(t, 10*time.Second, func() bool { return getJSON(t, b.base+"/v1/replays/"+replayID).body["state"] == "done" }, "the replay finishes")
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 4 }, "the range is delivered")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return getJSON(t, b.base+"/v1/replays/"+replayID).body["state"] == "done" }, "the replay finishes")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 4 }, "the range is delivered")
 	var got []string
 	for _, ev := range rc.delivered() {
 		got = append(got, ev.ID())
@@ -175,7 +176,7 @@ func TestReplayTimeRangeAndAlongsideLive(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status)
 	replayID = r.body["id"].(string)
 	live := b.sendShop(t, `{"n":"live"}`, "rp-live").body["id"].(string)
-	eventually(t, 10*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
 		for _, ev := range rc.delivered() {
 			if ev.ID() == live {
 				return true
@@ -186,7 +187,7 @@ func TestReplayTimeRangeAndAlongsideLive(t *testing.T) {
 	require.Equal(t, "running", getJSON(t, b.base+"/v1/replays/"+replayID).body["state"], "the live event did not wait for the replay")
 	r = do(t, apiRequest(t, "DELETE", b.base+"/v1/replays/"+replayID, adminSecret, "", ""))
 	require.Equal(t, http.StatusOK, r.status)
-	eventually(t, 5*time.Second, func() bool { return getJSON(t, b.base+"/v1/replays/"+replayID).body["state"] == "cancelled" }, "a replay can be cancelled")
+	weirtest.EventuallyTrue(t, 5*time.Second, func() bool { return getJSON(t, b.base+"/v1/replays/"+replayID).body["state"] == "cancelled" }, "a replay can be cancelled")
 
 	require.Equal(t, http.StatusBadRequest, postJSON(t, b.base+"/v1/subscriptions/late/replay", `{"from":"yesterday"}`).status)
 	require.Equal(t, http.StatusNotFound, getJSON(t, b.base+"/v1/replays/nope").status)
@@ -207,7 +208,7 @@ func TestRetentionChangeApplied(t *testing.T) {
 	r := do(t, apiRequest(t, "PUT", b.base+"/v1/retention", adminSecret, "application/json",
 		`{"max_age":"720h","rules":[{"pattern":"debug.*","max_age":"1ms"},{"pattern":"audit.>","max_age":"2160h"}]}`))
 	require.Equal(t, http.StatusOK, r.status, string(r.raw))
-	eventually(t, 10*time.Second, func() bool { return len(storedEvents(t, js, "events.debug.>")) == 0 }, "debug events past their 1ms are purged")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(storedEvents(t, js, "events.debug.>")) == 0 }, "debug events past their 1ms are purged")
 	require.Len(t, storedEvents(t, js, "events.audit.>"), 5, "events inside their limit stay")
 	s, err := js.Stream(context.Background(), bus.EventsStream)
 	require.NoError(t, err)
@@ -233,7 +234,7 @@ func TestReplayFromArchiveAfterRetention(t *testing.T) {
 	s, err := js.Stream(context.Background(), bus.EventsStream)
 	require.NoError(t, err)
 	last := s.CachedInfo().State.LastSeq
-	eventually(t, 15*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 15*time.Second, func() bool {
 		st := getJSON(t, b.base+"/v1/archive")
 		seq, _ := st.body["last_seq"].(float64)
 		return uint64(seq) >= last
@@ -247,7 +248,7 @@ func TestReplayFromArchiveAfterRetention(t *testing.T) {
 	require.Equal(t, http.StatusCreated, postJSON(t, b.base+"/v1/subscriptions", sub).status)
 	r := postJSON(t, b.base+"/v1/subscriptions/audit/replay", fmt.Sprintf(`{"from":%q,"from_archive":true}`, time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)))
 	require.Equal(t, http.StatusAccepted, r.status, string(r.raw))
-	eventually(t, 15*time.Second, func() bool { return len(rc.delivered()) == 5 }, "history older than retention is replayed from the archive")
+	weirtest.EventuallyTrue(t, 15*time.Second, func() bool { return len(rc.delivered()) == 5 }, "history older than retention is replayed from the archive")
 	var got []string
 	for _, ev := range rc.delivered() {
 		got = append(got, ev.ID())

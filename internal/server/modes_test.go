@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // Everything weir keeps under data_dir (events, de-duplication keys, the
@@ -23,7 +24,7 @@ func TestDataDirIsPrivate(t *testing.T) {
 	b := start(t, cfg)
 	r := b.sendShop(t, `{"order":1}`, "m-private")
 	require.Equal(t, 202, r.status, string(r.raw))
-	eventually(t, 20*time.Second, func() bool { return b.srv.archiver.Status().LastSeq >= 1 }, "the event is archived")
+	weirtest.EventuallyTrue(t, 20*time.Second, func() bool { return b.srv.archiver.Status().LastSeq >= 1 }, "the event is archived")
 	require.NoError(t, b.srv.Stop(t.Context()))
 
 	var checked []string

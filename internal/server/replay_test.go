@@ -13,6 +13,7 @@ import (
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/delivery"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // Tokens of two apps, each allowed to subscribe to its own types only.
@@ -58,14 +59,14 @@ func TestReplayDoesNotGrowTheEventsStream(t *testing.T) {
 		r := postJSON(t, b.base+"/v1/subscriptions/late/replay", fmt.Sprintf(`{"from":%q}`, since(time.Hour)))
 		require.Equal(t, http.StatusAccepted, r.status, string(r.raw))
 		id := r.body["id"].(string)
-		eventually(t, 10*time.Second, func() bool { return getJSON(t, b.base+"/v1/replays/"+id).body["state"] == "done" }, "the replay finishes")
+		weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return getJSON(t, b.base+"/v1/replays/"+id).body["state"] == "done" }, "the replay finishes")
 	}
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 18 }, "three replays deliver every event three times")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 18 }, "three replays deliver every event three times")
 	for i, ev := range rc.delivered() {
 		require.Equal(t, ids[i%6], ev.ID(), "events keep their id and order")
 	}
 	require.Equal(t, before, streamMsgs(t, b, bus.EventsStream), "a replay adds nothing to EVENTS")
-	eventually(t, 10*time.Second, func() bool { return streamMsgs(t, b, delivery.ReplaysStream) == 0 },
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return streamMsgs(t, b, delivery.ReplaysStream) == 0 },
 		"delivered replayed events leave the replay stream")
 
 	// Pull: the app fetches the replayed events and acknowledges them.
@@ -73,7 +74,7 @@ func TestReplayDoesNotGrowTheEventsStream(t *testing.T) {
 	r := postJSON(t, b.base+"/v1/subscriptions/puller/replay", fmt.Sprintf(`{"from":%q}`, since(time.Hour)))
 	require.Equal(t, http.StatusAccepted, r.status, string(r.raw))
 	var got []string
-	eventually(t, 20*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 20*time.Second, func() bool {
 		f := getJSON(t, b.base+"/v1/subscriptions/puller/events?max=10&wait=1s")
 		require.Equal(t, http.StatusOK, f.status, string(f.raw))
 		var acks []map[string]any
@@ -91,7 +92,7 @@ func TestReplayDoesNotGrowTheEventsStream(t *testing.T) {
 	}, "a pull subscription fetches the replayed events")
 	require.Equal(t, ids, got)
 	require.Equal(t, before, streamMsgs(t, b, bus.EventsStream), "a replay adds nothing to EVENTS")
-	eventually(t, 10*time.Second, func() bool { return streamMsgs(t, b, delivery.ReplaysStream) == 0 },
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return streamMsgs(t, b, delivery.ReplaysStream) == 0 },
 		"acknowledged replayed events leave the replay stream")
 }
 
@@ -136,7 +137,7 @@ func TestReplaysOverTheCapAreRefused(t *testing.T) {
 	// A cancelled replay frees its place.
 	c := do(t, apiRequest(t, "DELETE", b.base+"/v1/replays/"+running[0], adminSecret, "", ""))
 	require.Equal(t, http.StatusOK, c.status)
-	eventually(t, 10*time.Second, func() bool { return getJSON(t, b.base+"/v1/replays/"+running[0]).body["state"] == "cancelled" }, "cancelled")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return getJSON(t, b.base+"/v1/replays/"+running[0]).body["state"] == "cancelled" }, "cancelled")
 	require.Equal(t, http.StatusAccepted, startReplay("s4").status)
 	for _, id := range running[1:] {
 		do(t, apiRequest(t, "DELETE", b.base+"/v1/replays/"+id, adminSecret, "", ""))

@@ -168,18 +168,6 @@ func storedEvents(t *testing.T, js jetstream.JetStream, filter string) []map[str
 	return out
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within %s: %s", within, msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func stringsReader(s string) io.Reader { return bytes.NewReader([]byte(s)) }

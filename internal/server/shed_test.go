@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // slowLink is a TCP proxy that holds everything the server sends back for a
@@ -226,7 +227,7 @@ func TestSlowBusShedsLowThenNormalAndRecovers(t *testing.T) {
 
 	n := 0
 	essentialUntil := func(want float64) {
-		eventually(t, 30*time.Second, func() bool {
+		weirtest.EventuallyTrue(t, 30*time.Second, func() bool {
 			n++
 			require.Equal(t, http.StatusAccepted, post(t, b.base, "ledger", n).status, "essential events flow")
 			return pressure(t, b) >= want
@@ -239,12 +240,12 @@ func TestSlowBusShedsLowThenNormalAndRecovers(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, post(t, b.base, "ledger", 0).status)
 
 	link.delay.Store(0)
-	eventually(t, 30*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 30*time.Second, func() bool {
 		return post(t, b.base, "analytics", 0).status == http.StatusAccepted
 	}, "low-priority events are admitted again once the bus is fast")
 	// The pressure is a moving measure of ack times: on a busy machine one slow
 	// ack can still lift it for a moment, so normal ones are polled too.
-	eventually(t, 30*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 30*time.Second, func() bool {
 		return post(t, b.base, "orders", 0).status == http.StatusAccepted
 	}, "normal-priority events are admitted again once the bus is fast")
 }
@@ -288,7 +289,7 @@ func TestSlowBodyGets408AndFreesItsSlot(t *testing.T) {
 	require.Contains(t, string(raw), `"type":"https://weir.dev/problems/body-timeout"`)
 	require.Contains(t, string(raw), `"field":"body"`)
 
-	eventually(t, 10*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
 		return strings.Contains(string(do(t, mustGet(t, b.base+"/metrics")).raw), "weir_ingress_pending 0")
 	}, "the slot is released")
 	require.Equal(t, http.StatusAccepted, post(t, b.base, "orders", 1).status)

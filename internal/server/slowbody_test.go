@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // stalledRequests are requests whose headers promise a body that never comes,
@@ -87,7 +89,7 @@ func TestStalledBodiesAreBoundedOnEveryRoute(t *testing.T) {
 	}
 
 	// The slots are free again: the stalling client's own next request works.
-	eventually(t, 10*time.Second, func() bool {
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
 		r, err := http.Get(b.base + "/healthz")
 		if err != nil {
 			return false

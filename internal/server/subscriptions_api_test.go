@@ -10,6 +10,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 func TestSubscriptionsThroughTheAPI(t *testing.T) {
@@ -28,7 +29,7 @@ func TestSubscriptionsThroughTheAPI(t *testing.T) {
 	require.Equal(t, http.StatusConflict, r.status)
 
 	b.sendShop(t, `{"a":1}`, "api-sub-1")
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "an API subscription delivers")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "an API subscription delivers")
 
 	list := getJSON(t, url)
 	require.Len(t, list.body["subscriptions"], 2)
@@ -106,14 +107,14 @@ func TestRestartResumesWhereItStopped(t *testing.T) {
 	cfg := withSubs(t, map[string]*config.Subscription{"app": pushSub(rc.srv.URL, "order.created")})
 	b := start(t, cfg)
 	b.sendShop(t, `{"n":1}`, "r1")
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "first delivered")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 1 }, "first delivered")
 	require.NoError(t, b.srv.Stop(context.Background()))
 
 	// Events stored while no weir is delivering arrive after the restart, and
 	// what was delivered before is not delivered again.
 	b2 := start(t, cfg)
 	b2.sendShop(t, `{"n":2}`, "r2")
-	eventually(t, 10*time.Second, func() bool { return len(rc.delivered()) == 2 }, "second delivered")
+	weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return len(rc.delivered()) == 2 }, "second delivered")
 	ids := map[string]bool{}
 	for _, ev := range rc.delivered() {
 		ids[ev.ID()] = true

@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/token"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // adminSecretIn finds the generated admin token in what weir showed.
@@ -67,7 +67,7 @@ func TestDeclaredTokensReplacingTheGeneratedOneAreLogged(t *testing.T) {
 		t.Helper()
 		c := *cfg
 		c.Tokens = tokens
-		var log syncBuffer
+		var log weirtest.LockedBuffer
 		srv := New(&c, slog.New(slog.NewTextHandler(&log, nil)), &bytes.Buffer{})
 		require.NoError(t, srv.Start(context.Background()))
 		require.NoError(t, srv.Stop(context.Background()))
@@ -86,22 +86,4 @@ func TestDeclaredTokensReplacingTheGeneratedOneAreLogged(t *testing.T) {
 	require.Contains(t, log, "level=INFO")
 	require.Contains(t, log, "tokens are declared in weir.yaml, so the generated admin token is not used")
 	require.NotContains(t, log, "level=WARN")
-}
-
-// syncBuffer is a log destination safe for the node's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
