@@ -284,21 +284,17 @@ func compileError(issues []*cel.Error) error {
 }
 
 // evalError explains an evaluation failure, adding the remedy for the two
-// commonest: a field this event's payload lacks, and a payload value of
-// another type than the expression expects (a number sent as a string).
+// commonest causes: a field this event's payload lacks, and a payload value
+// of another type than the expression expects (a number sent as a string).
 func evalError(err error) error {
 	var cancelled interpreter.EvalCancelledError
 	if errors.As(err, &cancelled) {
 		return fmt.Errorf("filter: %w: %s", ErrLimit, cancelled.Message)
 	}
-	msg := err.Error()
-	switch {
-	case strings.HasPrefix(msg, "no such key"), strings.HasPrefix(msg, "no such attribute"):
-		return fmt.Errorf("filter: %w (test for a field that may be absent with has(), as in has(data.total) && data.total > 100)", err)
-	case strings.HasPrefix(msg, "no such overload"):
-		return fmt.Errorf("filter: %w (a value in this event has a type the operation does not accept, such as a string compared with a number)", err)
-	}
-	return fmt.Errorf("filter: %w", err)
+	// cel-go (v0.31) gives these failures as untyped messages, so the remedy
+	// for both common causes is given whatever the message says.
+	return fmt.Errorf("filter: %w (in CEL a field the event lacks is an error: test for a field that may be absent with has(), "+
+		"as in has(data.total) && data.total > 100; so is a value of a type the operation does not accept, such as a string compared with a number)", err)
 }
 
 // decodeData returns the payload as a CEL-ready Go value, or nil (CEL null)
