@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -125,8 +126,12 @@ func decode(raw []byte, lookup func(string) (string, bool), baseDir string, unse
 	if err := expandNode(&doc, "", lookup, unset); err != nil {
 		return nil, err
 	}
-	// Re-encode the expanded tree and decode it strictly, so that a misspelt field
-	// is an error instead of a silently ignored setting.
+	// A misspelt field is an error instead of a silently ignored setting:
+	// checked here with the file's own lines, then by the strict decoder.
+	if err := checkShape(&doc, reflect.TypeFor[Config](), ""); err != nil {
+		return nil, err
+	}
+	// Re-encode the expanded tree and decode it strictly.
 	expanded, err := yaml.Marshal(&doc)
 	if err != nil {
 		return nil, err
@@ -136,7 +141,7 @@ func decode(raw []byte, lookup func(string) (string, bool), baseDir string, unse
 		dec := yaml.NewDecoder(bytes.NewReader(expanded))
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return nil, friendlyYAMLError(err)
+			return nil, err
 		}
 	}
 	cfg.WithDefaults()
@@ -218,14 +223,4 @@ func join(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-var fieldNotFound = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
-
-// friendlyYAMLError rewrites the decoder's Go type names into the file's words.
-func friendlyYAMLError(err error) error {
-	msg := err.Error()
-	msg = fieldNotFound.ReplaceAllString(msg, "line $1: unknown field \"$2\" (in $3 settings)")
-	msg = strings.ReplaceAll(msg, "time.Duration", "duration (e.g. 30s, 5m, 24h)")
-	return errors.New(msg)
 }
