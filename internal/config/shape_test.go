@@ -15,11 +15,11 @@ import (
 func TestShapeErrorsNameTheFieldAndTheFilesLine(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]struct{ path, reason string }{
-		"# weir\n\nserver:\n  addr: ':8080'\n  adr: x\n":                           {"server.adr", `line 5: unknown field "adr" (in Server settings)`},
-		"sources:\n  shop:\n    verify: {scheme: none}\n    typo: a\n":                {"sources.shop.typo", `line 4: unknown field "typo" (in Source settings)`},
+		"# weir\n\nserver:\n  addr: ':8080'\n  adr: x\n":                                  {"server.adr", `line 5: unknown field "adr" (in Server settings)`},
+		"sources:\n  shop:\n    verify: {scheme: none}\n    typo: a\n":                    {"sources.shop.typo", `line 4: unknown field "typo" (in Source settings)`},
 		"subscriptions:\n  a:\n    types: [x]\n    push: {url: 'http://h/', retrys: 3}\n": {"subscriptions.a.push.retrys", `unknown field "retrys"`},
-		"ingress:\n\n  dedupe_window: forever\n":                                      {"ingress.dedupe_window", `line 3: "forever" is not a duration (e.g. 30s, 5m, 24h)`},
-		"tokens:\n  - {name: a, secret: 0123456789abcdefg, rolez: [admin]}\n":          {"tokens[0].rolez", `unknown field "rolez"`},
+		"ingress:\n\n  dedupe_window: forever\n":                                          {"ingress.dedupe_window", `line 3: "forever" is not a duration (e.g. 30s, 5m, 24h)`},
+		"tokens:\n  - {name: a, secret: 0123456789abcdefg, rolez: [admin]}\n":             {"tokens[0].rolez", `unknown field "rolez"`},
 	} {
 		_, err := Parse([]byte(in), env(nil))
 		var fe *field.Error

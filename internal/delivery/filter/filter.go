@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -115,7 +116,7 @@ func Compile(expr string) (*Filter, error) {
 	}
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
-		return nil, compileError(iss.Errors())
+		return nil, compileError(env, expr, iss.Errors())
 	}
 	// A dyn result (data.flag, say) can only be judged per event, so Match
 	// checks it; any other known type can never be true or false.
@@ -254,9 +255,8 @@ var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
 // compileError turns CEL's issues into one sentence per problem, each with
 // its position, dropping CEL's source snippet (which reads poorly inside a
 // config error) and the container note, which means nothing to a weir user.
-func compileError(issues []*cel.Error) error {
+func compileError(env *cel.Env, expr string, issues []*cel.Error) error {
 	var b strings.Builder
-	unknown := false
 	for i, e := range issues {
 		if i == maxFilterIssues {
 			fmt.Fprintf(&b, "; and %d more", len(issues)-i)
@@ -268,19 +268,52 @@ func compileError(issues []*cel.Error) error {
 		if loc := e.Location; loc != nil && loc != common.NoLocation && loc.Line() > 0 {
 			fmt.Fprintf(&b, "line %d, column %d: ", loc.Line(), loc.Column()+1)
 		}
-		msg := strings.ReplaceAll(e.Message, " (in container '')", "")
-		b.WriteString(msg)
-		switch {
-		case strings.HasPrefix(msg, "undeclared reference"):
-			unknown = true
-		case msg == "invalid matches argument":
-			b.WriteString(": the pattern is not a valid RE2 regular expression")
-		}
+		b.WriteString(strings.ReplaceAll(e.Message, " (in container '')", ""))
+	}
+	// cel-go's issues are untyped sentences, so the hints come from the
+	// expression itself, not from their text.
+	unknown, badPattern := compileHints(env, expr)
+	if badPattern != nil {
+		b.WriteString(" (the pattern is not a valid RE2 regular expression: " + badPattern.Error() + ")")
 	}
 	if unknown {
 		b.WriteString(" (the variables are " + filterVars + ")")
 	}
 	return &field.Error{Path: "filter", Reason: b.String()}
+}
+
+// compileHints reads expr's syntax tree for the two mistakes worth a hint:
+// a name that is not one of the filter's variables (nor a comprehension's
+// own), and a literal pattern of matches() that RE2 refuses.
+func compileHints(env *cel.Env, expr string) (unknown bool, badPattern error) {
+	parsed, iss := env.Parse(expr)
+	if iss.Err() != nil {
+		return false, nil
+	}
+	known := map[string]bool{}
+	for _, v := range strings.FieldsFunc(filterVars, func(r rune) bool { return r == ',' || r == ' ' }) {
+		known[v] = v != "and"
+	}
+	celast.PreOrderVisit(parsed.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		switch e.Kind() {
+		case celast.ComprehensionKind:
+			c := e.AsComprehension()
+			known[c.IterVar()], known[c.AccuVar()] = true, true
+			if c.HasIterVar2() {
+				known[c.IterVar2()] = true
+			}
+		case celast.IdentKind:
+			unknown = unknown || !known[e.AsIdent()]
+		case celast.CallKind:
+			args := e.AsCall().Args()
+			if e.AsCall().FunctionName() == "matches" && len(args) > 0 && args[len(args)-1].Kind() == celast.LiteralKind {
+				if p, ok := args[len(args)-1].AsLiteral().(types.String); ok && badPattern == nil {
+					_, badPattern = regexp.Compile(string(p))
+				}
+			}
+		}
+	}))
+	return unknown, badPattern
 }
 
 // evalError explains an evaluation failure, adding the remedy for the two

@@ -153,7 +153,8 @@ func TestCompileFilterErrors(t *testing.T) {
 		{"null", `null`, []string{"must be true or false"}},
 		{"wrong operand", `type > 5`, []string{"line 1, column 6:", "no matching overload"}},
 		{"bad timestamp literal", `time > timestamp("yesterday")`, []string{"timestamp"}},
-		{"bad regex literal", `type.matches("(")`, []string{"line 1, column 14:", "regular expression"}},
+		{"bad regex literal", `type.matches("(")`, []string{"line 1, column 14:", "not a valid RE2 regular expression: error parsing regexp: missing closing )"}},
+		{"unknown name inside a comprehension", `data.xs.exists(x, x == totl)`, []string{"undeclared reference to 'totl'", "the variables are id,"}},
 		{"too long", `type == "` + strings.Repeat("x", maxFilterLen) + `"`, []string{"bytes long; the limit is 4096"}},
 	}
 	for _, tt := range tests {
@@ -309,4 +310,20 @@ func BenchmarkFilterMatchExists(b *testing.B) {
 			b.Fatalf("Match = %v, %v", ok, err)
 		}
 	}
+}
+
+// TestCompileHintsComeFromTheExpression: the hints are found in the
+// expression's syntax tree, so a comprehension's own variable is not an
+// unknown name, and a valid pattern is not flagged.
+func TestCompileHintsComeFromTheExpression(t *testing.T) {
+	t.Parallel()
+	env, err := filterEnv()
+	require.NoError(t, err)
+	unknown, bad := compileHints(env, `data.xs.exists(x, x.all(y, y > 1)) && data.m.exists(k, k == "a") && type.matches("^order\\.")`)
+	require.False(t, unknown)
+	require.NoError(t, bad)
+	unknown, _ = compileHints(env, `data.xs.exists(x, x > limit)`)
+	require.True(t, unknown)
+	_, bad = compileHints(env, `matches(type, "[")`)
+	require.Error(t, bad)
 }
