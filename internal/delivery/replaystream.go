@@ -95,6 +95,10 @@ func (m *Manager) publishReplay(ctx context.Context, name, typ, id string, seq u
 	}
 	msg.Data = event
 	wait := 50 * time.Millisecond
+	// The app may take events between a refusal and the look at the
+	// stream's state, so a refusal the state does not explain is tried
+	// again a few times before the store counts as broken.
+	unexplained := 0
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err := m.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(ReplaysStream))
@@ -102,8 +106,16 @@ func (m *Manager) publishReplay(ctx context.Context, name, typ, id string, seq u
 		if err == nil {
 			return nil
 		}
-		if !m.replaysFull(ctx, name, storedSize(msg), err) {
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != jsErrStoreFailed {
 			return err
+		}
+		if !m.replaysFull(ctx, name, storedSize(msg)) {
+			if unexplained++; unexplained > maxUnexplainedRefusals {
+				return err
+			}
+		} else {
+			unexplained = 0
 		}
 		select {
 		case <-ctx.Done():
@@ -118,6 +130,10 @@ func (m *Manager) publishReplay(ctx context.Context, name, typ, id string, seq u
 // (JSStreamStoreFailedF in nats-server's errors.json); nats.go has no name for it.
 const jsErrStoreFailed jetstream.ErrorCode = 10077
 
+// maxUnexplainedRefusals is how many refusals in a row that the stream's
+// state does not explain as full a replay tries again before it fails.
+const maxUnexplainedRefusals = 5
+
 // storedSize is about what msg takes in a stream: subject, headers, data,
 // and the record's own few dozen bytes.
 func storedSize(msg *nats.Msg) int {
@@ -130,17 +146,12 @@ func storedSize(msg *nats.Msg) int {
 	return n
 }
 
-// replaysFull reports a publish (of a size-byte event) to subscription name
-// refused because the
-// stream is at one of its limits (discard new), which is worth waiting for,
+// replaysFull reports whether a size-byte event for subscription name finds
+// the stream at one of its limits (discard new), which is worth waiting for,
 // as opposed to a broken store, which is not. The server gives every storage
 // failure the same code, so the stream's state decides, never the error's
 // text.
-func (m *Manager) replaysFull(ctx context.Context, name string, size int, err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) || apiErr.ErrorCode != jsErrStoreFailed {
-		return false
-	}
+func (m *Manager) replaysFull(ctx context.Context, name string, size int) bool {
 	s, serr := m.js.Stream(ctx, ReplaysStream)
 	if serr != nil {
 		return false
