@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Names of the streams, buckets and subjects weir owns.
@@ -197,7 +198,14 @@ func startEmbedded(ctx context.Context, cfg Config, log *slog.Logger) (*server.S
 		}
 		opts.DontListen = false
 		opts.Host, opts.Port = host, p
-		opts.Username, opts.Password = cfg.Credentials.User, cfg.Credentials.Password
+		// The server keeps only a bcrypt hash of the password (and says so
+		// no longer: it warns about plaintext ones); it costs one hash per
+		// client connection, not per message.
+		hash, err := bcrypt.GenerateFromPassword([]byte(cfg.Credentials.Password), bcrypt.DefaultCost)
+		if err != nil {
+			return nil, fmt.Errorf("bus.password: %w", err)
+		}
+		opts.Username, opts.Password = cfg.Credentials.User, string(hash)
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
