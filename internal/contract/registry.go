@@ -18,6 +18,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/weir-dev/weir/internal/contract/compat"
+	"github.com/weir-dev/weir/internal/lifecycle"
 )
 
 // Bucket holds one key per contract ("c.<type>") with all its versions.
@@ -113,11 +114,7 @@ type Registry struct {
 	contracts map[string]*Contract
 	compiled  map[string]*jsonschema.Schema // "<type>#<version>"
 
-	life    sync.Mutex // guards started, stopped, cancel and done
-	started bool
-	stopped bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	life lifecycle.Once
 }
 
 // ErrStarted means Start was called on a registry that was already started
@@ -146,85 +143,61 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int, baseURL str
 // cancels in Stop. A registry starts once: a second Start, or a Start after
 // Stop, returns ErrStarted.
 func (r *Registry) Start(ctx context.Context) error {
-	r.life.Lock()
-	defer r.life.Unlock()
-	if r.started || r.stopped {
-		return ErrStarted
-	}
-	r.started = true
-	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      Bucket,
-		Description: "weir: event contracts and their versioned schemas",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    r.replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", Bucket, err)
-	}
-	r.kv = kv
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w, err := kv.WatchAll(wctx)
-	if err != nil {
-		cancel()
-		return err
-	}
-	// The watcher first replays every key, then a nil marks the end of history.
-load:
-	for {
-		select {
-		case <-ctx.Done():
-			_ = w.Stop()
-			cancel()
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok || e == nil {
-				break load
-			}
-			r.apply(e)
+	return r.life.Start(ctx, ErrStarted, func(bg context.Context) (func(), error) {
+		kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      Bucket,
+			Description: "weir: event contracts and their versioned schemas",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    r.replicas,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("create bucket %s: %w", Bucket, err)
 		}
-	}
-	r.cancel, r.done = cancel, make(chan struct{})
-	go func() {
-		defer close(r.done)
-		defer func() { _ = w.Stop() }()
+		r.kv = kv
+		w, err := kv.WatchAll(bg)
+		if err != nil {
+			return nil, err
+		}
+		// The watcher first replays every key, then a nil marks the end of
+		// history.
+	load:
 		for {
 			select {
-			case <-wctx.Done():
-				return
+			case <-ctx.Done():
+				_ = w.Stop()
+				return nil, ctx.Err()
 			case e, ok := <-w.Updates():
-				if !ok {
-					return
+				if !ok || e == nil {
+					break load
 				}
-				if e != nil {
-					r.apply(e)
-				}
+				r.apply(e)
 			}
 		}
-	}()
-	return nil
+		return func() {
+			defer func() { _ = w.Stop() }()
+			for {
+				select {
+				case <-bg.Done():
+					return
+				case e, ok := <-w.Updates():
+					if !ok {
+						return
+					}
+					if e != nil {
+						r.apply(e)
+					}
+				}
+			}
+		}, nil
+	})
 }
 
 // Stop stops following changes and waits for the follower, or until ctx
 // ends, then returns ctx's error. The contracts loaded stay readable. It is
 // safe to call more than once, and before Start (then Start can no longer
 // start it).
-func (r *Registry) Stop(ctx context.Context) error {
-	r.life.Lock()
-	r.stopped = true
-	cancel, done := r.cancel, r.done
-	r.life.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (r *Registry) Stop(ctx context.Context) error { return r.life.Stop(ctx) }
 
 func (r *Registry) apply(e jetstream.KeyValueEntry) {
 	typ := e.Key()[len("c."):]

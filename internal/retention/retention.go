@@ -17,6 +17,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/weir-dev/weir/internal/lifecycle"
+
 	"github.com/weir-dev/weir/internal/event"
 	"github.com/weir-dev/weir/internal/field"
 
@@ -88,11 +90,7 @@ type Keeper struct {
 	policy Policy
 	wake   chan struct{}
 
-	life    sync.Mutex
-	started bool
-	stopped bool
-	done    chan struct{}
-	cancel  context.CancelFunc
+	life lifecycle.Once
 }
 
 // New builds a keeper that sweeps every interval.
@@ -145,52 +143,29 @@ var ErrStarted = errors.New("retention: the keeper was already started")
 // ctx's values) and cancels in Stop. A keeper starts once: a second Start, or
 // a Start after Stop, returns ErrStarted.
 func (k *Keeper) Start(ctx context.Context) error {
-	k.life.Lock()
-	defer k.life.Unlock()
-	if k.started || k.stopped {
-		return ErrStarted
-	}
-	k.started = true
-	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	k.cancel, k.done = cancel, make(chan struct{})
-	go func() {
-		defer close(k.done)
-		t := time.NewTicker(k.every)
-		defer t.Stop()
-		for {
-			if err := k.Sweep(bg); err != nil && bg.Err() == nil {
-				k.log.WarnContext(bg, "retention sweep failed", slog.Any("error", err))
+	return k.life.Start(ctx, ErrStarted, func(bg context.Context) (func(), error) {
+		return func() {
+			t := time.NewTicker(k.every)
+			defer t.Stop()
+			for {
+				if err := k.Sweep(bg); err != nil && bg.Err() == nil {
+					k.log.WarnContext(bg, "retention sweep failed", slog.Any("error", err))
+				}
+				select {
+				case <-bg.Done():
+					return
+				case <-t.C:
+				case <-k.wake:
+				}
 			}
-			select {
-			case <-bg.Done():
-				return
-			case <-t.C:
-			case <-k.wake:
-			}
-		}
-	}()
-	return nil
+		}, nil
+	})
 }
 
 // Stop ends the sweeper (a sweep in progress is cancelled) and waits for it,
 // or until ctx ends, then returns ctx's error. It is safe to call more than
 // once, and before Start (then Start can no longer start it).
-func (k *Keeper) Stop(ctx context.Context) error {
-	k.life.Lock()
-	k.stopped = true
-	cancel, done := k.cancel, k.done
-	k.life.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (k *Keeper) Stop(ctx context.Context) error { return k.life.Stop(ctx) }
 
 // Sweep purges, for every type kept shorter than the stream keeps, the events
 // older than that type's age. It returns when done.
