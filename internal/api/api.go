@@ -35,6 +35,8 @@ type API struct {
 	catalog       func() contract.Catalog
 	keeper        *retention.Keeper
 	archiveStatus func() any
+	links         *token.Links
+	publicURL     string
 }
 
 // Config are the API's settings.
@@ -55,6 +57,8 @@ type Config struct {
 	Retention *retention.Keeper
 	// ArchiveStatus reports the archive's progress; nil hides its route.
 	ArchiveStatus func() any
+	// PublicURL is where browsers reach weir; portal sign-in links start with it.
+	PublicURL string
 }
 
 // Deps are the parts the API serves.
@@ -69,6 +73,8 @@ type Deps struct {
 	Metrics *ingress.Metrics
 	// Log receives the API's logs.
 	Log *slog.Logger
+	// Links makes portal sign-in links; nil hides POST /v1/portal/links.
+	Links *token.Links
 }
 
 // New builds the API.
@@ -76,7 +82,7 @@ func New(cfg Config, deps Deps) *API {
 	return &API{tokens: deps.Tokens, pub: deps.Publisher, deliv: deps.Delivery, metrics: deps.Metrics, log: deps.Log,
 		maxBody: cfg.MaxBody, bodyTimeout: cfg.BodyTimeout,
 		dedupeWindow: cfg.DedupeWindow, onInvalid: cfg.OnInvalid, contracts: cfg.Contracts, catalog: cfg.Catalog,
-		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus}
+		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus, links: deps.Links, publicURL: cfg.PublicURL}
 }
 
 // Register adds the /v1/ routes to mux.
@@ -86,6 +92,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerSubscriptions(mux)
 	a.registerContracts(mux)
 	a.registerRetention(mux)
+	a.registerPortal(mux)
 	// Profiles show how weir spends its time; only admins may take them.
 	mux.Handle("/debug/pprof/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !tokenOf(r).IsAdmin() {

@@ -17,7 +17,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 	commands := [][]string{
 		{"serve"}, {"send"}, {"tail"}, {"listen"}, {"replay"}, {"bench"}, {"version"},
 		{"deadletters"}, {"deadletters", "ls"}, {"deadletters", "show"}, {"deadletters", "redrive"}, {"deadletters", "resolve"},
-		{"contract"}, {"contract", "check"}, {"contract", "import"},
+		{"contract"}, {"contract", "check"}, {"contract", "import"}, {"portal"}, {"portal", "link"},
 	}
 	// The table covers every command the top-level usage lists.
 	listed := map[string]bool{}

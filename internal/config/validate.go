@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/token"
 )
 
 // WithDefaults fills every unset field with its documented default.
@@ -250,16 +251,7 @@ func (c *Config) Validate() error {
 }
 
 // ValidRole reports why r is not admin, publish:<pattern> or subscribe:<pattern>.
-func ValidRole(r string) error {
-	if r == "admin" {
-		return nil
-	}
-	kind, pattern, ok := strings.Cut(r, ":")
-	if !ok || (kind != "publish" && kind != "subscribe") {
-		return fmt.Errorf("%q is not a role: use admin, publish:<type pattern> or subscribe:<type pattern>", r)
-	}
-	return ValidPattern(pattern)
-}
+func ValidRole(r string) error { return token.ValidRole(r) }
 
 func (s Source) validate(name string) error {
 	p := "sources." + name

@@ -19,9 +19,8 @@ func TestUnknownRoutesAndMethodsAreProblems(t *testing.T) {
 		status            int
 		kind, allow       string
 	}{
-		{"GET", "/", "", 404, "not-found", ""},
 		{"GET", "/nope", "", 404, "not-found", ""},
-		{"POST", "/", "", 404, "not-found", ""},
+		{"POST", "/", "", 405, "method-not-allowed", "GET, HEAD"},
 		{"GET", "/in/shop", "", 405, "method-not-allowed", "POST"},
 		{"PUT", "/in/nope", "", 405, "method-not-allowed", "POST"},
 		{"GET", "/in/shop/more", "", 404, "not-found", ""},
@@ -42,6 +41,14 @@ func TestUnknownRoutesAndMethodsAreProblems(t *testing.T) {
 		require.Equal(t, tc.path, r.body["instance"], what)
 		require.Equal(t, tc.allow, r.header.Get("Allow"), what)
 	}
+
+	// GET / sends a browser to the portal.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(b.base + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/ui/", resp.Header.Get("Location"))
 
 	// Routes that exist still answer as before.
 	require.Equal(t, http.StatusOK, do(t, mustGet(t, b.base+"/healthz")).status)

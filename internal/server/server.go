@@ -26,6 +26,7 @@ import (
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
+	"github.com/weir-dev/weir/internal/portal"
 	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/retention"
 	"github.com/weir-dev/weir/internal/token"
@@ -135,12 +136,16 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		Help: "Ingress and API requests being served.",
 	})
 	s.registry.MustRegister(inFlight)
+	links, err := token.OpenLinks(ctx, s.bus.JetStream(), cfg.Bus.Replicas)
+	if err != nil {
+		return bus.Unavailable("open the portal's links", err)
+	}
 	apiMux := http.NewServeMux()
 	apiMux.Handle("POST /in/{source}", ingress.NewWebhooks(sources, pub, cfg.Server.BodyTimeout, metrics, s.log))
 	api.New(api.Config{
 		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
-		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(),
-	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Metrics: metrics, Log: s.log}).Register(apiMux)
+		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(), PublicURL: publicURL,
+	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Metrics: metrics, Log: s.log, Links: links}).Register(apiMux)
 	// Both muxes answer an unknown route or method with a problem
 	// (docs/errors.md). Probes and metrics are not counted in flight.
 	counted := promhttp.InstrumentHandlerInFlight(inFlight, problem.Routes(apiMux))
@@ -158,6 +163,14 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	ui, err := portal.New(ctx, portal.Config{PublicURL: publicURL}, portal.Deps{
+		Tokens: tokens, Links: links, Delivery: s.deliv, Contracts: s.contracts, Catalog: s.catalog,
+		Ready: s.bus.Ready, Log: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	ui.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 
 	// Every wait on a client is bounded: headers by ReadHeaderTimeout, a body
