@@ -17,7 +17,9 @@ import (
 	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/retention"
+	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
+	"github.com/weir-dev/weir/internal/traffic"
 )
 
 // API holds what the /v1/ handlers need.
@@ -35,6 +37,8 @@ type API struct {
 	catalog       func() contract.Catalog
 	keeper        *retention.Keeper
 	archiveStatus func() any
+	traffic       *traffic.Counters
+	tails         *tail.Tailer
 }
 
 // Config are the API's settings.
@@ -69,6 +73,10 @@ type Deps struct {
 	Metrics *ingress.Metrics
 	// Log receives the API's logs.
 	Log *slog.Logger
+	// Traffic are the live figures of GET /v1/traffic; nil hides the route.
+	Traffic *traffic.Counters
+	// Tails serve GET /v1/events/stream; nil hides the route.
+	Tails *tail.Tailer
 }
 
 // New builds the API.
@@ -76,7 +84,8 @@ func New(cfg Config, deps Deps) *API {
 	return &API{tokens: deps.Tokens, pub: deps.Publisher, deliv: deps.Delivery, metrics: deps.Metrics, log: deps.Log,
 		maxBody: cfg.MaxBody, bodyTimeout: cfg.BodyTimeout,
 		dedupeWindow: cfg.DedupeWindow, onInvalid: cfg.OnInvalid, contracts: cfg.Contracts, catalog: cfg.Catalog,
-		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus}
+		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus,
+		traffic: deps.Traffic, tails: deps.Tails}
 }
 
 // Register adds the /v1/ routes to mux.
@@ -86,6 +95,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerSubscriptions(mux)
 	a.registerContracts(mux)
 	a.registerRetention(mux)
+	a.registerTraffic(mux)
 	// Profiles show how weir spends its time; only admins may take them.
 	mux.Handle("/debug/pprof/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !tokenOf(r).IsAdmin() {
