@@ -11,6 +11,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Kind is the shape of a chart.
@@ -179,3 +180,15 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // num writes a coordinate with at most two decimals, which is finer than any
 // screen shows at these sizes.
 func num(f float64) string { return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64) }
+
+// MinuteLabels names n one-minute buckets ending with the minute end falls in,
+// oldest first, as clock times ("15:04") in end's location: the Labels of a
+// chart of traffic.Series.PerMinute with end = traffic.Snapshot.At.
+func MinuteLabels(end time.Time, n int) []string {
+	out := make([]string, n)
+	end = end.Truncate(time.Minute)
+	for i := range n {
+		out[i] = end.Add(-time.Duration(n-1-i) * time.Minute).Format("15:04")
+	}
+	return out
+}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -117,4 +118,11 @@ func TestLineAndEmpty(t *testing.T) {
 	es = parse(t, string(chart.SVG(chart.Chart{Title: "nothing"})))
 	require.Equal(t, "No data.", es[2].text)
 	require.Empty(t, named(es, "rect"))
+}
+
+func TestMinuteLabels(t *testing.T) {
+	t.Parallel()
+	end := time.Date(2026, 12, 7, 10, 1, 42, 0, time.UTC)
+	require.Equal(t, []string{"09:59", "10:00", "10:01"}, chart.MinuteLabels(end, 3))
+	require.Empty(t, chart.MinuteLabels(end, 0))
 }
