@@ -52,6 +52,7 @@ type Publisher struct {
 // Observer learns of every event stored on the bus (not of duplicates). It is
 // called on the request's path, so it must be quick and must not block.
 type Observer interface {
+	// Accepted gets the type and source of an event just stored.
 	Accepted(typ, source string)
 }
 
