@@ -17,7 +17,9 @@ import (
 	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/retention"
+	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
+	"github.com/weir-dev/weir/internal/traffic"
 )
 
 // API holds what the /v1/ handlers need.
@@ -37,6 +39,8 @@ type API struct {
 	archiveStatus func() any
 	links         *token.Links
 	publicURL     string
+	traffic       *traffic.Counters
+	tails         *tail.Tailer
 }
 
 // Config are the API's settings.
@@ -75,6 +79,10 @@ type Deps struct {
 	Log *slog.Logger
 	// Links makes portal sign-in links; nil hides POST /v1/portal/links.
 	Links *token.Links
+	// Traffic are the live figures of GET /v1/traffic; nil hides the route.
+	Traffic *traffic.Counters
+	// Tails serve GET /v1/events/stream; nil hides the route.
+	Tails *tail.Tailer
 }
 
 // New builds the API.
@@ -82,7 +90,8 @@ func New(cfg Config, deps Deps) *API {
 	return &API{tokens: deps.Tokens, pub: deps.Publisher, deliv: deps.Delivery, metrics: deps.Metrics, log: deps.Log,
 		maxBody: cfg.MaxBody, bodyTimeout: cfg.BodyTimeout,
 		dedupeWindow: cfg.DedupeWindow, onInvalid: cfg.OnInvalid, contracts: cfg.Contracts, catalog: cfg.Catalog,
-		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus, links: deps.Links, publicURL: cfg.PublicURL}
+		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus, links: deps.Links, publicURL: cfg.PublicURL,
+		traffic: deps.Traffic, tails: deps.Tails}
 }
 
 // Register adds the /v1/ routes to mux.
@@ -93,6 +102,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerContracts(mux)
 	a.registerRetention(mux)
 	a.registerPortal(mux)
+	a.registerTraffic(mux)
 	// Profiles show how weir spends its time; only admins may take them.
 	mux.Handle("/debug/pprof/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !tokenOf(r).IsAdmin() {

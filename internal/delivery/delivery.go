@@ -88,6 +88,8 @@ type Config struct {
 	// Archive lets replays read from the archive; nil when there is none
 	// (a replay from the archive is then refused with ErrNoArchive).
 	Archive ArchiveReader
+	// Observer, when not nil, learns of every delivery outcome (see Observer).
+	Observer Observer
 }
 
 // Manager runs every subscription of this node.
@@ -136,6 +138,7 @@ func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error)
 			return nil, fmt.Errorf("subscriptions.%s.%w", name, err)
 		}
 	}
+	m.observer = cfg.Observer
 	mgr := &Manager{
 		bus: b, js: b.JetStream(), log: log, metrics: m, cfg: cfg, policy: policy,
 		client: &http.Client{Transport: policy.Transport(), CheckRedirect: noRedirects},

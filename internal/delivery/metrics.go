@@ -17,6 +17,39 @@ type Metrics struct {
 	filterErrors   *prometheus.CounterVec
 	breaker        *prometheus.GaugeVec
 	reg            prometheus.Registerer // New registers the manager's lag collector on it
+	observer       Observer              // set by New from Config.Observer; may be nil
+}
+
+// Observer learns of every delivery outcome this node counts, for live figures
+// kept beside the Prometheus collectors. It is called on the delivery's path, so
+// it must be quick and must not block.
+type Observer interface {
+	// Delivered gets an attempt's outcome (the Outcome* values, or
+	// "filtered" for an event the filter skipped), or OutcomeDeadLettered
+	// when an event became a dead letter for any reason.
+	Delivered(outcome string)
+}
+
+// OutcomeDeadLettered is what an Observer gets for each new dead letter. It
+// differs from OutcomeDeadLetter, the outcome of a last failed attempt: events
+// also become dead letters without an attempt (a filter that cannot judge
+// them, max_age).
+const OutcomeDeadLettered = "dead_lettered"
+
+// outcome counts one delivery outcome.
+func (m *Metrics) outcome(sub, outcome string) {
+	m.deliveries.WithLabelValues(sub, outcome).Inc()
+	if m.observer != nil {
+		m.observer.Delivered(outcome)
+	}
+}
+
+// deadLettered counts one new dead letter.
+func (m *Metrics) deadLettered(sub string) {
+	m.deadLetters.WithLabelValues(sub).Inc()
+	if m.observer != nil {
+		m.observer.Delivered(OutcomeDeadLettered)
+	}
 }
 
 // NewMetrics registers delivery's collectors on reg. The lag and in-flight

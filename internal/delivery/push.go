@@ -122,7 +122,7 @@ func (s *Sub) selects(ctx context.Context, msg jetstream.Msg, meta *jetstream.Ms
 		s.deadLetterFilter(ctx, msg, meta, err)
 		return false
 	}
-	s.m.metrics.deliveries.WithLabelValues(s.name, "filtered").Inc()
+	s.m.metrics.outcome(s.name, "filtered")
 	s.settle(msg, msg.Ack)
 	return false
 }
@@ -236,7 +236,7 @@ func (s *Sub) attempt(ctx context.Context, msg jetstream.Msg, n int) result {
 		s.breaker.Failure(time.Now())
 	}
 	r.apply(v, n, p.MaxAttempts, s.backoff)
-	s.m.metrics.deliveries.WithLabelValues(s.name, r.attempt.Outcome).Inc()
+	s.m.metrics.outcome(s.name, r.attempt.Outcome)
 	// The last attempt is waited for: the dead letter reads the history back.
 	if err := s.m.attempts.record(context.WithoutCancel(ctx), &r.attempt, r.attempt.Outcome == OutcomeDeadLetter); err != nil {
 		s.m.log.Warn("attempt not recorded", "subscription", s.name, "event_id", id, "error", err)
@@ -360,7 +360,7 @@ func (s *Sub) storeDeadLetter(ctx context.Context, msg jetstream.Msg, meta *jets
 		s.settle(msg, func() error { return msg.NakWithDelay(time.Minute) })
 		return
 	}
-	s.m.metrics.deadLetters.WithLabelValues(s.name).Inc()
+	s.m.metrics.deadLettered(s.name)
 	s.m.log.Warn("event dead-lettered", "subscription", s.name, "event_id", id, "dead_letter_id", d.ID, "reason", reason)
 	s.settle(msg, func() error { return msg.TermWithReason("dead-lettered: " + d.ID) })
 }

@@ -46,17 +46,25 @@ type Publisher struct {
 	metrics   *Metrics
 	timeout   time.Duration
 	gate      *Gate
+	observer  Observer
+}
+
+// Observer learns of every event stored on the bus (not of duplicates). It is
+// called on the request's path, so it must be quick and must not block.
+type Observer interface {
+	// Accepted gets the type and source of an event just stored.
+	Accepted(typ, source string)
 }
 
 // NewPublisher builds a Publisher; timeout bounds the wait for JetStream's ack.
 // contracts may be nil (no checking). gate bounds and sheds the load; it learns
-// from every publish how fast the bus stores events.
-func NewPublisher(b *bus.Bus, contracts *Contracts, gate *Gate, m *Metrics, timeout time.Duration, log *slog.Logger) *Publisher {
+// from every publish how fast the bus stores events. obs may be nil.
+func NewPublisher(b *bus.Bus, contracts *Contracts, gate *Gate, m *Metrics, timeout time.Duration, log *slog.Logger, obs Observer) *Publisher {
 	if contracts != nil {
 		contracts.deprecated = m.deprecated
 	}
 	m.watch(gate)
-	return &Publisher{bus: b, contracts: contracts, gate: gate, log: log, metrics: m, timeout: timeout}
+	return &Publisher{bus: b, contracts: contracts, gate: gate, log: log, metrics: m, timeout: timeout, observer: obs}
 }
 
 // Gate is the load gate every incoming event passes before its body is read.
@@ -115,6 +123,8 @@ func (p *Publisher) publish(ctx context.Context, ev *event.Event, key string, wi
 		if id, err := p.bus.EventIDAt(ctx, pub.Seq); err == nil && id != "" {
 			res.ID = id
 		}
+	} else if p.observer != nil {
+		p.observer.Accepted(ev.Type, ev.Source)
 	}
 	if dk != "" {
 		if err := p.bus.Remember(dk, []byte(res.ID)); err != nil {

@@ -29,7 +29,9 @@ import (
 	"github.com/weir-dev/weir/internal/portal"
 	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/retention"
+	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
+	"github.com/weir-dev/weir/internal/traffic"
 )
 
 // Server is one running weir node.
@@ -43,6 +45,8 @@ type Server struct {
 	archiver  *archive.Archiver
 	dead      *deadletter.Store
 	contracts *contract.Registry
+	traffic   *traffic.Counters
+	tails     *tail.Tailer
 	http      *http.Server
 	listener  net.Listener
 	limited   *clientLimitListener
@@ -106,10 +110,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.declareContracts(ctx); err != nil {
 		return err
 	}
+	if err := s.buildTraffic(ctx); err != nil {
+		return err
+	}
 	metrics := ingress.NewMetrics(s.registry)
 	pub := ingress.NewPublisher(s.bus, &ingress.Contracts{
 		Registry: s.contracts, DeadLetters: s.dead, RequireContract: cfg.Policy.RequireContract,
-	}, ingress.NewGate(cfg.Ingress.MaxPending, cfg.Ingress.SlowAck), metrics, cfg.Bus.PublishTimeout, s.log)
+	}, ingress.NewGate(cfg.Ingress.MaxPending, cfg.Ingress.SlowAck), metrics, cfg.Bus.PublishTimeout, s.log, s.traffic)
 
 	acfg, archived := s.archiveConfig()
 	var fromArchive delivery.ArchiveReader
@@ -118,7 +125,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.deliv, err = delivery.New(s.bus, delivery.Config{
 		Subscriptions: cfg.Subscriptions, Delivery: cfg.Delivery, Replicas: cfg.Bus.Replicas, DeadLetters: s.dead,
-		Archive: fromArchive,
+		Archive: fromArchive, Observer: s.traffic,
 	}, delivery.NewMetrics(s.registry), s.log)
 	if err != nil {
 		return err
@@ -145,7 +152,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	api.New(api.Config{
 		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(), PublicURL: publicURL,
-	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Metrics: metrics, Log: s.log, Links: links}).Register(apiMux)
+	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Metrics: metrics, Log: s.log, Links: links,
+		Traffic: s.traffic, Tails: s.tails}).Register(apiMux)
 	// Both muxes answer an unknown route or method with a problem
 	// (docs/errors.md). Probes and metrics are not counted in flight.
 	counted := promhttp.InstrumentHandlerInFlight(inFlight, problem.Routes(apiMux))
@@ -182,6 +190,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	s.http.RegisterOnShutdown(s.tails.Close) // a live tail never ends by itself
 	if err := s.showAdminToken(bootstrap); err != nil {
 		return err
 	}
