@@ -79,7 +79,9 @@ func (p *Portal) catalogList(w http.ResponseWriter, r *http.Request, v *viewer) 
 	p.render(w, r, http.StatusOK, "catalog", page{Title: "Catalog", Nav: "catalog", Viewer: v, Data: d})
 }
 
-func containsFold(s, sub string) bool { return strings.Contains(strings.ToLower(s), strings.ToLower(sub)) }
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
 
 // producer is a source that sends, or may send, a type.
 type producer struct {

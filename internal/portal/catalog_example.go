@@ -12,7 +12,7 @@ import (
 // Bounds on an example made from a schema.
 const (
 	maxExampleDepth = 8
-	maxExampleNodes = 300     // values made
+	maxExampleNodes = 300      // values made
 	maxExampleBytes = 64 << 10 // of the data's JSON text
 )
 
