@@ -78,6 +78,13 @@ func TestCatalogListsTheTypesTheViewerMaySee(t *testing.T) {
 	admin := signedIn(t, n, adminSecret)
 	a = admin.get("/ui/catalog")
 	require.Contains(t, a.body, "payment.settled")
+	require.NotContains(t, a.body, "deprecated</span>")
+	status, out := api(t, n.base, http.MethodPost, "/v1/contracts/payment.settled/deprecate", adminSecret,
+		map[string]any{"sunset": "2030-06-30", "policy": "reject", "note": "use payment.completed"})
+	require.Equal(t, http.StatusOK, status, out)
+	a = admin.get("/ui/catalog")
+	require.Regexp(t, `<span class="pill deprecated">deprecated</span> <span class="hint">sunset <time datetime="2030-06-30T00:00:00Z">[^<]+</time>, then refused</span>`, a.body)
+	require.Contains(t, admin.get("/ui/catalog/payment.settled").body, "use payment.completed")
 	require.Contains(t, admin.get("/ui/catalog?q=payments").body, "payment.settled")
 	require.NotContains(t, admin.get("/ui/catalog?q=payments").body, "order.placed")
 
