@@ -107,7 +107,7 @@ type typeData struct {
 	Consumers []contract.CatalogSubscription
 	// Traffic holds the live figures (events per minute, last seen) once
 	// traffic counting fills it in trafficFor; the page shows its section
-	// only when it is not nil.
+	// (templates/catalog_type.html, "Traffic") only when it is not nil.
 	Traffic any
 	// Check is the compatibility form's state and result.
 	Check checkForm

@@ -23,7 +23,7 @@ type exampleEvent struct {
 	// Generated is set when the data was made from the schema rather than
 	// being the contract's own example.
 	Generated bool
-	// Verdict is what the version's schema says about the example's data.
+	// Violations are the ways the data breaks the version's schema.
 	Violations []contract.Violation
 	// Checked is set when the data was checked against the schema.
 	Checked bool
