@@ -116,6 +116,7 @@ func (s *Server) catalog() contract.Catalog {
 			cs.Types = []string{src.Type}
 		} else {
 			cs.Description = "The event type comes from each request (" + src.TypeFrom + ")."
+			cs.TypePrefix = src.TypePrefix
 		}
 		cat.Sources = append(cat.Sources, cs)
 	}
