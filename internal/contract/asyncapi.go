@@ -101,6 +101,20 @@ func (cat Catalog) VisibleTo(canSubscribe func(patterns []string) bool) Catalog 
 	return cat
 }
 
+// OnlyTypes returns cat with only the contracts whose type canSee accepts:
+// the portal's download shows the viewer the same types as its catalog
+// pages. cat is not changed.
+func (cat Catalog) OnlyTypes(canSee func(typ string) bool) Catalog {
+	contracts := make([]CatalogContract, 0, len(cat.Contracts))
+	for _, c := range cat.Contracts {
+		if canSee(c.Type) {
+			contracts = append(contracts, c)
+		}
+	}
+	cat.Contracts = contracts
+	return cat
+}
+
 const (
 	asyncAPIVersion = "3.0.0"
 	// payloadSchemaFormat labels every payload. It is the only JSON Schema

@@ -93,9 +93,10 @@ func (p *Portal) check(typ string, f checkForm) (*contract.Result, *field.Error)
 }
 
 // asyncAPIDoc renders the catalog as GET /v1/asyncapi does for the
-// viewer's token: the same function, the same filter.
+// viewer's token (the same function, the same subscription filter), with
+// only the types the viewer's catalog pages show.
 func (p *Portal) asyncAPIDoc(w http.ResponseWriter, r *http.Request, v *viewer) ([]byte, bool) {
-	doc, err := contract.RenderAsyncAPI(p.deps.Catalog().VisibleTo(v.Token.CanSubscribe))
+	doc, err := contract.RenderAsyncAPI(p.deps.Catalog().VisibleTo(v.Token.CanSubscribe).OnlyTypes(v.Token.CanSee))
 	if err != nil {
 		p.failErr(w, r, v, err)
 		return nil, false

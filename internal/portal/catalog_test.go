@@ -293,6 +293,7 @@ subscriptions:
     pull: {}
 `)
 	register(t, n, "order.placed", orderSchema, nil)
+	register(t, n, "payment.settled", orderSchema, nil)
 	orders := signedIn(t, n, ordersSecret)
 
 	a := orders.get("/ui/asyncapi.json")
@@ -303,6 +304,7 @@ subscriptions:
 	require.Equal(t, "3.0.0", doc["asyncapi"])
 	require.Contains(t, doc["channels"], "order.placed")
 	require.NotContains(t, a.body, `"payments"`, "a subscription the token may not see stays out, as on the API")
+	require.NotContains(t, a.body, "payment.settled", "a type the catalog hides stays out of the download")
 
 	y := orders.get("/ui/asyncapi.yaml")
 	require.Equal(t, http.StatusOK, y.status)
