@@ -350,8 +350,27 @@ func TestAReplayOfARangeFinishesAndItsPageShowsDone(t *testing.T) {
 		require.NotContains(t, a.body, `http-equiv="refresh"`, "a finished replay's page stays still")
 	}
 
-	// The admin's replay of the same subscription is visible to its owner too.
-	status, out := api(t, n.base, http.MethodPost, "/v1/subscriptions/history/replay", adminSecret, map[string]any{"from": "1"})
+	// A slow replay (one event a second, started through the API by an
+	// admin) is visible to the subscription's owner; its page refreshes
+	// itself while it runs, and cancelling it stops that.
+	for range 3 {
+		b.follow(b.action("history", "test", url.Values{"type": {"order.created"}}))
+	}
+	status, out := api(t, n.base, http.MethodPost, "/v1/subscriptions/history/replay", adminSecret, map[string]any{"from": "1", "rate": 1})
 	require.Equal(t, http.StatusAccepted, status, out)
-	require.Equal(t, http.StatusOK, b.get("/ui/replays/"+out["id"].(string)).status)
+	loc := "/ui/replays/" + out["id"].(string)
+	a = b.get(loc)
+	require.Equal(t, http.StatusOK, a.status)
+	require.Contains(t, a.body, `<meta http-equiv="refresh" content="2">`)
+	require.Contains(t, a.body, "replay-running")
+	a = b.post(loc+"/cancel", url.Values{"csrf": {b.csrf(loc)}})
+	require.Equal(t, http.StatusSeeOther, a.status)
+	weirtest.Eventually(t, 20*time.Second, func() error {
+		a = b.get(loc)
+		if !strings.Contains(a.body, "replay-cancelled") {
+			return errors.New("not cancelled yet")
+		}
+		return nil
+	})
+	require.NotContains(t, a.body, `http-equiv="refresh"`)
 }
