@@ -95,6 +95,10 @@ func (p *Portal) sendTest(w http.ResponseWriter, r *http.Request, v *viewer) {
 		refuse(http.StatusForbidden, "Your token ("+v.Token.Name+") may publish only under the sources "+strings.Join(v.Token.Sources, ", ")+", not under "+testSource+", where test events come from.")
 		return
 	}
+	if p.deps.Publisher == nil {
+		refuse(http.StatusServiceUnavailable, "This weir publishes no events from the portal (it was built without a publisher).")
+		return
+	}
 	release, pr := p.deps.Publisher.Gate().Enter(ingress.PriorityNormal)
 	if pr != nil {
 		refuse(http.StatusServiceUnavailable, "weir is shedding load just now: "+pr.Detail+" Try again in a moment.")
