@@ -162,21 +162,12 @@ func (p *Portal) typePage(v *viewer, c *contract.Contract, n int) *typeData {
 	for _, s := range cat.Subscriptions {
 		// Subscriptions the viewer may not see stay out, as on
 		// GET /v1/subscriptions.
-		if matchesAny(s.Types, c.Type) && v.Token.CanSubscribe(s.Types) {
+		if event.MatchAnyType(s.Types, c.Type) && v.Token.CanSubscribe(s.Types) {
 			d.Consumers = append(d.Consumers, s)
 		}
 	}
 	d.Example = p.exampleFor(c, ver, source)
 	return d
-}
-
-func matchesAny(patterns []string, typ string) bool {
-	for _, pat := range patterns {
-		if event.MatchType(pat, typ) {
-			return true
-		}
-	}
-	return false
 }
 
 // visibleContract is the contract named by the path, or a 404 page when
