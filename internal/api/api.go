@@ -35,6 +35,8 @@ type API struct {
 	catalog       func() contract.Catalog
 	keeper        *retention.Keeper
 	archiveStatus func() any
+	sources       *ingress.Sources
+	requests      *ingress.RequestLog
 }
 
 // Config are the API's settings.
@@ -55,6 +57,10 @@ type Config struct {
 	Retention *retention.Keeper
 	// ArchiveStatus reports the archive's progress; nil hides its route.
 	ArchiveStatus func() any
+	// Sources manages webhook sources; nil hides their routes.
+	Sources *ingress.Sources
+	// Requests is the sources' request log; nil hides its route.
+	Requests *ingress.RequestLog
 }
 
 // Deps are the parts the API serves.
@@ -76,7 +82,7 @@ func New(cfg Config, deps Deps) *API {
 	return &API{tokens: deps.Tokens, pub: deps.Publisher, deliv: deps.Delivery, metrics: deps.Metrics, log: deps.Log,
 		maxBody: cfg.MaxBody, bodyTimeout: cfg.BodyTimeout,
 		dedupeWindow: cfg.DedupeWindow, onInvalid: cfg.OnInvalid, contracts: cfg.Contracts, catalog: cfg.Catalog,
-		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus}
+		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus, sources: cfg.Sources, requests: cfg.Requests}
 }
 
 // Register adds the /v1/ routes to mux.
@@ -86,6 +92,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerSubscriptions(mux)
 	a.registerContracts(mux)
 	a.registerRetention(mux)
+	a.registerSources(mux)
 	// Profiles show how weir spends its time; only admins may take them.
 	mux.Handle("/debug/pprof/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !tokenOf(r).IsAdmin() {

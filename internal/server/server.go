@@ -42,6 +42,8 @@ type Server struct {
 	archiver  *archive.Archiver
 	dead      *deadletter.Store
 	contracts *contract.Registry
+	sources   *ingress.Sources
+	requests  *ingress.RequestLog
 	http      *http.Server
 	listener  net.Listener
 	limited   *clientLimitListener
@@ -136,8 +138,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	})
 	s.registry.MustRegister(inFlight)
 	apiMux := http.NewServeMux()
-	apiMux.Handle("POST /in/{source}", ingress.NewWebhooks(sources, pub, cfg.Server.BodyTimeout, metrics, s.log))
+	srcs, requests, err := s.startSources(ctx, sources, window, publicURL)
+	if err != nil {
+		return err
+	}
+	apiMux.Handle("POST /in/{source}", ingress.NewWebhooks(srcs, pub, cfg.Server.BodyTimeout, metrics, s.log).RecordTo(requests))
 	api.New(api.Config{
+		Sources: s.sources, Requests: requests,
 		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(),
 	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Metrics: metrics, Log: s.log}).Register(apiMux)
