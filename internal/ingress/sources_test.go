@@ -78,17 +78,17 @@ func TestSourcesRefuseConfigNamesAndBadSpecs(t *testing.T) {
 	require.ErrorIs(t, s.Delete(t.Context(), "nope"), ErrSourceNotFound)
 
 	for spec, path := range map[string]string{
-		`{"name":"x y","type":"a.b","verify":{"scheme":"none"}}`:                                           "name",
-		`{"name":"x","type":"a.b","verify":{}}`:                                                            "verify.scheme",
-		`{"name":"x","type":"a b","verify":{"scheme":"none"}}`:                                             "type",
-		`{"name":"x","verify":{"scheme":"none"}}`:                                                          "type",
-		`{"name":"x","type":"a.b","type_from":"header:X","verify":{"scheme":"none"}}`:                      "type_from",
-		`{"name":"x","type":"a.b","verify":{"scheme":"hmac"}}`:                                             "verify.header",
-		`{"name":"x","type":"a.b","verify":{"scheme":"standard-webhooks","secrets":["whsec_!!"]}}`:             "verify.secrets[0]",
-		`{"name":"x","type":"a.b","verify":{"scheme":"github","secrets":["a","b","c"]}}`:                   "verify.secrets",
-		`{"name":"x","type":"a.b","verify":{"scheme":"none"},"dedupe_window":"48h"}`:                       "dedupe_window",
-		`{"name":"x","type":"a.b","verify":{"scheme":"none"},"priority":"high"}`:                           "priority",
-		`{"name":"x","type":"a.b","verify":{"scheme":"none"},"on_invalid":"drop"}`:                         "on_invalid",
+		`{"name":"x y","type":"a.b","verify":{"scheme":"none"}}`:                                                          "name",
+		`{"name":"x","type":"a.b","verify":{}}`:                                                                           "verify.scheme",
+		`{"name":"x","type":"a b","verify":{"scheme":"none"}}`:                                                            "type",
+		`{"name":"x","verify":{"scheme":"none"}}`:                                                                         "type",
+		`{"name":"x","type":"a.b","type_from":"header:X","verify":{"scheme":"none"}}`:                                     "type_from",
+		`{"name":"x","type":"a.b","verify":{"scheme":"hmac"}}`:                                                            "verify.header",
+		`{"name":"x","type":"a.b","verify":{"scheme":"standard-webhooks","secrets":["whsec_!!"]}}`:                        "verify.secrets[0]",
+		`{"name":"x","type":"a.b","verify":{"scheme":"github","secrets":["a","b","c"]}}`:                                  "verify.secrets",
+		`{"name":"x","type":"a.b","verify":{"scheme":"none"},"dedupe_window":"48h"}`:                                      "dedupe_window",
+		`{"name":"x","type":"a.b","verify":{"scheme":"none"},"priority":"high"}`:                                          "priority",
+		`{"name":"x","type":"a.b","verify":{"scheme":"none"},"on_invalid":"drop"}`:                                        "on_invalid",
 		`{"name":"x","type_from":"header:X","type_prefix":"` + strings.Repeat("p", 300) + `","verify":{"scheme":"none"}}`: "type_prefix",
 	} {
 		var sp SourceSpec
