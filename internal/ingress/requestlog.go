@@ -40,6 +40,9 @@ const (
 	// recordStallWait is the most a request waits when the log's publishes
 	// pile up; past it the record is dropped and counted, never the request.
 	recordStallWait = time.Millisecond
+	// recordAckTimeout is how long a record's ack may take before it counts
+	// as lost.
+	recordAckTimeout = 5 * time.Second
 )
 
 // Outcomes of a request, as a record gives them.
@@ -95,7 +98,9 @@ func NewRequestLog(nc *nats.Conn, replicas int, reg prometheus.Registerer, log *
 		Name: "weir_ingress_request_log_errors_total",
 		Help: "Records of the per-source request log that could not be stored (the requests themselves were answered).",
 	})}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096),
+	// A record whose ack does not come within the timeout counts as lost,
+	// so that nothing waits on it for long (Stop included).
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(recordAckTimeout),
 		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { l.errors.Inc() }))
 	if err != nil {
 		return nil, err
@@ -133,8 +138,8 @@ func (l *RequestLog) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop waits for the records in flight, or until ctx ends. It may be called
-// twice, and before Start.
+// Stop waits for the records in flight (at most recordAckTimeout), or until
+// ctx ends. It may be called twice, and before Start.
 func (l *RequestLog) Stop(ctx context.Context) error {
 	l.mu.Lock()
 	started := l.started && !l.stopped
@@ -144,9 +149,13 @@ func (l *RequestLog) Stop(ctx context.Context) error {
 		return nil
 	}
 	defer l.js.CleanupPublisher()
+	timer := time.NewTimer(recordAckTimeout)
+	defer timer.Stop()
 	select {
 	case <-l.js.PublishAsyncComplete():
 		return nil
+	case <-timer.C:
+		return nil // the records still in flight are lost, as when the bus fails
 	case <-ctx.Done():
 		return ctx.Err()
 	}
