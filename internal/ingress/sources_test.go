@@ -14,6 +14,7 @@ import (
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/field"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // sourcesConfig is a weir.yaml with one declared source, shop.
@@ -38,6 +39,13 @@ func openSources(t *testing.T, maxSources int) (*Sources, *SourceSet) {
 	}, log)
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
+	return sourcesOn(t, b, maxSources)
+}
+
+// sourcesOn runs a sources service on b, as one node of several would.
+func sourcesOn(t *testing.T, b *bus.Bus, maxSources int) (*Sources, *SourceSet) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	set := NewSourceSet()
 	s := NewSources(b.JetStream(), SourcesConfig{
 		Config: sourcesConfig(t), Set: set, PublicURL: "https://hooks.example/", MaxDedupeWindow: 24 * time.Hour, MaxSources: maxSources,
@@ -99,6 +107,40 @@ func TestSourcesRefuseConfigNamesAndBadSpecs(t *testing.T) {
 		require.Equal(t, path, fe.Path, spec)
 	}
 	require.Empty(t, s.List()[1:], "nothing refused was created")
+}
+
+func TestSourcesFollowChangesMadeOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := bus.Open(t.Context(), bus.Config{
+		StoreDir: t.TempDir(), Replicas: 1, MaxAge: time.Hour, DedupeWindow: time.Hour, MaxPayload: 8 << 20, Name: "sources",
+	}, log)
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	a, _ := sourcesOn(t, b, 0)
+	other, otherSet := sourcesOn(t, b, 0)
+
+	// Requests keep being served while sources change.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 2000 {
+			_, _ = otherSet.Get("x")
+		}
+	}()
+	_, err = a.Create(t.Context(), SourceSpec{Name: "x", Type: "thing.done", Verify: VerifySpec{Scheme: "none"}}, "admin")
+	require.NoError(t, err)
+	<-done
+	weirtest.EventuallyTrue(t, 5*time.Second, func() bool { _, ok := otherSet.Get("x"); return ok }, "the other node serves the new source")
+	v, err := other.Get("x")
+	require.NoError(t, err)
+	require.Equal(t, OwnerAPI, v.Owner)
+
+	_, err = other.Replace(t.Context(), "x", SourceSpec{Type: "thing.redone", Verify: VerifySpec{Scheme: "none"}}, "admin")
+	require.NoError(t, err)
+	weirtest.EventuallyTrue(t, 5*time.Second, func() bool { v, _ := a.Get("x"); return v.Type == "thing.redone" }, "and the first sees the replacement")
+	require.NoError(t, a.Delete(t.Context(), "x"))
+	weirtest.EventuallyTrue(t, 5*time.Second, func() bool { _, ok := otherSet.Get("x"); return !ok }, "and the deletion")
 }
 
 // FuzzSourceSpec feeds the checks of a source created through the API with

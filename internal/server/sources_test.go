@@ -108,15 +108,15 @@ func TestSourceValidationNamesTheField(t *testing.T) {
 	t.Parallel()
 	b := start(t, testConfig(t))
 	for body, want := range map[string]string{
-		`{"name":"bad name","type":"a.b","verify":{"scheme":"none"}}`:                  "name",
-		`{"type":"a.b","verify":{"scheme":"none"}}`:                                    "name",
-		`{"name":"x","type":"a.b","verify":{"scheme":"sha1"}}`:                         "verify.scheme",
-		`{"name":"x","verify":{"scheme":"none"}}`:                                      "type",
-		`{"name":"x","type_from":"body:/t","verify":{"scheme":"none"}}`:                "type_from",
-		`{"name":"x","type":"a.b","verify":{"scheme":"hmac"}}`:                         "verify.header",
-		`{"name":"x","type":"a.b","verify":{"scheme":"none","secrets":["s"]}}`:         "verify.secrets",
+		`{"name":"bad name","type":"a.b","verify":{"scheme":"none"}}`:                 "name",
+		`{"type":"a.b","verify":{"scheme":"none"}}`:                                   "name",
+		`{"name":"x","type":"a.b","verify":{"scheme":"sha1"}}`:                        "verify.scheme",
+		`{"name":"x","verify":{"scheme":"none"}}`:                                     "type",
+		`{"name":"x","type_from":"body:/t","verify":{"scheme":"none"}}`:               "type_from",
+		`{"name":"x","type":"a.b","verify":{"scheme":"hmac"}}`:                        "verify.header",
+		`{"name":"x","type":"a.b","verify":{"scheme":"none","secrets":["s"]}}`:        "verify.secrets",
 		`{"name":"x","type":"a.b","max_body":99999999999,"verify":{"scheme":"none"}}`: "max_body",
-		`{"name":"x","type":"a.b","verify":{"scheme":"none"},"colour":"red"}`:          "body",
+		`{"name":"x","type":"a.b","verify":{"scheme":"none"},"colour":"red"}`:         "body",
 	} {
 		r := b.admin(t, "POST", "/v1/sources", body)
 		require.Equal(t, http.StatusBadRequest, r.status, body)
