@@ -59,6 +59,10 @@ func TestSourceCreatedThroughAPITakesWebhooksAtOnceAndAfterARestart(t *testing.T
 	}
 	require.Equal(t, map[string]string{"billing": "api", "shop": "config", "gh": "config", "small": "config", "open": "config"}, owners)
 
+	doc := b.admin(t, "GET", "/v1/asyncapi", "")
+	require.Equal(t, http.StatusOK, doc.status)
+	require.Contains(t, string(doc.raw), "/in/billing", "the catalog lists API sources too")
+
 	require.NoError(t, b.srv.Stop(t.Context()))
 	b2 := start(t, cfg)
 	require.Equal(t, http.StatusAccepted, send(b2, "inv_2").status, "still taken after a restart")
