@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/field"
 )
@@ -34,8 +35,8 @@ const (
 	requestsMaxBytes = 32 << 20
 	// requestsMaxAge drops the records of a source that went quiet.
 	requestsMaxAge = 7 * 24 * time.Hour
-	// maxRecordDetail bounds a refusal's detail in a record; details quote
-	// what senders sent.
+	// maxRecordDetail bounds a refusal's detail and the delivery id in a
+	// record: both quote what senders sent.
 	maxRecordDetail = 300
 	// recordStallWait is the most a request waits when the log's publishes
 	// pile up; past it the record is dropped and counted, never the request.
@@ -166,13 +167,11 @@ func (l *RequestLog) Record(source string, rec RequestRecord) {
 	if l == nil {
 		return
 	}
-	if len(rec.Detail) > maxRecordDetail {
-		cut := maxRecordDetail
-		for cut > 0 && !utf8.RuneStart(rec.Detail[cut]) {
-			cut--
-		}
-		rec.Detail = rec.Detail[:cut] + "…"
-	}
+	// What the sender chose is cut, so that a record always fits the
+	// stream's MaxMsgSize.
+	rec.Detail = clip(rec.Detail, maxRecordDetail)
+	rec.DeliveryID = clip(rec.DeliveryID, maxRecordDetail)
+	rec.RemoteAddr = clip(rec.RemoteAddr, maxRecordDetail)
 	raw, err := json.Marshal(rec)
 	if err == nil {
 		_, err = l.js.PublishAsync("requests."+source, raw, jetstream.WithStallWait(recordStallWait))
@@ -180,6 +179,17 @@ func (l *RequestLog) Record(source string, rec RequestRecord) {
 	if err != nil {
 		l.errors.Inc()
 	}
+}
+
+// clip cuts s to at most n bytes and a mark, at a character's start.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // Recent returns the last n (1 to RequestsPerSource) records of source,
@@ -200,13 +210,13 @@ func (l *RequestLog) Recent(ctx context.Context, source string, n int) ([]Reques
 		InactiveThreshold: 5 * time.Second,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read the request log: %w", err)
+		return nil, fmt.Errorf("%w: read the request log: %v", bus.ErrUnavailable, err)
 	}
 	// The subject holds at most RequestsPerSource records: one batch takes
 	// them all, and no_wait ends it at the last one.
 	batch, err := c.FetchNoWait(RequestsPerSource)
 	if err != nil {
-		return nil, fmt.Errorf("read the request log: %w", err)
+		return nil, fmt.Errorf("%w: read the request log: %v", bus.ErrUnavailable, err)
 	}
 	var out []RequestRecord
 	for m := range batch.Messages() {
@@ -216,7 +226,7 @@ func (l *RequestLog) Recent(ctx context.Context, source string, n int) ([]Reques
 		}
 	}
 	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-		return nil, fmt.Errorf("read the request log: %w", err)
+		return nil, fmt.Errorf("%w: read the request log: %v", bus.ErrUnavailable, err)
 	}
 	slices.Reverse(out)
 	if len(out) > n {

@@ -196,4 +196,7 @@ func TestSourceRequestLog(t *testing.T) {
 	require.Len(t, r.body["requests"], 2)
 	require.Equal(t, http.StatusBadRequest, b.admin(t, "GET", "/v1/sources/shop/requests?limit=101", "").status)
 	require.Equal(t, http.StatusNotFound, b.admin(t, "GET", "/v1/sources/nope/requests", "").status)
+	r = b.admin(t, "GET", "/v1/sources/gh/requests", "")
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	require.Equal(t, []any{}, r.body["requests"], "a source without requests has an empty log")
 }
