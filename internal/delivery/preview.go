@@ -57,8 +57,9 @@ type Preview struct {
 	// Errors are up to 10 distinct reasons an event was not matched or not
 	// judged (a missing field, a wrong type), for fixing the expression.
 	Errors []string `json:"errors,omitempty"`
-	// Truncated says a bound stopped the preview before n events: the bytes
-	// read, or its time.
+	// Truncated says the preview stopped before the events it had found:
+	// at the bound of bytes read or of its time (or because events were
+	// removed meanwhile).
 	Truncated bool `json:"truncated"`
 }
 

@@ -136,18 +136,15 @@ func (r *previewReader) next(ctx context.Context) (data []byte, ok, cut bool, er
 			r.bytesLeft -= len(m.Data())
 			return m.Data(), true, false, nil
 		}
+		// A batch that ends before its events did was cut short: by the
+		// bytes budget (the server sends nothing, or refuses, when the next
+		// event is larger than what is left), by the preview's time, or by
+		// events removed meanwhile. What was read stands.
 		err := r.batch.Error()
 		empty := r.fetched == 0
 		r.batch = nil
-		switch {
-		case ctx.Err() != nil:
-			return nil, false, true, nil // the preview's time is up
-		case err != nil && !errors.Is(err, jetstream.ErrNoMessages):
-			// The server refused the request: an event larger than the
-			// bytes left, most likely. What was read stands.
+		if empty || ctx.Err() != nil || (err != nil && !errors.Is(err, jetstream.ErrNoMessages)) {
 			return nil, false, true, nil
-		case empty:
-			return nil, false, false, nil // purged meanwhile
 		}
 	}
 	return nil, false, false, nil
