@@ -54,7 +54,7 @@ func TestPreviewFilterCountsTheLatestN(t *testing.T) {
 		{[]string{"order.*"}, 5, 5, 5, "o29"},    // totals 25..29
 		{[]string{"order.*"}, 15, 15, 10, "o29"}, // totals 15..29
 		{[]string{"order.created", "order.*", "order.>"}, 15, 15, 10, "o29"},
-		{[]string{"order.created"}, 0, 30, 10, "o29"},    // the default, 50, is more than there are
+		{[]string{"order.created"}, 0, 30, 10, "o29"},      // the default, 50, is more than there are
 		{[]string{"order.*", "invoice.*"}, 4, 4, 4, "i29"}, // two of each
 		{[]string{"nothing.here"}, 50, 0, 0, ""},
 	} {
