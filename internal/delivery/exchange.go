@@ -59,12 +59,10 @@ func boundHeaders(h http.Header) map[string][]string {
 // replaces each run of invalid bytes with U+FFFD so that the record is text
 // (a binary answer can at most triple in size this way).
 func cutUTF8(b []byte, n int) string {
-	if len(b) > n {
-		b = b[:n]
-		// A character split by the cut is dropped whole.
-		if i := lastStart(b); i >= 0 && !utf8.FullRune(b[i:]) {
-			b = b[:i]
-		}
+	b = b[:min(len(b), n)]
+	// A character split by the cut (or by the reader's limit) is dropped whole.
+	if i := lastStart(b); i >= 0 && !utf8.FullRune(b[i:]) {
+		b = b[:i]
 	}
 	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
