@@ -86,15 +86,13 @@ func (a *API) mayHandle(r *http.Request, d *deadletter.DeadLetter) bool {
 // /v1/subscriptions/{name}; admins may name any, including deleted ones.
 func (a *API) mayFilterBy(w http.ResponseWriter, r *http.Request, name string) bool {
 	t := tokenOf(r)
-	if name == "" || t.IsAdmin() {
-		return true
-	}
-	id, err := a.deliv.Identity(name)
-	if err != nil {
+	err := a.deliv.MayFilterBy(t, name)
+	switch {
+	case errors.Is(err, delivery.ErrNotFound):
 		problem.New(http.StatusNotFound, "unknown-subscription", "there is no subscription named "+quote(name)).WithField("subscription").Write(w, r)
 		return false
-	}
-	if !t.CanSubscribe(id.Types) {
+	case err != nil:
+		id, _ := a.deliv.Identity(name)
 		forbidden(w, r, "subscription", "token "+quote(t.Name)+" may not read the dead letters of subscription "+quote(name)+": it needs subscribe roles covering "+strings.Join(id.Types, ", "))
 		return false
 	}

@@ -1,6 +1,9 @@
 package delivery
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/token"
 )
@@ -37,4 +40,23 @@ func (m *Manager) VisibleTo(t *token.Token) func(*deadletter.DeadLetter) bool {
 		return nil
 	}
 	return func(d *deadletter.DeadLetter) bool { return m.MayHandle(t, d) }
+}
+
+// MayFilterBy checks a subscription= filter of a dead-letter listing,
+// grouping or bulk redrive: a token without admin may only name a
+// subscription that exists (ErrNotFound) and that its roles cover
+// (ErrNotCovered), as it could read it; admins may name any, deleted ones
+// included. An empty name filters nothing and passes.
+func (m *Manager) MayFilterBy(t *token.Token, name string) error {
+	if name == "" || t.IsAdmin() {
+		return nil
+	}
+	id, err := m.Identity(name)
+	if err != nil {
+		return ErrNotFound
+	}
+	if !t.CanSubscribe(id.Types) {
+		return fmt.Errorf("%w: %s", ErrNotCovered, strings.Join(id.Types, ", "))
+	}
+	return nil
 }
