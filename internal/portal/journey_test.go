@@ -52,6 +52,7 @@ delivery:
 		chromedp.SendKeys(chromedp.ID("types"), "order.*"),
 		chromedp.SendKeys(chromedp.ID("filter"), "data.total > 100"),
 		chromedp.SendKeys(chromedp.ID("url"), app.URL+"/hooks"))
+	c.waitText("#filter-preview", regexp.MustCompile(`^matches 1 of the last 1 order\.\* events`))
 	c.shoot("subscription-new")
 	c.do(chromedp.Submit(chromedp.ID("name")))
 	c.waitText("main h1", regexp.MustCompile(`fulfillment`))

@@ -136,6 +136,7 @@ func (p *Portal) Register(mux *http.ServeMux) {
 	p.handle(mux, "GET /ui/{$}", p.home)
 	p.registerCatalog(mux)
 	p.registerSubscriptions(mux)
+	p.handle(mux, "POST /ui/filters/preview", p.previewFilter)
 	mux.Handle("/ui/", p.secure(p.signedIn(func(w http.ResponseWriter, r *http.Request, v *viewer) {
 		p.fail(w, r, v, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
 	})))
