@@ -74,6 +74,34 @@ delivery:
 	c.shoot("replay")
 	waitDelivered(t, app, `"note":"first"`)
 
+	// A bad filter is answered next to the box, while typing and on submit.
+	c.expect4xx("/ui/subscriptions/new")
+	c.do(chromedp.Navigate(n.base+"/ui/subscriptions/new"),
+		chromedp.SendKeys(chromedp.ID("name"), "broken"),
+		chromedp.SendKeys(chromedp.ID("types"), "order.*"),
+		chromedp.SendKeys(chromedp.ID("filter"), "data.total >"))
+	c.waitText("#filter-preview", regexp.MustCompile(`^filter: `))
+	c.do(chromedp.Click(chromedp.CSS("input[name=mode][value=pull]")), chromedp.Submit(chromedp.ID("name")))
+	c.waitText("#filter-error", regexp.MustCompile(`.+`))
+	c.shoot("subscription-bad-filter")
+
+	// Scoped to order.*: payment.* is not there to see or to act on.
+	register(t, n, "payment.settled", `{"type":"object"}`, nil)
+	c.do(chromedp.Navigate(n.base + "/ui/catalog"))
+	c.waitText("main", regexp.MustCompile(`order\.created|No event type`))
+	require.NotContains(t, c.text("main"), "payment.settled")
+	c.expect4xx("/ui/catalog/payment.settled")
+	c.do(chromedp.Navigate(n.base + "/ui/catalog/payment.settled"))
+	c.waitText("main h1", regexp.MustCompile(`Not Found`))
+	status, out = api(t, n.base, http.MethodPost, "/v1/subscriptions", adminSecret,
+		map[string]any{"name": "payments", "types": []string{"payment.*"}, "pull": map[string]any{}})
+	require.Equal(t, http.StatusCreated, status, out)
+	c.do(chromedp.Navigate(n.base + "/ui/subscriptions"))
+	require.NotContains(t, c.text("main"), "payments")
+	c.expect4xx("/ui/subscriptions/payments")
+	c.do(chromedp.Navigate(n.base + "/ui/subscriptions/payments"))
+	c.waitText("main h1", regexp.MustCompile(`Not Found`))
+
 	require.Empty(t, c.consoleErrors(), "browser console errors")
 }
 

@@ -12,7 +12,9 @@ import (
 )
 
 // previewAnswer is what the subscription form's preview script shows: one
-// sentence, or an error for a field.
+// sentence, or an error for a field. A refused expression or pattern is a
+// preview like any other (200): the script asks while the person types, and
+// half an expression is the normal case, not a failed request.
 type previewAnswer struct {
 	// Text is "matches 7 of the last 50 order.* events".
 	Text string `json:"text,omitempty"`
@@ -35,11 +37,11 @@ func (p *Portal) previewFilter(w http.ResponseWriter, r *http.Request, v *viewer
 		_ = json.NewEncoder(w).Encode(a)
 	}
 	if err := delivery.CheckPreviewTypes(types); err != nil {
-		answer(http.StatusUnprocessableEntity, previewAnswer{Field: "types", Error: fieldReason(err)})
+		answer(http.StatusOK, previewAnswer{Field: "types", Error: fieldReason(err)})
 		return
 	}
 	if !v.Token.CanSubscribe(types) {
-		answer(http.StatusForbidden, previewAnswer{Field: "types",
+		answer(http.StatusOK, previewAnswer{Field: "types",
 			Error: "your roles do not let you read events of " + strings.Join(types, ", ")})
 		return
 	}
@@ -47,7 +49,7 @@ func (p *Portal) previewFilter(w http.ResponseWriter, r *http.Request, v *viewer
 	var fe *field.Error
 	switch {
 	case errors.As(err, &fe):
-		answer(http.StatusUnprocessableEntity, previewAnswer{Field: "filter", Error: fe.Reason})
+		answer(http.StatusOK, previewAnswer{Field: "filter", Error: fe.Reason})
 		return
 	case err != nil:
 		answer(http.StatusServiceUnavailable, previewAnswer{Error: "the preview could not read the bus; try again in a moment"})
