@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/ingress"
 )
 
@@ -21,6 +22,7 @@ func (p *Portal) registerSources(mux *http.ServeMux) {
 	p.handle(mux, "POST /ui/sources/new", p.adminOnly(p.createSource))
 	p.handle(mux, "GET /ui/sources/{name}", p.source)
 	p.handle(mux, "POST /ui/sources/{name}/delete", p.adminOnly(p.deleteSource))
+	p.handle(mux, "POST /ui/sources/{name}/rotate", p.adminOnly(p.rotateSecret))
 }
 
 // adminOnly answers 403 with a sentence to a viewer without the admin role,
@@ -69,6 +71,8 @@ type sourceData struct {
 	// RequestsError says why the log could not be read, if so.
 	RequestsError string
 	Delete        formErrors
+	// Rotate says why a rotation was refused, if so.
+	Rotate string
 }
 
 // source shows one source: how to send to it and, to admins, its last requests.
@@ -140,4 +144,42 @@ func (p *Portal) deleteSource(w http.ResponseWriter, r *http.Request, v *viewer)
 	}
 	id := p.flash.put(v.Token.Name, flash{Notice: "Source " + name + " deleted: requests to its URL are now answered 404."})
 	http.Redirect(w, r, "/ui/sources?flash="+id, http.StatusSeeOther)
+}
+
+// rotateSecret gives an API source a new secret, shown once on the next
+// page, as PUT /v1/sources/{name} with new secrets would.
+func (p *Portal) rotateSecret(w http.ResponseWriter, r *http.Request, v *viewer) {
+	name := r.PathValue("name")
+	src, err := p.deps.Sources.Get(name)
+	if err != nil {
+		p.fail(w, r, v, http.StatusNotFound, "There is no source named "+name+". The list of sources shows every one.")
+		return
+	}
+	keep := r.PostForm.Get("keep") == "yes"
+	c, err := p.deps.Sources.RotateSecret(r.Context(), name, keep, v.Token.Name)
+	var fe *field.Error
+	if err != nil {
+		status, msg := http.StatusConflict, err.Error()
+		switch {
+		case errors.As(err, &fe):
+			status = http.StatusUnprocessableEntity
+		case errors.Is(err, bus.ErrUnavailable):
+			status, msg = http.StatusServiceUnavailable, "The event bus is unavailable, so the secret is unchanged. Try again in a moment."
+		case errors.Is(err, ingress.ErrSourceNotFound):
+			status = http.StatusNotFound
+		case !errors.As(err, new(*ingress.SourceError)):
+			p.failErr(w, r, v, err)
+			return
+		}
+		d := p.sourcePage(r, v, src)
+		d.Rotate = msg
+		p.renderSource(w, r, v, status, d)
+		return
+	}
+	notice := "New secret made: the old one no longer works."
+	if keep {
+		notice = "New secret made: the old one keeps working too until the next rotation, so the sender can switch without refused requests."
+	}
+	id := p.flash.put(v.Token.Name, flash{Notice: notice, Secret: c.Secret})
+	http.Redirect(w, r, "/ui/sources/"+name+"?flash="+id, http.StatusSeeOther)
 }

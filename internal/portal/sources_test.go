@@ -19,6 +19,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/cli"
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/verify"
 	"github.com/weir-dev/weir/internal/weirtest"
 )
 
@@ -327,4 +328,65 @@ func TestARefusedRequestsDetailIsEscaped(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// signedPost posts a Standard Webhooks request signed with secret and
+// returns the status.
+func signedPost(t *testing.T, target, secret string) int {
+	t.Helper()
+	body := []byte(`{"n":1}`)
+	h, err := verify.Sign(verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{secret}}, body, time.Now(), fmt.Sprint("msg_", time.Now().UnixNano()))
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header = h
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestRotatingASourceSecret(t *testing.T) {
+	t.Parallel()
+	n := startWeir(t, "")
+	b := newBrowser(t, n.base)
+	require.Equal(t, http.StatusSeeOther, b.signIn(adminSecret).status)
+	a := b.createSource(url.Values{"name": {"pay"}, "scheme": {"standard-webhooks"}, "type_mode": {"fixed"}, "type": {"pay.done"}})
+	first := secretRe.FindString(html.UnescapeString(b.follow(a).body))
+	require.NotEmpty(t, first)
+	target := n.base + "/in/pay"
+
+	rotate := func(keep bool) string {
+		form := url.Values{"csrf": {b.csrf("/ui/sources/pay")}}
+		if keep {
+			form.Set("keep", "yes")
+		}
+		a := b.follow(b.post("/ui/sources/pay/rotate", form))
+		require.Contains(t, a.body, "shown this once")
+		s := secretRe.FindString(html.UnescapeString(a.body))
+		require.NotEmpty(t, s)
+		return s
+	}
+	second := rotate(true)
+	require.NotEqual(t, first, second)
+	require.Equal(t, http.StatusAccepted, signedPost(t, target, second))
+	require.Equal(t, http.StatusAccepted, signedPost(t, target, first), "the old secret is kept")
+	third := rotate(false)
+	require.Equal(t, http.StatusAccepted, signedPost(t, target, third))
+	require.Equal(t, http.StatusUnauthorized, signedPost(t, target, second), "the old secret is dropped")
+	require.Equal(t, http.StatusUnauthorized, signedPost(t, target, first))
+
+	// weir.yaml's sources and unsigned ones have nothing to rotate here.
+	require.NotContains(t, b.get("/ui/sources/shop").body, `action="/ui/sources/shop/rotate"`)
+	a = b.post("/ui/sources/shop/rotate", url.Values{"csrf": {b.csrf("/ui/sources/shop")}})
+	require.Equal(t, http.StatusConflict, a.status)
+	require.Contains(t, a.body, `id="rotate-error"`)
+	status, out := api(t, n.base, http.MethodPost, "/v1/sources", adminSecret, map[string]any{
+		"name": "open", "verify": map[string]any{"scheme": "none"}, "type": "open.thing"})
+	require.Equal(t, http.StatusCreated, status, out)
+	require.NotContains(t, b.get("/ui/sources/open").body, `action="/ui/sources/open/rotate"`)
+	a = b.post("/ui/sources/open/rotate", url.Values{"csrf": {b.csrf("/ui/sources/open")}})
+	require.Equal(t, http.StatusUnprocessableEntity, a.status)
+	require.Contains(t, a.body, "it has no secret to rotate")
 }
