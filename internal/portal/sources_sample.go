@@ -62,7 +62,8 @@ func hmacLine(key, alg, encoding string) string {
 }
 
 // curl is a shell script that sends a correctly signed test request with
-// curl and openssl, reading the secret from $SECRET.
+// curl and openssl, reading the secret from $SECRET. Delivery ids are
+// random, so that running it twice is not answered as a duplicate.
 func (s sample) curl() string {
 	v := s.src.Verify
 	var b strings.Builder
@@ -74,20 +75,20 @@ func (s sample) curl() string {
 	var headers []string
 	switch v.Scheme {
 	case verify.SchemeStandardWebhooks:
-		b.WriteString(`ID="msg_$(date +%s)"; TS=$(date +%s)` + "\n")
+		b.WriteString(`ID="msg_$(openssl rand -hex 8)"; TS=$(date +%s)` + "\n")
 		b.WriteString(`KEY=$(printf '%s' "${SECRET#whsec_}" | base64 -d | od -An -vtx1 | tr -d ' \n')` + "\n")
 		b.WriteString(`SIG=$(printf '%s' "$ID.$TS.$BODY" | ` + hmacLine("-mac HMAC -macopt hexkey:$KEY", "sha256", "base64") + ")\n")
 		headers = []string{`"webhook-id: $ID"`, `"webhook-timestamp: $TS"`, `"webhook-signature: v1,$SIG"`}
 	case verify.SchemeGitHub:
 		b.WriteString(`SIG=$(printf '%s' "$BODY" | ` + hmacLine(key, "sha256", "hex") + ")\n")
-		headers = []string{`"X-GitHub-Delivery: $(date +%s)"`, `"X-Hub-Signature-256: sha256=$SIG"`}
+		headers = []string{`"X-GitHub-Delivery: $(openssl rand -hex 8)"`, `"X-Hub-Signature-256: sha256=$SIG"`}
 	case verify.SchemeStripe:
 		b.WriteString("TS=$(date +%s)\n")
 		b.WriteString(`SIG=$(printf '%s' "$TS.$BODY" | ` + hmacLine(key, "sha256", "hex") + ")\n")
 		headers = []string{`"Stripe-Signature: t=$TS,v1=$SIG"`}
 	case verify.SchemeShopify:
 		b.WriteString(`SIG=$(printf '%s' "$BODY" | ` + hmacLine(key, "sha256", "base64") + ")\n")
-		headers = []string{`"X-Shopify-Webhook-Id: $(date +%s)"`, `"X-Shopify-Hmac-Sha256: $SIG"`}
+		headers = []string{`"X-Shopify-Webhook-Id: $(openssl rand -hex 8)"`, `"X-Shopify-Hmac-Sha256: $SIG"`}
 	case verify.SchemeHMAC:
 		alg, enc := orDefault(v.Algorithm, "sha256"), orDefault(v.Encoding, "hex")
 		content := `"$BODY"`

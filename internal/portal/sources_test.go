@@ -141,6 +141,7 @@ func TestAnAdminCreatesASourceAndSeesItsRequests(t *testing.T) {
 	// Both samples send a request weir accepts.
 	require.Contains(t, runSendSample(t, page.body, secret), "202 Accepted")
 	require.Contains(t, runCurlSample(t, curl, secret), "HTTP/1.1 202 Accepted")
+	require.Contains(t, runCurlSample(t, curl, secret), "HTTP/1.1 202 Accepted", "a second run is no duplicate")
 
 	// A request signed with another secret is refused, and logged so.
 	req, err := http.NewRequest(http.MethodPost, n.base+"/in/billing", strings.NewReader(`{"a":1}`))
@@ -157,8 +158,8 @@ func TestAnAdminCreatesASourceAndSeesItsRequests(t *testing.T) {
 	weirtest.Eventually(t, 10*time.Second, func() error {
 		a := b.get("/ui/sources/billing")
 		switch {
-		case strings.Count(a.body, `<span class="pill accepted">accepted</span>`) != 2:
-			return errors.New("the two accepted requests are not listed yet")
+		case strings.Count(a.body, `<span class="pill accepted">accepted</span>`) != 3:
+			return errors.New("the three accepted requests are not listed yet")
 		case !strings.Contains(a.body, `<span class="pill refused">refused</span>`):
 			return errors.New("the refused request is not listed yet")
 		case !strings.Contains(a.body, "<code>signature-invalid</code>"):
