@@ -4,10 +4,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/ingress"
+	"github.com/weir-dev/weir/internal/token"
 )
 
 // registerSources adds the webhook source pages, with the rules of
@@ -18,20 +20,45 @@ func (p *Portal) registerSources(mux *http.ServeMux) {
 		return
 	}
 	p.handle(mux, "GET /ui/sources", p.sourcesList)
-	p.handle(mux, "GET /ui/sources/new", p.adminOnly(p.newSource))
-	p.handle(mux, "POST /ui/sources/new", p.adminOnly(p.createSource))
+	p.handle(mux, "GET /ui/sources/new", p.publishers(p.newSource))
+	p.handle(mux, "POST /ui/sources/new", p.publishers(p.createSource))
 	p.handle(mux, "GET /ui/sources/{name}", p.source)
-	p.handle(mux, "POST /ui/sources/{name}/delete", p.adminOnly(p.deleteSource))
-	p.handle(mux, "POST /ui/sources/{name}/rotate", p.adminOnly(p.rotateSecret))
+	p.handle(mux, "POST /ui/sources/{name}/delete", p.managing(p.deleteSource))
+	p.handle(mux, "POST /ui/sources/{name}/rotate", p.managing(p.rotateSecret))
 }
 
-// adminOnly answers 403 with a sentence to a viewer without the admin role,
-// as the API does for POST, PUT and DELETE on /v1/sources.
-func (p *Portal) adminOnly(h func(http.ResponseWriter, *http.Request, *viewer)) func(http.ResponseWriter, *http.Request, *viewer) {
+// mayAddSources reports whether t may add a source of some kind: admins, and
+// tokens with a publish role (ingress.MayManageSource decides on the form).
+func mayAddSources(t *token.Token) bool {
+	if t.IsAdmin() {
+		return true
+	}
+	for _, r := range t.Roles {
+		if strings.HasPrefix(r, "publish:") {
+			return true
+		}
+	}
+	return false
+}
+
+// publishers answers 403 with a sentence to a viewer who may add no source.
+func (p *Portal) publishers(h func(http.ResponseWriter, *http.Request, *viewer)) func(http.ResponseWriter, *http.Request, *viewer) {
 	return func(w http.ResponseWriter, r *http.Request, v *viewer) {
-		if !v.Token.IsAdmin() {
-			p.fail(w, r, v, http.StatusForbidden, "Only administrators add and delete sources, and your token ("+v.Token.Name+
-				") is not one. Ask an administrator to add the source; the list of sources shows the existing ones.")
+		if !mayAddSources(v.Token) {
+			p.fail(w, r, v, http.StatusForbidden, "Your token ("+v.Token.Name+") may publish no event type, so it may add no source. "+
+				"Ask an administrator to add the source; the list of sources shows the existing ones.")
+			return
+		}
+		h(w, r, v)
+	}
+}
+
+// managing answers 403 with a sentence unless the viewer may manage the
+// source named in the path, by the rule of PUT and DELETE /v1/sources/{name}.
+func (p *Portal) managing(h func(http.ResponseWriter, *http.Request, *viewer)) func(http.ResponseWriter, *http.Request, *viewer) {
+	return func(w http.ResponseWriter, r *http.Request, v *viewer) {
+		if src, err := p.deps.Sources.Get(r.PathValue("name")); err == nil && !ingress.MayManageSource(v.Token, src.SourceSpec) {
+			p.fail(w, r, v, http.StatusForbidden, "Your token ("+v.Token.Name+") may not change this source: "+ingress.ErrSourceNotYours.Error()+".")
 			return
 		}
 		h(w, r, v)
@@ -49,7 +76,7 @@ type sourcesData struct {
 func (p *Portal) sourcesList(w http.ResponseWriter, r *http.Request, v *viewer) {
 	d := sourcesData{
 		Sources: p.deps.Sources.List(),
-		Admin:   v.Token.IsAdmin(),
+		Admin:   mayAddSources(v.Token),
 		Flash:   p.flash.take(v.Token.Name, r.URL.Query().Get("flash")),
 	}
 	p.render(w, r, http.StatusOK, "sources", page{Title: "Sources", Nav: "sources", Viewer: v, Data: d})
@@ -59,7 +86,8 @@ func (p *Portal) sourcesList(w http.ResponseWriter, r *http.Request, v *viewer) 
 type sourceData struct {
 	Source ingress.SourceView
 	Flash  *flash
-	// Admin may read the request log and delete the source.
+	// Admin may read the request log and change or delete the source: an
+	// admin, or a publisher of its one fixed type (ingress.MayManageSource).
 	Admin bool
 	// Sender says what the sender must send; Curl and Send are samples.
 	Sender []string
@@ -90,7 +118,7 @@ func (p *Portal) source(w http.ResponseWriter, r *http.Request, v *viewer) {
 // sourcePage gathers a source page's data.
 func (p *Portal) sourcePage(r *http.Request, v *viewer, src ingress.SourceView) *sourceData {
 	s := newSample(src)
-	d := &sourceData{Source: src, Admin: v.Token.IsAdmin(), Sender: senderWords(src), Curl: s.curl(), Send: s.send(), SendFile: s.body}
+	d := &sourceData{Source: src, Admin: ingress.MayManageSource(v.Token, src.SourceSpec), Sender: senderWords(src), Curl: s.curl(), Send: s.send(), SendFile: s.body}
 	if !d.Admin || p.deps.Requests == nil {
 		return d
 	}

@@ -128,6 +128,15 @@ func (p *Portal) createSource(w http.ResponseWriter, r *http.Request, v *viewer)
 		spec.Verify.Header, spec.Verify.Algorithm, spec.Verify.Encoding = h["header"], h["algorithm"], h["encoding"]
 		spec.Verify.Prefix, spec.Verify.TimestampHeader = h["prefix"], h["timestamp_header"]
 	}
+	if !ingress.MayManageSource(v.Token, spec) {
+		id := "type"
+		if d.TypeMode == "from" {
+			id = "type_from"
+		}
+		refuse(http.StatusForbidden, id, "Your roles let you add sources of one fixed event type that you may publish ("+
+			strings.Join(v.Token.Roles, ", ")+"). An administrator adds the others.")
+		return
+	}
 	c, err := p.deps.Sources.Create(r.Context(), spec, v.Token.Name)
 	var fe *field.Error
 	switch {

@@ -233,11 +233,41 @@ func TestARefusedSourceFormShowsTheErrorNextToItsField(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, status, "nothing was created")
 }
 
-func TestANonAdminSeesSourcesButNeitherTheFormNorTheLog(t *testing.T) {
+func TestAPublisherAddsSourcesOfItsTypesOnly(t *testing.T) {
 	t.Parallel()
 	n := startWeir(t, "")
 	b := newBrowser(t, n.base)
 	require.Equal(t, http.StatusSeeOther, b.signIn(ordersSecret).status)
+	a := b.get("/ui/sources")
+	require.Contains(t, a.body, `href="/ui/sources/new"`)
+
+	add := func(name, typ string) answer {
+		return b.post("/ui/sources/new", url.Values{"csrf": {b.csrf("/ui/sources")}, "name": {name}, "scheme": {"none"}, "type_mode": {"fixed"}, "type": {typ}})
+	}
+	a = add("pay", "payment.settled")
+	require.Equal(t, http.StatusForbidden, a.status)
+	require.Contains(t, a.body, `id="type-error"`)
+	a = b.post("/ui/sources/new", url.Values{"csrf": {b.csrf("/ui/sources")}, "name": {"any"}, "scheme": {"none"}, "type_mode": {"from"}, "type_from": {"header:X-Kind"}})
+	require.Equal(t, http.StatusForbidden, a.status)
+	require.Contains(t, a.body, `id="type_from-error"`)
+	status, _ := api(t, n.base, http.MethodGet, "/v1/sources/pay", adminSecret, nil)
+	require.Equal(t, http.StatusNotFound, status)
+
+	a = add("mine", "order.returned")
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	a = b.get("/ui/sources/mine")
+	require.Contains(t, a.body, `id="requests-h"`)
+	require.NotContains(t, a.body, "Only administrators and those who may publish")
+}
+
+func TestAViewerWhoMayNotPublishSeesSourcesButNeitherTheFormNorTheLog(t *testing.T) {
+	t.Parallel()
+	n := startWeir(t, "")
+	status, out := api(t, n.base, http.MethodPost, "/v1/portal/links", adminSecret, map[string]any{"roles": []string{"subscribe:order.*"}})
+	require.Equal(t, http.StatusCreated, status, out)
+	_, secret, _ := strings.Cut(out["url"].(string), "#link=")
+	b := newBrowser(t, n.base)
+	require.Equal(t, http.StatusSeeOther, b.signIn(secret).status)
 
 	a := b.get("/ui/sources")
 	require.Equal(t, http.StatusOK, a.status)
@@ -246,13 +276,13 @@ func TestANonAdminSeesSourcesButNeitherTheFormNorTheLog(t *testing.T) {
 
 	a = b.get("/ui/sources/new")
 	require.Equal(t, http.StatusForbidden, a.status)
-	require.Contains(t, a.body, "Only administrators add and delete sources")
+	require.Contains(t, a.body, "may publish no event type")
 	a = b.post("/ui/sources/new", url.Values{"csrf": {b.csrf("/ui/sources")}, "name": {"mine"}, "scheme": {"none"}, "type_mode": {"fixed"}, "type": {"order.x"}})
 	require.Equal(t, http.StatusForbidden, a.status)
-	status, _ := api(t, n.base, http.MethodGet, "/v1/sources/mine", adminSecret, nil)
+	status, _ = api(t, n.base, http.MethodGet, "/v1/sources/mine", adminSecret, nil)
 	require.Equal(t, http.StatusNotFound, status)
 
-	// A request to shop is in its log, which this token does not see.
+	// A request to shop is in its log, which this viewer does not see.
 	resp, err := http.Post(n.base+"/in/shop", "application/json", strings.NewReader(`{}`))
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -266,7 +296,7 @@ func TestANonAdminSeesSourcesButNeitherTheFormNorTheLog(t *testing.T) {
 	})
 	a = b.get("/ui/sources/shop")
 	require.Equal(t, http.StatusOK, a.status)
-	require.Contains(t, a.body, "Only administrators see a source's requests")
+	require.Contains(t, a.body, "Only administrators and those who may publish")
 	require.NotContains(t, a.body, "pill refused")
 	require.NotContains(t, a.body, "<caption class=\"sr-only\">The last", "no request log")
 	require.Contains(t, a.body, n.base+"/in/shop", "the URL is shown")
