@@ -59,6 +59,9 @@ type Deps struct {
 	// Publisher stores events, as POST /v1/events does: the subscription
 	// page's "send a test event" goes through it.
 	Publisher *ingress.Publisher
+	// Readmitter publishes a quarantined event again when a dead letter is
+	// redriven, as POST /v1/deadletters/{id}/redrive does.
+	Readmitter *ingress.Readmitter
 	// Ready reports whether the bus can take requests (readiness).
 	Ready func(ctx context.Context) error
 	// Log receives the portal's logs.
@@ -136,6 +139,7 @@ func (p *Portal) Register(mux *http.ServeMux) {
 	p.handle(mux, "GET /ui/{$}", p.home)
 	p.registerCatalog(mux)
 	p.registerSubscriptions(mux)
+	p.registerDeadLetters(mux)
 	mux.Handle("/ui/", p.secure(p.signedIn(func(w http.ResponseWriter, r *http.Request, v *viewer) {
 		p.fail(w, r, v, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
 	})))
