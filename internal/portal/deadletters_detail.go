@@ -87,12 +87,18 @@ func dlPage(d *deadletter.DeadLetter) *dlData {
 		notes[vi.Pointer] = append(notes[vi.Pointer], vi.Rule+": "+vi.Message)
 	}
 	if len(data) > 0 {
+		out.Data = indentJSON(data)
 		if lines, err := payloadLines(data, notes); err == nil {
-			out.Lines = lines
+			// The box gets the same text as the view: \u003c and the like,
+			// as the stored event has them, would only puzzle the editor.
+			text := make([]string, len(lines))
+			for i, l := range lines {
+				text[i] = l.Text
+			}
+			out.Lines, out.Data = lines, strings.Join(text, "\n")
 		} else {
 			out.Raw = string(data)
 		}
-		out.Data = indentJSON(data)
 	}
 	for _, a := range d.Attempts {
 		out.Attempts = append(out.Attempts, attemptRow{Attempt: a, Fields: attemptFields(a)})
