@@ -165,8 +165,6 @@ type dlListData struct {
 	// GroupScan is how many dead letters the groups read at most.
 	GroupScan int
 	Flash     *flash
-	// ListError says why the list could not be read.
-	ListError string
 }
 
 // deadLetters lists the dead letters the viewer may handle, by the rules
