@@ -192,7 +192,7 @@ func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMe
 
 // readmitter is how a redrive publishes a quarantined event again.
 func (a *API) readmitter() *ingress.Readmitter {
-	return &ingress.Readmitter{Publisher: a.pub, Window: a.dedupeWindow}
+	return &ingress.Readmitter{Publisher: a.pub, Window: a.dedupeWindow, Sources: a.sources}
 }
 
 // redriveProblem is the answer to a redrive of d that failed with err.

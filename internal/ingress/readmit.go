@@ -28,21 +28,40 @@ func (e *RefusedError) Error() string { return e.Problem.Detail }
 // MayCorrect refuses a corrected payload from a token that may not speak
 // for the event's source: the data would be published under an origin the
 // token does not own. A source under /sources/ vouches for a verified
-// webhook sender, so only an admin may correct such an event. The refusal
-// is a *RefusedError (403).
-func MayCorrect(tok *token.Token, ev *event.Event) error {
+// webhook sender, so only an admin, or a token that manages that source
+// (MayManageSource: it could rotate its secret and sign anything itself),
+// may correct such an event; sources may be nil, and then only an admin.
+// The refusal is a *RefusedError (403).
+func MayCorrect(tok *token.Token, ev *event.Event, sources *Sources) error {
 	if tok.IsAdmin() {
+		return nil
+	}
+	if ReservedSource(ev.Source) && managesSource(tok, ev.Source, sources) {
 		return nil
 	}
 	if ReservedSource(ev.Source) {
 		return &RefusedError{problem.New(http.StatusForbidden, "forbidden",
-			"this event came through webhook ingress ("+quote(ev.Source)+"), and its source vouches for a verified sender: only an admin may publish corrected data under it. Redrive it without data once the contract accepts it, or ask the sender to send it again").WithField("data")}
+			"this event came through webhook ingress ("+quote(ev.Source)+"), and its source vouches for a verified sender: only an admin, or who manages that source, may publish corrected data under it. Redrive it without data once the contract accepts it, or ask the sender to send it again").WithField("data")}
 	}
 	if !tok.CanSource(ev.Source) {
 		return &RefusedError{problem.New(http.StatusForbidden, "forbidden",
 			"token "+quote(tok.Name)+" may publish only events whose source is under "+quote(strings.Join(tok.Sources, ", "))+", not "+quote(ev.Source)+", so it may not correct this one").WithField("data")}
 	}
 	return nil
+}
+
+// managesSource reports whether tok manages the webhook source that src
+// (/sources/<name>) names.
+func managesSource(tok *token.Token, src string, sources *Sources) bool {
+	if sources == nil {
+		return false
+	}
+	name, ok := strings.CutPrefix(src, "/sources/")
+	if !ok || strings.Contains(name, "/") {
+		return false
+	}
+	v, err := sources.Get(name)
+	return err == nil && MayManageSource(tok, v.SourceSpec)
 }
 
 // Readmitter sends quarantined events on: it checks each against its
@@ -56,6 +75,9 @@ type Readmitter struct {
 	// Window is the deduplication window (ingress.dedupe_window): a second
 	// redrive of the same dead letter within it publishes nothing.
 	Window time.Duration
+	// Sources, when set, lets those who manage a webhook source correct
+	// its quarantined events (MayCorrect).
+	Sources *Sources
 }
 
 // Readmit publishes d's event again, with data in place of its data when
@@ -68,7 +90,7 @@ func (r *Readmitter) Readmit(ctx context.Context, tok *token.Token, d *deadlette
 		return &RefusedError{problem.New(http.StatusConflict, "invalid-event", "the stored event cannot be read: "+err.Error())}
 	}
 	if len(data) > 0 {
-		if err := MayCorrect(tok, &ev); err != nil {
+		if err := MayCorrect(tok, &ev, r.Sources); err != nil {
 			return err
 		}
 		// The correction is checked as ingress checks a body: UTF-8,

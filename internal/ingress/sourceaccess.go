@@ -10,19 +10,22 @@ var ErrSourceNotYours = errors.New("only admin tokens manage sources that take t
 type Manager interface {
 	IsAdmin() bool
 	Can(action, typ string) bool
+	CanSource(src string) bool
 }
 
 // MayManageSource reports whether t may create, change or delete a source
 // like spec, and read its request log: admins any source; another token a
 // source with one fixed type that its publish roles cover, at normal or low
-// priority, so that a citizen developer can wire their own app's webhooks
+// priority, when the token is not bound to source prefixes (a bound token
+// may publish only under its own prefixes, never as a webhook source), so
+// that a citizen developer can wire their own app's webhooks
 // without being able to publish what they could not publish through the API
 // or jump the load-shedding queue.
 func MayManageSource(t Manager, spec SourceSpec) bool {
 	if t.IsAdmin() {
 		return true
 	}
-	if spec.Type == "" || spec.TypeFrom != "" || spec.Priority == "essential" {
+	if spec.Type == "" || spec.TypeFrom != "" || spec.Priority == "essential" || !t.CanSource(SourcePrefix) {
 		return false
 	}
 	return t.Can("publish", spec.Type)

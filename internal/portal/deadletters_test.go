@@ -235,12 +235,11 @@ func TestDeadLettersScopedToTheViewer(t *testing.T) {
 	a = b.post("/ui/deadletters/redrive", url.Values{"csrf": {csrf}, "type": {"payment.*"}})
 	require.Contains(t, a.body, "0 would be redriven")
 
-	// The orders app may handle its own, but not correct an event that came
-	// through webhook ingress: only an admin may speak for a verified sender.
+	// The orders app may correct an event that came through webhook
+	// ingress from shop, whose one type it publishes: it manages that source
+	// (ingress.MayManageSource) and could sign anything through it.
 	a = b.post("/ui/deadletters/"+order[0]+"/redrive", url.Values{"csrf": {csrf}, "action": {"correct"}, "data": {`{"total": 1}`}})
-	require.Equal(t, http.StatusForbidden, a.status)
-	require.Contains(t, a.body, "only an admin may publish corrected data")
-	require.Equal(t, "open", dlStatus(t, n, order[0])["status"])
+	require.NotEqual(t, http.StatusForbidden, a.status, a.body)
 }
 
 func TestDeadLetterPagesEscapeThePayload(t *testing.T) {

@@ -93,6 +93,23 @@ delivery:
 	c.shoot("replay")
 	waitDelivered(t, app, `"note":"first"`)
 
+	// 6. A quarantined event: its guidance, the failing field highlighted,
+	// fixed in the page and redriven.
+	register(t, n, "order.created", `{"type":"object","required":["total"],"properties":{"total":{"type":"number"},"note":{"type":"string"}}}`, nil)
+	require.Equal(t, http.StatusAccepted, sendShop(t, n, `{"total": "three hundred", "note": "fix me"}`, "order-3"))
+	c.do(chromedp.Navigate(n.base + "/ui/deadletters"))
+	c.waitText("main", regexp.MustCompile(`/total`))
+	c.shoot("deadletters")
+	c.do(chromedp.Click(chromedp.CSS("section[aria-labelledby=list-h] tbody a")))
+	c.waitText("main h1", regexp.MustCompile(`.+`))
+	require.Contains(t, c.text(".payload .hl"), `"total"`, "the failing line is highlighted")
+	c.shoot("deadletter")
+	c.do(chromedp.SetValue(chromedp.ID("data"), `{"total": 300, "note": "fixed"}`),
+		chromedp.Submit(chromedp.ID("data")))
+	c.waitText("main", regexp.MustCompile(`redriven|Redriven`))
+	c.shoot("deadletter-redriven")
+	waitDelivered(t, app, `"note":"fixed"`)
+
 	// A bad filter is answered next to the box, while typing and on submit.
 	c.expect4xx("/ui/subscriptions/new")
 	c.do(chromedp.Navigate(n.base+"/ui/subscriptions/new"),

@@ -62,7 +62,7 @@ type Deps struct {
 	// Sources lists, creates and deletes webhook sources, as /v1/sources
 	// does; without it the sources pages are absent.
 	Sources *ingress.Sources
-	// Requests is each source's request log, shown to admins only since it
+	// Requests is each source's request log, shown to those who manage the source since it
 	// holds senders' addresses.
 	Requests *ingress.RequestLog
 	// Readmitter publishes a quarantined event again when a dead letter is

@@ -125,7 +125,8 @@ func TestPublishRefusesDataThatIsNotIJSON(t *testing.T) {
 // TestCorrectingAQuarantinedEventKeepsItsOrigin: a corrected payload is
 // published under the quarantined event's own source, so a token may send
 // one only where it could publish itself; an event from webhook ingress
-// (/sources/...) is corrected by an admin only.
+// (/sources/...) is corrected by an admin, or by a token that manages that
+// source (one fixed type it publishes, no source binding).
 func TestCorrectingAQuarantinedEventKeepsItsOrigin(t *testing.T) {
 	t.Parallel()
 	cfg := withWarehouse(t)
@@ -140,8 +141,8 @@ func TestCorrectingAQuarantinedEventKeepsItsOrigin(t *testing.T) {
 	require.Equal(t, "data", r.body["field"])
 	require.Empty(t, storedEvents(t, b.srv.Bus().JetStream(), "events.>"), "nothing is published under the webhook's source")
 
-	r = postJSON(t, url, `{"data":{"order":7,"total":3}}`)
-	require.Equal(t, http.StatusOK, r.status, "an admin may correct it: %s", r.raw)
+	r = do(t, apiRequest(t, "POST", url, pubSecret, "application/json", `{"data":{"order":7,"total":3}}`))
+	require.Equal(t, http.StatusOK, r.status, "a publisher of shop's one type manages shop and may correct it: %s", r.raw)
 	evs := storedEvents(t, b.srv.Bus().JetStream(), "events.order.created")
 	require.Len(t, evs, 1)
 	require.Equal(t, "/sources/shop", evs[0]["source"])

@@ -181,7 +181,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	ui, err := portal.New(ctx, portal.Config{PublicURL: publicURL}, portal.Deps{
 		Tokens: tokens, Links: links, Delivery: s.deliv, Contracts: s.contracts, Catalog: s.catalog,
 		Publisher: pub, Ready: s.bus.Ready, Log: s.log, Sources: s.sources, Requests: requests,
-		Readmitter: &ingress.Readmitter{Publisher: pub, Window: cfg.Ingress.DedupeWindow},
+		Readmitter: &ingress.Readmitter{Publisher: pub, Window: cfg.Ingress.DedupeWindow, Sources: s.sources},
 	})
 	if err != nil {
 		return err
