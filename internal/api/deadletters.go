@@ -74,29 +74,9 @@ func (f deadLetterFilter) compile() (deadletter.Filter, *problem.Problem) {
 	return out, nil
 }
 
-// mayHandle is the one rule of who may see and handle a dead letter, for
-// listings, reads, redrives and resolutions alike (docs/history.md):
-//   - admin tokens: every dead letter;
-//   - a quarantined event: tokens whose publish roles cover its type;
-//   - an undeliverable event: tokens whose subscribe roles cover both the
-//     event's own type and the types of the subscription that gave up on it,
-//     while that very subscription exists. A subscription deleted and created
-//     again under the same name is another one (another UID) and does not
-//     inherit the dead letters; neither do dead letters stored before weir
-//     kept the UID, which only admins see.
+// mayHandle is delivery's one rule of who may see and handle a dead letter.
 func (a *API) mayHandle(r *http.Request, d *deadletter.DeadLetter) bool {
-	t := tokenOf(r)
-	if t.IsAdmin() {
-		return true
-	}
-	if d.Kind == "quarantined" {
-		return t.Can("publish", d.EventType)
-	}
-	if d.SubscriptionUID == "" || !t.Can("subscribe", d.EventType) {
-		return false
-	}
-	id, err := a.deliv.Identity(d.Subscription)
-	return err == nil && id.UID == d.SubscriptionUID && t.CanSubscribe(id.Types)
+	return a.deliv.MayHandle(tokenOf(r), d)
 }
 
 // mayFilterBy checks a subscription= filter: a token without admin may only
@@ -104,15 +84,13 @@ func (a *API) mayHandle(r *http.Request, d *deadletter.DeadLetter) bool {
 // /v1/subscriptions/{name}; admins may name any, including deleted ones.
 func (a *API) mayFilterBy(w http.ResponseWriter, r *http.Request, name string) bool {
 	t := tokenOf(r)
-	if name == "" || t.IsAdmin() {
-		return true
-	}
-	id, err := a.deliv.Identity(name)
-	if err != nil {
+	err := a.deliv.MayFilterBy(t, name)
+	switch {
+	case errors.Is(err, delivery.ErrNotFound):
 		problem.New(http.StatusNotFound, "unknown-subscription", "there is no subscription named "+quote(name)).WithField("subscription").Write(w, r)
 		return false
-	}
-	if !t.CanSubscribe(id.Types) {
+	case err != nil:
+		id, _ := a.deliv.Identity(name)
 		forbidden(w, r, "subscription", "token "+quote(t.Name)+" may not read the dead letters of subscription "+quote(name)+": it needs subscribe roles covering "+strings.Join(id.Types, ", "))
 		return false
 	}
@@ -121,10 +99,7 @@ func (a *API) mayFilterBy(w http.ResponseWriter, r *http.Request, name string) b
 
 // visibleTo is the listing's form of mayHandle.
 func (a *API) visibleTo(r *http.Request) func(*deadletter.DeadLetter) bool {
-	if tokenOf(r).IsAdmin() {
-		return nil
-	}
-	return func(d *deadletter.DeadLetter) bool { return a.mayHandle(r, d) }
+	return a.deliv.VisibleTo(tokenOf(r))
 }
 
 func (a *API) listDeadLetters(w http.ResponseWriter, r *http.Request) {

@@ -11,7 +11,6 @@ import (
 	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/tail"
-	"github.com/weir-dev/weir/internal/token"
 	"github.com/weir-dev/weir/internal/traffic"
 )
 
@@ -46,37 +45,29 @@ type trafficBody struct {
 }
 
 // getTraffic serves this node's per-minute figures, cut to what the token may
-// see: the types it may publish or subscribe to, the sources it is bound to;
-// deliveries, totals and the folded "(other)" keys, which mix everyone's
-// traffic, only for admins.
+// see (traffic.Snapshot.For): the types it may publish or subscribe to, the
+// sources it is bound to; deliveries, totals and the folded "(other)" keys,
+// which mix everyone's traffic, only for admins.
 func (a *API) getTraffic(w http.ResponseWriter, r *http.Request) {
 	top, ok := intParam(w, r, "top", 0, 0, traffic.DefaultMaxTypes)
 	if !ok {
 		return
 	}
 	tok := tokenOf(r)
-	admin := tok.IsAdmin()
-	snap := a.traffic.Snapshot()
-	body := trafficBody{Since: snap.Since, At: snap.At, Minutes: traffic.Minutes, Types: []trafficSeries{}, Sources: []traffic.Series{}}
+	snap := a.traffic.Snapshot().For(tok)
+	body := trafficBody{Since: snap.Since, At: snap.At, Minutes: traffic.Minutes, Types: []trafficSeries{}, Sources: snap.Sources}
+	if top > 0 && len(body.Sources) > top {
+		body.Sources = body.Sources[:top]
+	}
 	var names []string
 	for _, s := range snap.Types {
 		if top > 0 && len(body.Types) == top {
 			break
 		}
-		if admin || (s.Key != traffic.Other && (tok.Can("subscribe", s.Key) || tok.Can("publish", s.Key))) {
-			body.Types = append(body.Types, trafficSeries{Series: s})
-			names = append(names, s.Key)
-		}
+		body.Types = append(body.Types, trafficSeries{Series: s})
+		names = append(names, s.Key)
 	}
-	for _, s := range snap.Sources {
-		if top > 0 && len(body.Sources) == top {
-			break
-		}
-		if admin || (s.Key != traffic.Other && boundTo(tok, s.Key)) {
-			body.Sources = append(body.Sources, s)
-		}
-	}
-	if admin {
+	if traffic.MaySeeDeliveries(tok) {
 		body.Deliveries = snap.Outcomes
 		t := a.traffic.Totals()
 		body.Totals = &t
@@ -90,14 +81,6 @@ func (a *API) getTraffic(w http.ResponseWriter, r *http.Request) {
 		body.Types[i].LastSeen = seen[body.Types[i].Key]
 	}
 	writeJSON(w, http.StatusOK, body)
-}
-
-// boundTo reports whether a token that is not an admin's may see a source's
-// figures: only a token bound to sources (weir.yaml tokens[].sources) sees
-// those under its bindings; a token bound to none publishes for no source of
-// its own.
-func boundTo(tok *token.Token, src string) bool {
-	return len(tok.Sources) > 0 && tok.CanSource(src)
 }
 
 // tailEvents follows the event stream live as server-sent events; browsers,
