@@ -16,7 +16,9 @@ import (
 
 	"github.com/weir-dev/weir/internal/contract"
 	"github.com/weir-dev/weir/internal/delivery"
+	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
+	"github.com/weir-dev/weir/internal/traffic"
 )
 
 //go:embed templates/*.html
@@ -57,6 +59,13 @@ type Deps struct {
 	Catalog func() contract.Catalog
 	// Ready reports whether the bus can take requests (readiness).
 	Ready func(ctx context.Context) error
+	// Traffic are this node's live figures (events per minute by type and
+	// source, deliveries by outcome), which the home page charts instead of
+	// reading the stream.
+	Traffic *traffic.Counters
+	// Tails open the live tails of the tail page, under the same caps as
+	// GET /v1/events/stream.
+	Tails *tail.Tailer
 	// Log receives the portal's logs.
 	Log *slog.Logger
 }

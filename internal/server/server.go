@@ -174,6 +174,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	ui, err := portal.New(ctx, portal.Config{PublicURL: publicURL}, portal.Deps{
 		Tokens: tokens, Links: links, Delivery: s.deliv, Contracts: s.contracts, Catalog: s.catalog,
 		Ready: s.bus.Ready, Log: s.log,
+		Traffic: s.traffic, Tails: s.tails,
 	})
 	if err != nil {
 		return err
