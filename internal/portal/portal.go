@@ -135,6 +135,7 @@ func (p *Portal) Register(mux *http.ServeMux) {
 	mux.Handle("GET /ui/signin", p.secure(http.HandlerFunc(p.signInPage)))
 	mux.Handle("POST /ui/signin", p.secure(p.form(http.HandlerFunc(p.signIn))))
 	mux.Handle("POST /ui/signout", p.secure(p.form(http.HandlerFunc(p.signOut))))
+	p.registerTail(mux)
 	p.handle(mux, "GET /ui/{$}", p.home)
 	mux.Handle("/ui/", p.secure(p.signedIn(func(w http.ResponseWriter, r *http.Request, v *viewer) {
 		p.fail(w, r, v, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
