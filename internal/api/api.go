@@ -41,6 +41,8 @@ type API struct {
 	publicURL     string
 	traffic       *traffic.Counters
 	tails         *tail.Tailer
+	sources       *ingress.Sources
+	requests      *ingress.RequestLog
 }
 
 // Config are the API's settings.
@@ -63,6 +65,10 @@ type Config struct {
 	ArchiveStatus func() any
 	// PublicURL is where browsers reach weir; portal sign-in links start with it.
 	PublicURL string
+	// Sources manages webhook sources; nil hides their routes.
+	Sources *ingress.Sources
+	// Requests is the sources' request log; nil hides its route.
+	Requests *ingress.RequestLog
 }
 
 // Deps are the parts the API serves.
@@ -91,7 +97,8 @@ func New(cfg Config, deps Deps) *API {
 		maxBody: cfg.MaxBody, bodyTimeout: cfg.BodyTimeout,
 		dedupeWindow: cfg.DedupeWindow, onInvalid: cfg.OnInvalid, contracts: cfg.Contracts, catalog: cfg.Catalog,
 		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus, links: deps.Links, publicURL: cfg.PublicURL,
-		traffic: deps.Traffic, tails: deps.Tails}
+		traffic: deps.Traffic, tails: deps.Tails,
+		sources: cfg.Sources, requests: cfg.Requests}
 }
 
 // Register adds the /v1/ routes to mux.
@@ -103,6 +110,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerRetention(mux)
 	a.registerPortal(mux)
 	a.registerTraffic(mux)
+	a.registerSources(mux)
 	// Profiles show how weir spends its time; only admins may take them.
 	mux.Handle("/debug/pprof/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !tokenOf(r).IsAdmin() {

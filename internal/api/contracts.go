@@ -32,16 +32,7 @@ func (a *API) registerContracts(mux *http.ServeMux) {
 // GET /v1/contracts; subscriptions (receive operations) are shown only to
 // tokens that may see them on GET /v1/subscriptions.
 func (a *API) asyncAPI(w http.ResponseWriter, r *http.Request) {
-	cat := a.catalog()
-	tok := tokenOf(r)
-	subs := cat.Subscriptions[:0:0]
-	for _, s := range cat.Subscriptions {
-		if tok.CanSubscribe(s.Types) {
-			subs = append(subs, s)
-		}
-	}
-	cat.Subscriptions = subs
-	doc, err := contract.RenderAsyncAPI(cat)
+	doc, err := contract.RenderAsyncAPI(a.catalog().VisibleTo(tokenOf(r).CanSubscribe))
 	if err != nil {
 		a.internal(r, err).Write(w, r)
 		return

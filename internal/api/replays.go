@@ -1,12 +1,12 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
 
 	"github.com/weir-dev/weir/internal/delivery"
+	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/problem"
 )
 
@@ -27,29 +27,10 @@ func (a *API) startReplay(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	req := delivery.ReplayRequest{Rate: body.Rate, FromArchive: body.FromArchive}
-	for _, p := range []struct {
-		name, in string
-		t        *time.Time
-		seq      *uint64
-	}{{"from", body.From, &req.From, &req.FromSeq}, {"to", body.To, &req.To, &req.ToSeq}} {
-		if p.in == "" {
-			continue
-		}
-		if t, err := time.Parse(time.RFC3339, p.in); err == nil {
-			*p.t = t
-			continue
-		}
-		var n uint64
-		if err := json.Unmarshal([]byte(p.in), &n); err == nil && n > 0 {
-			*p.seq = n
-			continue
-		}
-		problem.New(http.StatusBadRequest, "invalid-parameter", p.name+": "+quote(p.in)+" is neither an RFC 3339 time nor a stream sequence").WithField(p.name).Write(w, r)
-		return
-	}
-	if body.Rate < 0 || body.Rate > 100000 {
-		problem.New(http.StatusBadRequest, "invalid-parameter", "rate: events per second, from 1 to 100000").WithField("rate").Write(w, r)
+	req, err := delivery.ParseReplayRequest(body.From, body.To, body.Rate, body.FromArchive)
+	var fe *field.Error
+	if errors.As(err, &fe) {
+		problem.New(http.StatusBadRequest, "invalid-parameter", fe.Error()).WithField(fe.Path).Write(w, r)
 		return
 	}
 	rp, err := a.deliv.StartReplay(r.PathValue("name"), req)
@@ -87,18 +68,9 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) (*delivery.Replay, 
 	return rp, true
 }
 
-// mayReplay: a token may handle a replay when it may read the replay's
-// subscription; once that subscription is gone (deleted, or replaced by a
-// new one of the same name), the types it had decide.
+// mayReplay: the rule is delivery's (Manager.MayReplay), shared with the portal.
 func (a *API) mayReplay(r *http.Request, rp *delivery.Replay) bool {
-	types := rp.Types()
-	if v, err := a.deliv.Get(r.Context(), rp.Subscription); err == nil && v.UID == rp.SubscriptionUID() {
-		types = v.Spec.Types
-	}
-	if len(types) == 0 {
-		return tokenOf(r).IsAdmin() // CanSubscribe covers an empty list
-	}
-	return tokenOf(r).CanSubscribe(types)
+	return a.deliv.MayReplay(r.Context(), tokenOf(r), rp)
 }
 
 func (a *API) getReplay(w http.ResponseWriter, r *http.Request) {

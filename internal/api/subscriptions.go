@@ -45,7 +45,7 @@ func (a *API) subscription(w http.ResponseWriter, r *http.Request) (*delivery.Vi
 		problem.New(http.StatusNotFound, "unknown-subscription", "there is no subscription named "+quote(name)).WithField("name").Write(w, r)
 		return nil, false
 	}
-	if !tokenOf(r).CanSubscribe(v.Spec.Types) {
+	if !delivery.MayRead(tokenOf(r), v) {
 		forbidden(w, r, "types", "token "+quote(tokenOf(r).Name)+" may not read subscription "+quote(name)+": it needs subscribe roles covering "+strings.Join(v.Spec.Types, ", "))
 		return nil, false
 	}
@@ -57,14 +57,7 @@ func forbidden(w http.ResponseWriter, r *http.Request, field, detail string) {
 }
 
 func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) {
-	tok := tokenOf(r)
-	out := []*delivery.View{}
-	for _, v := range a.deliv.List(r.Context()) {
-		if tok.CanSubscribe(v.Spec.Types) {
-			out = append(out, v)
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"subscriptions": out})
+	writeJSON(w, http.StatusOK, map[string]any{"subscriptions": a.deliv.Visible(r.Context(), tokenOf(r))})
 }
 
 func (a *API) getSubscription(w http.ResponseWriter, r *http.Request) {
@@ -114,8 +107,7 @@ func (a *API) writeSubscription(w http.ResponseWriter, r *http.Request, name str
 		return
 	}
 	tok := tokenOf(r)
-	err := a.deliv.Create(r.Context(), name, &body.Subscription, replace,
-		delivery.Creator{Token: tok.Name, Trusted: tok.IsAdmin(), Covers: tok.CanSubscribe})
+	err := a.deliv.Create(r.Context(), name, &body.Subscription, replace, delivery.CreatorFor(tok.Name, tok))
 	var fe *field.Error
 	switch {
 	case errors.Is(err, delivery.ErrNotCovered):

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/token"
 )
 
@@ -91,22 +94,7 @@ func (c *Config) WithDefaults() {
 		}
 	}
 	for name, s := range c.Sources {
-		if s.DedupeWindow == 0 {
-			s.DedupeWindow = c.Ingress.DedupeWindow
-		}
-		if s.MaxBody == 0 {
-			s.MaxBody = c.Ingress.MaxBody
-		}
-		if s.Verify.Tolerance == 0 {
-			s.Verify.Tolerance = c.Ingress.Tolerance
-		}
-		if s.OnInvalid == "" {
-			s.OnInvalid = c.Policy.OnInvalid
-		}
-		if s.Priority == "" {
-			s.Priority = "normal"
-		}
-		c.Sources[name] = s
+		c.Sources[name] = c.SourceDefaults(s)
 	}
 }
 
@@ -200,12 +188,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	for name, s := range c.Sources {
-		if err := s.validate(name); err != nil {
-			return err
-		}
-		if s.MaxBody+64<<10 > int64(c.Bus.MaxPayload) {
-			return fmt.Errorf("sources.%s.max_body: %d does not fit bus.max_payload %d with the envelope (64 KiB)", name, s.MaxBody, c.Bus.MaxPayload)
+	for _, name := range slices.Sorted(maps.Keys(c.Sources)) {
+		if err := c.ValidateSource(name, c.Sources[name]); err != nil {
+			return sourceError(name, err)
 		}
 	}
 	if err := c.Retention.validate(); err != nil {
@@ -216,11 +201,6 @@ func (c *Config) Validate() error {
 	}
 	if !validOnInvalid(c.Policy.OnInvalid) {
 		return fmt.Errorf("policy.on_invalid: %q is not quarantine or reject", c.Policy.OnInvalid)
-	}
-	for name, s := range c.Sources {
-		if !validOnInvalid(s.OnInvalid) {
-			return fmt.Errorf("sources.%s.on_invalid: %q is not quarantine or reject", name, s.OnInvalid)
-		}
 	}
 	for typ, ct := range c.Contracts {
 		if ct == nil {
@@ -253,57 +233,115 @@ func (c *Config) Validate() error {
 // ValidRole reports why r is not admin, publish:<pattern> or subscribe:<pattern>.
 func ValidRole(r string) error { return token.ValidRole(r) }
 
-func (s Source) validate(name string) error {
-	p := "sources." + name
+// ValidSourceName reports why name cannot name a source, or nil: it must be
+// usable as a URL path segment and a NATS subject token.
+func ValidSourceName(name string) error {
 	if !sourceName.MatchString(name) {
-		return fmt.Errorf("%s: the name must be 1-64 letters, digits, '-' or '_', starting with a letter or digit", p)
+		return errors.New("the name must be 1-64 letters, digits, '-' or '_', starting with a letter or digit")
 	}
+	return nil
+}
+
+// ValidateSource checks source name as a whole (its fields with the defaults
+// filled in, see SourceDefaults): weir.yaml and sources created through the
+// API go through it. The error is a *field.Error whose path is relative to
+// the source ("name", "verify.scheme", "type" ...).
+func (c *Config) ValidateSource(name string, s Source) error {
+	if err := ValidSourceName(name); err != nil {
+		return field.Wrap("name", err)
+	}
+	if err := s.validate(); err != nil {
+		return err
+	}
+	if s.MaxBody+64<<10 > int64(c.Bus.MaxPayload) {
+		return field.Errorf("max_body", "%d does not fit bus.max_payload %d with the envelope (64 KiB)", s.MaxBody, c.Bus.MaxPayload)
+	}
+	if !validOnInvalid(s.OnInvalid) {
+		return field.Errorf("on_invalid", "%q is not quarantine or reject", s.OnInvalid)
+	}
+	return nil
+}
+
+// SourceDefaults fills in what s leaves unset from ingress and policy.
+func (c *Config) SourceDefaults(s Source) Source {
+	if s.DedupeWindow == 0 {
+		s.DedupeWindow = c.Ingress.DedupeWindow
+	}
+	if s.MaxBody == 0 {
+		s.MaxBody = c.Ingress.MaxBody
+	}
+	if s.Verify.Tolerance == 0 {
+		s.Verify.Tolerance = c.Ingress.Tolerance
+	}
+	if s.OnInvalid == "" {
+		s.OnInvalid = c.Policy.OnInvalid
+	}
+	if s.Priority == "" {
+		s.Priority = "normal"
+	}
+	return s
+}
+
+func (s Source) validate() error {
 	if s.Verify.Scheme == "" {
-		return fmt.Errorf("%s.verify.scheme: required (one of %s; write none explicitly for unsigned sources)", p, strings.Join(Schemes, ", "))
+		return field.Errorf("verify.scheme", "required (one of %s; write none explicitly for unsigned sources)", strings.Join(Schemes, ", "))
 	}
 	if !slices.Contains(Schemes, s.Verify.Scheme) {
-		return fmt.Errorf("%s.verify.scheme: unknown scheme %q (want one of %s)", p, s.Verify.Scheme, strings.Join(Schemes, ", "))
+		return field.Errorf("verify.scheme", "unknown scheme %q (want one of %s)", s.Verify.Scheme, strings.Join(Schemes, ", "))
 	}
 	if s.Verify.Scheme != "none" && len(s.Verify.Secrets) == 0 {
-		return fmt.Errorf("%s.verify.secrets: at least one secret is required for scheme %s", p, s.Verify.Scheme)
+		return field.Errorf("verify.secrets", "at least one secret is required for scheme %s", s.Verify.Scheme)
 	}
 	for i, sec := range s.Verify.Secrets {
 		if sec == "" {
-			return fmt.Errorf("%s.verify.secrets[%d]: is empty", p, i)
+			return field.Errorf(fmt.Sprintf("verify.secrets[%d]", i), "is empty")
 		}
 	}
 	switch {
 	case s.Type == "" && s.TypeFrom == "":
-		return fmt.Errorf("%s.type: required (or type_from)", p)
+		return field.Errorf("type", "required (or type_from)")
 	case s.Type != "" && s.TypeFrom != "":
-		return fmt.Errorf("%s.type_from: set either type or type_from, not both", p)
+		return field.Errorf("type_from", "set either type or type_from, not both")
 	case s.Type != "":
 		if err := ValidType(s.Type); err != nil {
-			return fmt.Errorf("%s.type: %w", p, err)
+			return field.Wrap("type", err)
 		}
 	default:
 		if err := validLocator(s.TypeFrom); err != nil {
-			return fmt.Errorf("%s.type_from: %w", p, err)
+			return field.Wrap("type_from", err)
 		}
 	}
 	if s.IdempotencyKey != "" {
 		if err := validLocator(s.IdempotencyKey); err != nil {
-			return fmt.Errorf("%s.idempotency_key: %w", p, err)
+			return field.Wrap("idempotency_key", err)
 		}
 	}
 	if s.DedupeWindow < 0 {
-		return fmt.Errorf("%s.dedupe_window: must be positive", p)
+		return field.Errorf("dedupe_window", "must be positive")
 	}
 	if s.MaxBody < 0 {
-		return fmt.Errorf("%s.max_body: must be positive", p)
+		return field.Errorf("max_body", "must be positive")
 	}
 	if r := s.RateLimit; r != nil && (r.PerSecond <= 0 || r.Burst < 0) {
-		return fmt.Errorf("%s.rate_limit.per_second: must be positive (and burst not negative)", p)
+		return field.Errorf("rate_limit.per_second", "must be positive (and burst not negative)")
 	}
 	if s.Priority != "" && !slices.Contains(Priorities, s.Priority) {
-		return fmt.Errorf("%s.priority: %q is not low, normal or essential", p, s.Priority)
+		return field.Errorf("priority", "%q is not low, normal or essential", s.Priority)
 	}
 	return nil
+}
+
+// sourceError puts a source's field error under sources.<name>; the name's
+// own error is about the key itself.
+func sourceError(name string, err error) error {
+	var fe *field.Error
+	if errors.As(err, &fe) {
+		if fe.Path == "name" {
+			fe.Path = ""
+		}
+		return fe.Prefix("sources." + name)
+	}
+	return fmt.Errorf("sources.%s: %w", name, err)
 }
 
 // validLocator checks "header:<Name>" and "json:<RFC 6901 pointer>".

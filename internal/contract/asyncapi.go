@@ -68,6 +68,10 @@ type CatalogSource struct {
 	// Types are the event types the source always publishes; nil when each
 	// request says its own type.
 	Types []string
+	// TypePrefix is put before the type each request says (config's
+	// type_prefix) when Types is nil: such a source can only send types that
+	// start with it. Not rendered in the document.
+	TypePrefix string
 	// Description says what sends to it.
 	Description string
 }
@@ -80,6 +84,35 @@ type CatalogSubscription struct {
 	Types []string
 	// Mode is push or pull.
 	Mode string
+}
+
+// VisibleTo returns cat as a token sees it in the AsyncAPI document:
+// contracts and sources are the public catalog, shown to every token, and a
+// subscription is shown only when canSubscribe (the token's CanSubscribe)
+// accepts its types, as GET /v1/subscriptions lists it. cat is not changed.
+func (cat Catalog) VisibleTo(canSubscribe func(patterns []string) bool) Catalog {
+	subs := make([]CatalogSubscription, 0, len(cat.Subscriptions))
+	for _, s := range cat.Subscriptions {
+		if canSubscribe(s.Types) {
+			subs = append(subs, s)
+		}
+	}
+	cat.Subscriptions = subs
+	return cat
+}
+
+// OnlyTypes returns cat with only the contracts whose type canSee accepts:
+// the portal's download shows the viewer the same types as its catalog
+// pages. cat is not changed.
+func (cat Catalog) OnlyTypes(canSee func(typ string) bool) Catalog {
+	contracts := make([]CatalogContract, 0, len(cat.Contracts))
+	for _, c := range cat.Contracts {
+		if canSee(c.Type) {
+			contracts = append(contracts, c)
+		}
+	}
+	cat.Contracts = contracts
+	return cat
 }
 
 const (

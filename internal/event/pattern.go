@@ -72,3 +72,13 @@ func MatchType(pattern, typ string) bool {
 		pattern, typ = prest, trest
 	}
 }
+
+// MatchAnyType reports whether typ matches one of patterns.
+func MatchAnyType(patterns []string, typ string) bool {
+	for _, p := range patterns {
+		if MatchType(p, typ) {
+			return true
+		}
+	}
+	return false
+}

@@ -54,7 +54,7 @@ func setupSources(tb testing.TB, sources map[string]config.Source) (*Webhooks, *
 		compiled = append(compiled, src)
 	}
 	m := NewMetrics(prometheus.NewRegistry())
-	return NewWebhooks(compiled, NewPublisher(b, nil, NewGate(4096, time.Second), m, 5*time.Second, log, nil), 30*time.Second, m, log), b
+	return NewWebhooks(NewSourceSet(compiled...), NewPublisher(b, nil, NewGate(4096, time.Second), m, 5*time.Second, log, nil), 30*time.Second, m, log), b
 }
 
 const benchSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -1,13 +1,14 @@
 package ingress
 
 import (
-	"fmt"
+	"errors"
 	"net/http"
 	"time"
 
 	"golang.org/x/time/rate"
 
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/verify"
 )
 
@@ -29,9 +30,20 @@ type Source struct {
 	priority   Priority
 }
 
-// NewSource compiles the configuration of source name; errors name the field.
+// NewSource compiles the configuration of source name; an error is a
+// *field.Error whose path is under sources.<name>.
 func NewSource(name string, c config.Source) (*Source, error) {
-	p := "sources." + name
+	s, err := compileSource(name, c)
+	var fe *field.Error
+	if errors.As(err, &fe) {
+		return nil, fe.Prefix("sources." + name)
+	}
+	return s, err
+}
+
+// compileSource is NewSource with field paths relative to the source
+// ("verify.secrets[0]", "type_from"), as the API names them.
+func compileSource(name string, c config.Source) (*Source, error) {
 	v, err := verify.New(verify.Config{
 		Scheme:          c.Verify.Scheme,
 		Secrets:         c.Verify.Secrets,
@@ -43,7 +55,11 @@ func NewSource(name string, c config.Source) (*Source, error) {
 		TimestampHeader: c.Verify.TimestampHeader,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s.%w", p, err)
+		var fe *field.Error
+		if errors.As(err, &fe) {
+			return nil, fe
+		}
+		return nil, field.Wrap("verify", err)
 	}
 	s := &Source{
 		name:       name,
@@ -65,7 +81,7 @@ func NewSource(name string, c config.Source) (*Source, error) {
 		s.limiter = rate.NewLimiter(rate.Limit(r.PerSecond), burst)
 	}
 	if s.typeFrom, err = parseLocator(c.TypeFrom); err != nil {
-		return nil, fmt.Errorf("%s.type_from: %w", p, err)
+		return nil, field.Wrap("type_from", err)
 	}
 	idFrom := c.IdempotencyKey
 	if idFrom == "" {
@@ -73,7 +89,7 @@ func NewSource(name string, c config.Source) (*Source, error) {
 		s.svixID = c.Verify.Scheme == verify.SchemeStandardWebhooks
 	}
 	if s.idFrom, err = parseLocator(idFrom); err != nil {
-		return nil, fmt.Errorf("%s.idempotency_key: %w", p, err)
+		return nil, field.Wrap("idempotency_key", err)
 	}
 	return s, nil
 }

@@ -25,7 +25,8 @@ import (
 // wrap as a CloudEvent, then hand to the Publisher, which answers only after
 // JetStream acked the event.
 type Webhooks struct {
-	sources     map[string]*Source
+	sources     *SourceSet
+	requests    *RequestLog // nil: no request log
 	bodyTimeout time.Duration
 	pub         *Publisher
 	metrics     *Metrics
@@ -33,14 +34,17 @@ type Webhooks struct {
 	now         func() time.Time
 }
 
-// NewWebhooks builds the handler over compiled sources; bodyTimeout bounds how
-// long a sender may take to send a body.
-func NewWebhooks(sources []*Source, pub *Publisher, bodyTimeout time.Duration, m *Metrics, log *slog.Logger) *Webhooks {
-	w := &Webhooks{sources: map[string]*Source{}, bodyTimeout: bodyTimeout, pub: pub, metrics: m, log: log, now: time.Now}
-	for _, s := range sources {
-		w.sources[s.name] = s
-	}
-	return w
+// NewWebhooks builds the handler over a set of sources, which may change
+// while it serves; bodyTimeout bounds how long a sender may take to send a
+// body.
+func NewWebhooks(sources *SourceSet, pub *Publisher, bodyTimeout time.Duration, m *Metrics, log *slog.Logger) *Webhooks {
+	return &Webhooks{sources: sources, bodyTimeout: bodyTimeout, pub: pub, metrics: m, log: log, now: time.Now}
+}
+
+// RecordTo has every request to a known source recorded in l, and returns wh.
+func (wh *Webhooks) RecordTo(l *RequestLog) *Webhooks {
+	wh.requests = l
+	return wh
 }
 
 // unknownSourceLabel keeps metric cardinality bounded when strangers probe names.
@@ -49,10 +53,12 @@ const unknownSourceLabel = "_unknown"
 // ServeHTTP handles one webhook.
 func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("source")
-	src, ok := wh.sources[name]
+	src, ok := wh.sources.Get(name)
 	if !ok {
-		wh.fail(w, r, unknownSourceLabel, "unknown_source",
-			problem.New(http.StatusNotFound, "unknown-source", "there is no source named "+quote(name)+"; sources are declared under sources: in weir.yaml").WithField("source"))
+		// Not recorded: strangers' probes would fill the log with names.
+		wh.metrics.Count(unknownSourceLabel, "unknown_source")
+		problem.New(http.StatusNotFound, "unknown-source", "there is no source named "+quote(name)+
+			"; sources are declared under sources: in weir.yaml or created with POST /v1/sources").WithField("source").Write(w, r)
 		return
 	}
 	if src.limiter != nil {
@@ -134,18 +140,18 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	adm := wh.pub.Admit(ev, src.onInvalid, "")
 	if adm.Problem != nil {
-		wh.fail(w, r, name, "refused", adm.Problem)
+		wh.failEvent(w, r, name, "refused", adm.Problem, ev)
 		return
 	}
 	DeprecationHeaders(w.Header(), adm.Verdict.Deprecation)
 	if adm.Quarantine {
 		res, err := wh.pub.Quarantine(r.Context(), ev, adm)
 		if err != nil {
-			wh.fail(w, r, name, "unavailable", Unavailable(err))
+			wh.failEvent(w, r, name, "unavailable", Unavailable(err), ev)
 			return
 		}
 		wh.metrics.Count(name, string(res.Status))
-		WriteResult(w, res)
+		wh.record(r, name, OutcomeQuarantined, WriteResult(w, res), nil, ev, res.ID)
 		return
 	}
 	key := ""
@@ -160,12 +166,12 @@ func (wh *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := wh.pub.Publish(r.Context(), ev, key, src.window)
 	if err != nil {
 		wh.log.WarnContext(r.Context(), "event not stored", slog.String("source", name), slog.String("event_id", ev.ID), slog.Any("error", err))
-		wh.fail(w, r, name, "unavailable", Unavailable(err))
+		wh.failEvent(w, r, name, "unavailable", Unavailable(err), ev)
 		return
 	}
 	wh.metrics.Count(name, string(res.Status))
 	wh.log.DebugContext(r.Context(), "event "+string(res.Status), slog.String("source", name), slog.String("event_id", res.ID), slog.String("type", typ), slog.String("delivery_id", deliveryID))
-	WriteResult(w, res)
+	wh.record(r, name, string(res.Status), WriteResult(w, res), nil, ev, res.ID)
 }
 
 // Unavailable is the 503 answer when the bus cannot take an event.
@@ -179,17 +185,18 @@ func Unavailable(err error) *problem.Problem {
 	return p
 }
 
-// WriteResult answers 202 for a stored event and 200 for a duplicate.
-func WriteResult(w http.ResponseWriter, res Result) {
+// WriteResult answers 202 for a stored event and 200 for a duplicate, and
+// returns the status it answered.
+func WriteResult(w http.ResponseWriter, res Result) int {
 	w.Header().Set("Content-Type", "application/json")
+	status := http.StatusAccepted
 	if res.Status == StatusDuplicate {
-		w.WriteHeader(http.StatusOK)
-	} else {
-		w.WriteHeader(http.StatusAccepted)
+		status = http.StatusOK
 	}
+	w.WriteHeader(status)
 	if res.DeadLetterID != "" {
 		_ = json.NewEncoder(w).Encode(res)
-		return
+		return status
 	}
 	b := make([]byte, 0, 64)
 	b = append(b, `{"id":`...)
@@ -198,11 +205,39 @@ func WriteResult(w http.ResponseWriter, res Result) {
 	b = append(b, res.Status...)
 	b = append(b, "\"}\n"...)
 	_, _ = w.Write(b)
+	return status
 }
 
+// fail answers a refusal of a request to a known source, before its event
+// was built.
 func (wh *Webhooks) fail(w http.ResponseWriter, r *http.Request, source, outcome string, p *problem.Problem) {
+	wh.failEvent(w, r, source, outcome, p, nil)
+}
+
+// failEvent answers a refusal; ev is the event when weir got that far.
+func (wh *Webhooks) failEvent(w http.ResponseWriter, r *http.Request, source, outcome string, p *problem.Problem, ev *event.Event) {
 	wh.metrics.Count(source, outcome)
 	p.Write(w, r)
+	wh.record(r, source, OutcomeRefused, p.Status, p, ev, "")
+}
+
+// record adds the request to the source's request log, without waiting.
+func (wh *Webhooks) record(r *http.Request, source, outcome string, status int, p *problem.Problem, ev *event.Event, id string) {
+	if wh.requests == nil {
+		return
+	}
+	rec := RequestRecord{Time: wh.now().UTC(), Outcome: outcome, Status: status, EventID: id, RemoteAddr: r.RemoteAddr}
+	if p != nil {
+		rec.ProblemType, rec.Detail, rec.Field = p.Type, p.Detail, p.Field
+	}
+	if ev != nil {
+		rec.EventType = ev.Type
+		if rec.EventID == "" && outcome != OutcomeRefused {
+			rec.EventID = ev.ID
+		}
+		rec.DeliveryID, _ = ev.Extensions[DeliveryIDExtension].(string)
+	}
+	wh.requests.Record(source, rec)
 }
 
 // mediaType decides whether the body is JSON. A missing Content-Type is taken as

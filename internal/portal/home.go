@@ -86,11 +86,7 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request, v *viewer) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	d := homeData{Ready: p.deps.Ready(ctx)}
-	for _, s := range p.deps.Delivery.List(r.Context()) {
-		if v.Token.CanSubscribe(s.Spec.Types) {
-			d.Subscriptions = append(d.Subscriptions, s)
-		}
-	}
+	d.Subscriptions = p.deps.Delivery.Visible(r.Context(), v.Token)
 	d.Sources = len(p.deps.Catalog().Sources)
 	if p.deps.Traffic != nil {
 		d.Traffic = homeFigures(p.deps.Traffic.Snapshot().For(v.Token), v)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/contract"
 	"github.com/weir-dev/weir/internal/delivery"
+	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
 	"github.com/weir-dev/weir/internal/traffic"
@@ -57,6 +58,9 @@ type Deps struct {
 	Contracts *contract.Registry
 	// Catalog describes every event type, source and subscription.
 	Catalog func() contract.Catalog
+	// Publisher stores events, as POST /v1/events does: the subscription
+	// page's "send a test event" goes through it.
+	Publisher *ingress.Publisher
 	// Ready reports whether the bus can take requests (readiness).
 	Ready func(ctx context.Context) error
 	// Traffic are this node's live figures (events per minute by type and
@@ -78,6 +82,8 @@ type Portal struct {
 	sess  *sessions
 	pages map[string]*template.Template
 	now   func() time.Time
+	// flash keeps what a page shows once after a POST (a new secret, a notice).
+	flash *flashes
 }
 
 // New builds the portal; ctx bounds reading the shared session key.
@@ -90,6 +96,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Portal, error) {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
 	p := &Portal{cfg: cfg, deps: deps, log: deps.Log, now: time.Now}
+	p.flash = &flashes{now: p.now}
 	p.sess = &sessions{key: key, tokens: deps.Tokens, secure: strings.HasPrefix(cfg.PublicURL, "https://"), now: p.now}
 	if p.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -137,6 +144,8 @@ func (p *Portal) Register(mux *http.ServeMux) {
 	mux.Handle("POST /ui/signout", p.secure(p.form(http.HandlerFunc(p.signOut))))
 	p.registerTail(mux)
 	p.handle(mux, "GET /ui/{$}", p.home)
+	p.registerCatalog(mux)
+	p.registerSubscriptions(mux)
 	mux.Handle("/ui/", p.secure(p.signedIn(func(w http.ResponseWriter, r *http.Request, v *viewer) {
 		p.fail(w, r, v, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
 	})))
@@ -222,6 +231,9 @@ type page struct {
 	CSRF   string
 	// Scripts are the page's own script files under /ui/static/.
 	Scripts []string
+	// Refresh reloads the page every 2 seconds (a meta refresh: progress
+	// that updates without JavaScript, which the CSP allows).
+	Refresh bool
 	Data    any
 }
 

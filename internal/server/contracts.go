@@ -109,13 +109,14 @@ func (s *Server) catalog() contract.Catalog {
 		}
 		cat.Contracts = append(cat.Contracts, cc)
 	}
-	for _, name := range sortedKeys(s.cfg.Sources) {
-		src := s.cfg.Sources[name]
-		cs := contract.CatalogSource{Name: name}
+	// weir.yaml's sources and those created through the API.
+	for _, src := range s.sources.List() {
+		cs := contract.CatalogSource{Name: src.Name}
 		if src.Type != "" {
 			cs.Types = []string{src.Type}
 		} else {
 			cs.Description = "The event type comes from each request (" + src.TypeFrom + ")."
+			cs.TypePrefix = src.TypePrefix
 		}
 		cat.Sources = append(cat.Sources, cs)
 	}

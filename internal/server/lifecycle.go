@@ -6,6 +6,7 @@ import (
 	"github.com/weir-dev/weir/internal/archive"
 	"github.com/weir-dev/weir/internal/contract"
 	"github.com/weir-dev/weir/internal/delivery"
+	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/retention"
 )
 
@@ -24,6 +25,8 @@ var (
 	_ Component = (*retention.Keeper)(nil)
 	_ Component = (*delivery.Manager)(nil)
 	_ Component = (*contract.Registry)(nil)
+	_ Component = (*ingress.Sources)(nil)
+	_ Component = (*ingress.RequestLog)(nil)
 )
 
 // namedComponent is a component and its name in logs.
@@ -44,6 +47,12 @@ func (s *Server) components() []namedComponent {
 	}
 	if s.deliv != nil {
 		out = append(out, namedComponent{"delivery", s.deliv})
+	}
+	if s.sources != nil {
+		out = append(out, namedComponent{"sources", s.sources})
+	}
+	if s.requests != nil {
+		out = append(out, namedComponent{"request log", s.requests})
 	}
 	if s.contracts != nil {
 		out = append(out, namedComponent{"contracts", s.contracts})

@@ -47,6 +47,8 @@ type Server struct {
 	contracts *contract.Registry
 	traffic   *traffic.Counters
 	tails     *tail.Tailer
+	sources   *ingress.Sources
+	requests  *ingress.RequestLog
 	http      *http.Server
 	listener  net.Listener
 	limited   *clientLimitListener
@@ -148,8 +150,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return bus.Unavailable("open the portal's links", err)
 	}
 	apiMux := http.NewServeMux()
-	apiMux.Handle("POST /in/{source}", ingress.NewWebhooks(sources, pub, cfg.Server.BodyTimeout, metrics, s.log))
+	srcs, requests, err := s.startSources(ctx, sources, window, publicURL)
+	if err != nil {
+		return err
+	}
+	apiMux.Handle("POST /in/{source}", ingress.NewWebhooks(srcs, pub, cfg.Server.BodyTimeout, metrics, s.log).RecordTo(requests))
 	api.New(api.Config{
+		Sources: s.sources, Requests: requests,
 		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(), PublicURL: publicURL,
 	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Metrics: metrics, Log: s.log, Links: links,
@@ -173,7 +180,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	ui, err := portal.New(ctx, portal.Config{PublicURL: publicURL}, portal.Deps{
 		Tokens: tokens, Links: links, Delivery: s.deliv, Contracts: s.contracts, Catalog: s.catalog,
-		Ready: s.bus.Ready, Log: s.log,
+		Publisher: pub, Ready: s.bus.Ready, Log: s.log,
 		Traffic: s.traffic, Tails: s.tails,
 	})
 	if err != nil {

@@ -120,7 +120,7 @@ func (f *Follow) Run(send func(seq uint64, data []byte) error, heartbeat func() 
 		case err != nil:
 			return fmt.Errorf("tail: read: %w", err)
 		}
-		if !f.exact && !matchesAny(f.patterns, strings.TrimPrefix(msg.Subject(), bus.EventsPrefix)) {
+		if !f.exact && !event.MatchAnyType(f.patterns, strings.TrimPrefix(msg.Subject(), bus.EventsPrefix)) {
 			// Events the tail does not want still count as silence.
 			if time.Since(lastWrite) >= f.hb {
 				if err := beat(); err != nil {
@@ -190,13 +190,4 @@ func collide(a, b string) bool {
 		}
 		a, b = arest, brest
 	}
-}
-
-func matchesAny(patterns []string, typ string) bool {
-	for _, p := range patterns {
-		if event.MatchType(p, typ) {
-			return true
-		}
-	}
-	return false
 }

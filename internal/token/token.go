@@ -100,6 +100,13 @@ func (t *Token) Can(action, typ string) bool {
 	return false
 }
 
+// CanSee reports whether the portal's catalog shows event type typ to the
+// token: admin, or a publish or subscribe role that covers it. A person sees
+// the types their apps produce or consume, not the whole company's.
+func (t *Token) CanSee(typ string) bool {
+	return t.Can("publish", typ) || t.Can("subscribe", typ)
+}
+
 // IsAdmin reports whether the token has the admin role.
 func (t *Token) IsAdmin() bool {
 	for _, r := range t.Roles {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/weir-dev/weir/internal/field"
 )
 
 // genericHMAC verifies the many home-grown schemes that boil down to "an HMAC
@@ -39,14 +41,14 @@ func newGenericHMAC(cfg Config) (*genericHMAC, error) {
 	}
 	switch {
 	case cfg.Header == "":
-		return nil, fmt.Errorf("verify.header: required for scheme %s", SchemeHMAC)
+		return nil, field.Errorf("verify.header", "required for scheme %s", SchemeHMAC)
 	case !validHeaderName(cfg.Header):
-		return nil, fmt.Errorf("verify.header: %q is not a valid HTTP header name", cfg.Header)
+		return nil, field.Errorf("verify.header", "%q is not a valid HTTP header name", cfg.Header)
 	case cfg.TimestampHeader != "" && !validHeaderName(cfg.TimestampHeader):
-		return nil, fmt.Errorf("verify.timestamp_header: %q is not a valid HTTP header name", cfg.TimestampHeader)
+		return nil, field.Errorf("verify.timestamp_header", "%q is not a valid HTTP header name", cfg.TimestampHeader)
 	case cfg.TimestampHeader != "" &&
 		http.CanonicalHeaderKey(cfg.TimestampHeader) == http.CanonicalHeaderKey(cfg.Header):
-		return nil, fmt.Errorf("verify.timestamp_header: must differ from verify.header (%s)", cfg.Header)
+		return nil, field.Errorf("verify.timestamp_header", "must differ from verify.header (%s)", cfg.Header)
 	}
 	switch cfg.Algorithm {
 	case "", "sha256":
@@ -54,14 +56,14 @@ func newGenericHMAC(cfg Config) (*genericHMAC, error) {
 	case "sha512":
 		g.newHash, g.size = sha512.New, sha512.Size
 	default:
-		return nil, fmt.Errorf("verify.algorithm: unknown algorithm %q (want sha256 or sha512)", cfg.Algorithm)
+		return nil, field.Errorf("verify.algorithm", "unknown algorithm %q (want sha256 or sha512)", cfg.Algorithm)
 	}
 	switch cfg.Encoding {
 	case "", "hex":
 	case "base64":
 		g.base64 = true
 	default:
-		return nil, fmt.Errorf("verify.encoding: unknown encoding %q (want hex or base64)", cfg.Encoding)
+		return nil, field.Errorf("verify.encoding", "unknown encoding %q (want hex or base64)", cfg.Encoding)
 	}
 	return g, nil
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/weir-dev/weir/internal/field"
 )
 
 // standardHeaders names the three headers of one Standard Webhooks message.
@@ -47,7 +49,7 @@ func newStandardWebhooks(cfg Config) (*standardWebhooks, error) {
 	for i, s := range cfg.Secrets {
 		k, err := standardKey(s)
 		if err != nil {
-			return nil, fmt.Errorf("verify.secrets[%d]: %w", i, err)
+			return nil, field.Wrap(fmt.Sprintf("verify.secrets[%d]", i), err)
 		}
 		keys[i] = k
 	}

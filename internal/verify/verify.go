@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/weir-dev/weir/internal/field"
 )
 
 // Scheme names accepted in Config.Scheme.
@@ -124,8 +126,8 @@ type signer interface {
 	sign(body []byte, now time.Time, deliveryID string) (http.Header, error)
 }
 
-// New builds the Verifier for cfg. A bad config gives an error that names the
-// field at fault, such as "verify.header: required for scheme hmac".
+// New builds the Verifier for cfg. A bad config gives a *field.Error naming
+// the field at fault, such as "verify.header: required for scheme hmac".
 func New(cfg Config) (Verifier, error) {
 	return build(cfg)
 }
@@ -190,11 +192,11 @@ func (c Config) validate() error {
 	want := strings.Join(schemeNames, ", ")
 	switch {
 	case c.Scheme == "":
-		return fmt.Errorf("verify.scheme: required (want one of %s)", want)
+		return field.Errorf("verify.scheme", "required (want one of %s)", want)
 	case !slices.Contains(schemeNames, c.Scheme):
-		return fmt.Errorf("verify.scheme: unknown scheme %q (want one of %s)", c.Scheme, want)
+		return field.Errorf("verify.scheme", "unknown scheme %q (want one of %s)", c.Scheme, want)
 	case c.Tolerance < 0:
-		return fmt.Errorf("verify.tolerance: must not be negative, got %s", c.Tolerance)
+		return field.Errorf("verify.tolerance", "must not be negative, got %s", c.Tolerance)
 	}
 	if c.Scheme != SchemeHMAC {
 		// These fields do nothing for other schemes; setting them is a sign
@@ -204,27 +206,27 @@ func (c Config) validate() error {
 			{"prefix", c.Prefix}, {"timestamp_header", c.TimestampHeader},
 		} {
 			if f.value != "" {
-				return fmt.Errorf("verify.%s: only used by scheme hmac, not %s", f.name, c.Scheme)
+				return field.Errorf("verify."+f.name, "only used by scheme hmac, not %s", c.Scheme)
 			}
 		}
 	}
 	if c.Scheme == SchemeNone {
 		if len(c.Secrets) > 0 {
-			return errors.New("verify.secrets: scheme none checks nothing, so it takes no secrets")
+			return field.Errorf("verify.secrets", "scheme none checks nothing, so it takes no secrets")
 		}
 		return nil
 	}
 	if len(c.Secrets) == 0 {
-		return fmt.Errorf("verify.secrets: at least one secret is required for scheme %s", c.Scheme)
+		return field.Errorf("verify.secrets", "at least one secret is required for scheme %s", c.Scheme)
 	}
 	for i, s := range c.Secrets {
 		switch {
 		case s == "":
-			return fmt.Errorf("verify.secrets[%d]: empty", i)
+			return field.Errorf(fmt.Sprintf("verify.secrets[%d]", i), "empty")
 		case strings.TrimSpace(s) != s:
 			// Almost always a newline left over from a file or an environment
 			// variable, which would make every signature mismatch.
-			return fmt.Errorf("verify.secrets[%d]: has leading or trailing whitespace", i)
+			return field.Errorf(fmt.Sprintf("verify.secrets[%d]", i), "has leading or trailing whitespace")
 		}
 	}
 	return nil

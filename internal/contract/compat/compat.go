@@ -7,6 +7,7 @@ package compat
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -36,6 +37,10 @@ const (
 )
 
 var compatModes = []Mode{Backward, BackwardTransitive, Forward, ForwardTransitive, Full, FullTransitive, None}
+
+// Modes lists every mode, in the order ParseMode names them, for a
+// caller that offers a choice (the portal's compatibility form).
+func Modes() []Mode { return slices.Clone(compatModes) }
 
 // ParseMode reads a mode name in any letter case; "" is Backward.
 func ParseMode(s string) (Mode, error) {
