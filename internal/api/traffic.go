@@ -2,10 +2,8 @@ package api
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/weir-dev/weir/internal/field"
@@ -87,21 +85,9 @@ func (a *API) getTraffic(w http.ResponseWriter, r *http.Request) {
 // which cannot set headers on an EventSource, may give the token as
 // ?access_token=.
 func (a *API) tailEvents(w http.ResponseWriter, r *http.Request) {
-	var patterns []string
-	for _, v := range r.URL.Query()["types"] {
-		for p := range strings.SplitSeq(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				patterns = append(patterns, p)
-			}
-		}
-	}
+	patterns := tail.Patterns(r.URL.Query()["types"])
 	since, ok := sinceParam(w, r)
 	if !ok {
-		return
-	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		problem.New(http.StatusInternalServerError, "internal", "streaming is not supported by this connection").Write(w, r)
 		return
 	}
 	f, err := a.tails.Open(r.Context(), tail.Request{Token: tokenOf(r), Patterns: patterns, Since: since})
@@ -110,35 +96,12 @@ func (a *API) tailEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, ": weir live tail of "+strings.Join(patterns, ",")+"\n\n")
-	flusher.Flush()
-	send := func(seq uint64, data []byte) error {
-		var b strings.Builder
-		b.WriteString("id: " + strconv.FormatUint(seq, 10) + "\nevent: cloudevent\n")
-		// Each line of the event is its own data: line, as SSE requires.
-		for line := range strings.SplitSeq(string(data), "\n") {
-			b.WriteString("data: " + strings.TrimSuffix(line, "\r") + "\n")
-		}
-		b.WriteString("\n")
-		if _, err := io.WriteString(w, b.String()); err != nil {
-			return err
-		}
-		flusher.Flush()
-		return nil
+	out, ok := tail.StartSSE(w, patterns)
+	if !ok {
+		problem.New(http.StatusInternalServerError, "internal", "streaming is not supported by this connection").Write(w, r)
+		return
 	}
-	heartbeat := func() error {
-		if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil {
-			return err
-		}
-		flusher.Flush()
-		return nil
-	}
-	if err := f.Run(send, heartbeat); err != nil && r.Context().Err() == nil {
+	if err := f.Run(out.Send, out.Heartbeat); err != nil && r.Context().Err() == nil {
 		a.log.DebugContext(r.Context(), "live tail ended", "error", err)
 	}
 }

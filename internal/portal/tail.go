@@ -2,7 +2,6 @@ package portal
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -40,26 +39,12 @@ func (p *Portal) registerTail(mux *http.ServeMux) {
 	mux.Handle("GET /ui/tail/stream", p.secure(http.HandlerFunc(p.tailStream)))
 }
 
-// tailPatterns reads ?types=, one or more values each holding patterns
-// separated by commas, as GET /v1/events/stream does.
-func tailPatterns(q url.Values) []string {
-	var out []string
-	for _, v := range q["types"] {
-		for s := range strings.SplitSeq(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-	}
-	return out
-}
-
 // tailPage shows the pattern box and, when the patterns may be followed, the
 // list static/tail.js fills. The patterns are checked here too, so that a
 // refusal shows without JavaScript and with the status the stream would give.
 func (p *Portal) tailPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	q := r.URL.Query()
-	pats := tailPatterns(q)
+	pats := tail.Patterns(q["types"])
 	d := tailData{Types: strings.Join(pats, ", "), Max: tailRows}
 	status := http.StatusOK
 	if len(pats) > 0 {
@@ -107,12 +92,7 @@ func (p *Portal) tailStream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		problem.New(http.StatusInternalServerError, "internal", "streaming is not supported by this connection").Write(w, r)
-		return
-	}
-	pats := tailPatterns(r.URL.Query())
+	pats := tail.Patterns(r.URL.Query()["types"])
 	f, err := p.deps.Tails.Open(r.Context(), tail.Request{Token: t, Patterns: pats, Since: since})
 	if err != nil {
 		status, msg := tailRefusal(err)
@@ -127,34 +107,12 @@ func (p *Portal) tailStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, ": weir live tail of "+strings.Join(pats, ",")+"\n\n")
-	flusher.Flush()
-	send := func(seq uint64, data []byte) error {
-		var b strings.Builder
-		b.WriteString("id: " + strconv.FormatUint(seq, 10) + "\nevent: cloudevent\n")
-		// Each line of the event is its own data: line, as SSE requires.
-		for line := range strings.SplitSeq(string(data), "\n") {
-			b.WriteString("data: " + strings.TrimSuffix(line, "\r") + "\n")
-		}
-		b.WriteString("\n")
-		if _, err := io.WriteString(w, b.String()); err != nil {
-			return err
-		}
-		flusher.Flush()
-		return nil
+	out, ok := tail.StartSSE(w, pats)
+	if !ok {
+		problem.New(http.StatusInternalServerError, "internal", "streaming is not supported by this connection").Write(w, r)
+		return
 	}
-	heartbeat := func() error {
-		if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil {
-			return err
-		}
-		flusher.Flush()
-		return nil
-	}
-	if err := f.Run(send, heartbeat); err != nil && r.Context().Err() == nil {
+	if err := f.Run(out.Send, out.Heartbeat); err != nil && r.Context().Err() == nil {
 		p.log.DebugContext(r.Context(), "portal live tail ended", "error", err)
 	}
 }
