@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/weir-dev/weir/internal/field"
@@ -106,19 +105,13 @@ func (a *API) tailEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sinceParam is the stream sequence a tail resumes after: the Last-Event-ID
-// header an EventSource sends when it reconnects, or ?since=.
+// sinceParam is the stream sequence a tail resumes after (tail.ResumeAfter),
+// or a 400 naming the bad parameter.
 func sinceParam(w http.ResponseWriter, r *http.Request) (uint64, bool) {
-	name, v := "Last-Event-ID", r.Header.Get("Last-Event-ID")
-	if v == "" {
-		name, v = "since", r.URL.Query().Get("since")
-	}
-	if v == "" {
-		return 0, true
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		problem.New(http.StatusBadRequest, "invalid-parameter", name+": "+quote(v)+" is not a stream sequence (a whole number from 0)").WithField(name).Write(w, r)
+	n, err := tail.ResumeAfter(r)
+	var fe *field.Error
+	if errors.As(err, &fe) {
+		problem.New(http.StatusBadRequest, "invalid-parameter", fe.Error()).WithField(fe.Path).Write(w, r)
 		return 0, false
 	}
 	return n, true

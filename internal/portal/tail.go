@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -131,18 +130,13 @@ func tailProblemType(status int) string {
 }
 
 // tailSince is where a reconnecting EventSource resumes: its Last-Event-ID,
-// or ?since= when the page opens a new one after a refusal.
+// or ?since= when the page opens a new one after a refusal
+// (tail.ResumeAfter); a bad one is answered 400.
 func tailSince(w http.ResponseWriter, r *http.Request) (uint64, bool) {
-	name, v := "Last-Event-ID", r.Header.Get("Last-Event-ID")
-	if v == "" {
-		name, v = "since", r.URL.Query().Get("since")
-	}
-	if v == "" {
-		return 0, true
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		problem.New(http.StatusBadRequest, "invalid-parameter", name+": "+strconv.Quote(v)+" is not a stream sequence (a whole number from 0)").WithField(name).Write(w, r)
+	n, err := tail.ResumeAfter(r)
+	var fe *field.Error
+	if errors.As(err, &fe) {
+		problem.New(http.StatusBadRequest, "invalid-parameter", fe.Error()).WithField(fe.Path).Write(w, r)
 		return 0, false
 	}
 	return n, true

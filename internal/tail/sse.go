@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/weir-dev/weir/internal/field"
 )
 
 // The wire format of a tail, shared by GET /v1/events/stream and the portal's
@@ -73,4 +75,27 @@ func (s *SSE) write(text string) error {
 	}
 	s.f.Flush()
 	return nil
+}
+
+// ResumeAfter reads the stream sequence a tail resumes after: the
+// Last-Event-ID header an EventSource sends when it reconnects, or the since
+// query parameter; 0 when neither is given. A value that is not a whole
+// number is a *field.Error naming the one that was sent.
+func ResumeAfter(r *http.Request) (uint64, error) {
+	name, v := "Last-Event-ID", r.Header.Get("Last-Event-ID")
+	if v == "" {
+		name, v = "since", r.URL.Query().Get("since")
+	}
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		// Cut short, so that a stranger's input cannot blow up the answer.
+		if len(v) > 80 {
+			v = v[:80] + "..."
+		}
+		return 0, field.Errorf(name, "%s is not a stream sequence (a whole number from 0)", strconv.Quote(v))
+	}
+	return n, nil
 }
