@@ -18,6 +18,7 @@ import (
 func (a *API) registerDeadLetters(mux *http.ServeMux, h func(http.HandlerFunc) http.Handler) {
 	mux.Handle("GET /v1/deadletters", h(a.listDeadLetters))
 	mux.Handle("POST /v1/deadletters/redrive", h(a.bulkRedrive))
+	mux.Handle("GET /v1/deadletters/groups", h(a.deadLetterGroups))
 	mux.Handle("GET /v1/deadletters/{id}", h(a.getDeadLetter))
 	mux.Handle("POST /v1/deadletters/{id}/redrive", h(a.redriveOne))
 	mux.Handle("POST /v1/deadletters/{id}/resolve", h(a.resolveDeadLetter))
@@ -34,6 +35,7 @@ type deadLetterFilter struct {
 	Status       string `json:"status,omitempty"`
 	Reason       string `json:"reason,omitempty"`
 	EventID      string `json:"event_id,omitempty"`
+	Cause        string `json:"cause,omitempty"`
 	From         string `json:"from,omitempty"`
 	To           string `json:"to,omitempty"`
 	Cursor       string `json:"cursor,omitempty"`
@@ -42,7 +44,7 @@ type deadLetterFilter struct {
 
 func (f deadLetterFilter) compile() (deadletter.Filter, *problem.Problem) {
 	out := deadletter.Filter{Subscription: f.Subscription, Source: f.Source, Type: f.Type, Kind: f.Kind,
-		Status: f.Status, Reason: f.Reason, EventID: f.EventID, Before: f.Cursor, Limit: f.Limit}
+		Status: f.Status, Reason: f.Reason, EventID: f.EventID, Cause: f.Cause, Before: f.Cursor, Limit: f.Limit}
 	if out.Status == "" {
 		out.Status = deadletter.StatusOpen
 	}
@@ -99,21 +101,24 @@ func (a *API) mayFilterBy(w http.ResponseWriter, r *http.Request, name string) b
 
 // visibleTo is the listing's form of mayHandle.
 func (a *API) visibleTo(r *http.Request) func(*deadletter.DeadLetter) bool {
-	if tokenOf(r).IsAdmin() {
-		return nil
-	}
-	return func(d *deadletter.DeadLetter) bool { return a.mayHandle(r, d) }
+	return a.deliv.VisibleTo(tokenOf(r))
+}
+
+// queryFilter reads the listing's filter parameters from the query.
+func queryFilter(r *http.Request) deadLetterFilter {
+	q := r.URL.Query()
+	return deadLetterFilter{Subscription: q.Get("subscription"), Source: q.Get("source"), Type: q.Get("type"), Kind: q.Get("kind"),
+		Status: q.Get("status"), Reason: q.Get("reason"), EventID: q.Get("event_id"), Cause: q.Get("cause"), From: q.Get("from"), To: q.Get("to")}
 }
 
 func (a *API) listDeadLetters(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
 	limit, ok := intParam(w, r, "limit", 100, 1, 1000)
 	if !ok {
 		return
 	}
-	f, p := deadLetterFilter{Subscription: q.Get("subscription"), Source: q.Get("source"), Type: q.Get("type"), Kind: q.Get("kind"),
-		Status: q.Get("status"), Reason: q.Get("reason"), EventID: q.Get("event_id"), From: q.Get("from"), To: q.Get("to"),
-		Cursor: q.Get("cursor"), Limit: limit}.compile()
+	qf := queryFilter(r)
+	qf.Cursor, qf.Limit = r.URL.Query().Get("cursor"), limit
+	f, p := qf.compile()
 	if p != nil {
 		p.Write(w, r)
 		return
@@ -263,9 +268,16 @@ func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMe
 	return nil
 }
 
-// bulkRedrive redrives every open dead letter that matches a filter.
+// dryRunSample is how many ids a dry run names.
+const dryRunSample = 10
+
+// bulkRedrive redrives every open dead letter that matches a filter; with
+// dry_run it only says how many it would try, and which.
 func (a *API) bulkRedrive(w http.ResponseWriter, r *http.Request) {
-	var body deadLetterFilter
+	var body struct {
+		deadLetterFilter
+		DryRun bool `json:"dry_run,omitempty"`
+	}
 	if !decodeBody(w, r, &body) {
 		return
 	}
@@ -285,6 +297,14 @@ func (a *API) bulkRedrive(w http.ResponseWriter, r *http.Request) {
 	list, _, err := a.deliv.DeadLetters().List(r.Context(), f)
 	if err != nil {
 		a.unavailable(r, err).Write(w, r)
+		return
+	}
+	if body.DryRun {
+		sample := []string{}
+		for _, d := range list[:min(len(list), dryRunSample)] {
+			sample = append(sample, d.ID)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"dry_run": true, "would_redrive": len(list), "sample": sample})
 		return
 	}
 	type failure struct {

@@ -18,24 +18,34 @@ func (a *API) registerSources(mux *http.ServeMux) {
 	}
 	h := func(f http.HandlerFunc) http.Handler { return a.auth(f) }
 	mux.Handle("GET /v1/sources", h(a.listSources))
-	mux.Handle("POST /v1/sources", h(a.adminOnly(a.createSource)))
+	mux.Handle("POST /v1/sources", h(a.createSource))
 	mux.Handle("GET /v1/sources/{name}", h(a.getSource))
-	mux.Handle("PUT /v1/sources/{name}", h(a.adminOnly(a.putSource)))
-	mux.Handle("DELETE /v1/sources/{name}", h(a.adminOnly(a.deleteSource)))
+	mux.Handle("PUT /v1/sources/{name}", h(a.putSource))
+	mux.Handle("DELETE /v1/sources/{name}", h(a.deleteSource))
 	if a.requests != nil {
-		mux.Handle("GET /v1/sources/{name}/requests", h(a.adminOnly(a.sourceRequests)))
+		mux.Handle("GET /v1/sources/{name}/requests", h(a.sourceRequests))
 	}
 }
 
-// adminOnly refuses tokens without the admin role.
-func (a *API) adminOnly(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if t := tokenOf(r); !t.IsAdmin() {
-			forbidden(w, r, "Authorization", "token "+quote(t.Name)+" may not "+r.Method+" "+r.URL.Path+": only admin tokens manage sources")
-			return
-		}
-		next(w, r)
+// mayManage answers 403 unless the token may manage a source like spec
+// (ingress.MayManageSource: admins, or a token whose publish roles cover the
+// source's one fixed type).
+func (a *API) mayManage(w http.ResponseWriter, r *http.Request, spec ingress.SourceSpec) bool {
+	if t := tokenOf(r); !ingress.MayManageSource(t, spec) {
+		forbidden(w, r, "type", "token "+quote(t.Name)+" may not "+r.Method+" "+r.URL.Path+": "+ingress.ErrSourceNotYours.Error())
+		return false
 	}
+	return true
+}
+
+// existing is the source named in the path, if the token may manage it.
+func (a *API) existing(w http.ResponseWriter, r *http.Request) (ingress.SourceView, bool) {
+	v, err := a.sources.Get(r.PathValue("name"))
+	if err != nil {
+		a.sourceError(w, r, err)
+		return v, false
+	}
+	return v, a.mayManage(w, r, v.SourceSpec)
 }
 
 func (a *API) listSources(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +63,7 @@ func (a *API) getSource(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) createSource(w http.ResponseWriter, r *http.Request) {
 	var spec ingress.SourceSpec
-	if !decodeBody(w, r, &spec) {
+	if !decodeBody(w, r, &spec) || !a.mayManage(w, r, spec) {
 		return
 	}
 	c, err := a.sources.Create(r.Context(), spec, tokenOf(r).Name)
@@ -67,8 +77,11 @@ func (a *API) createSource(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) putSource(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.existing(w, r); !ok {
+		return
+	}
 	var spec ingress.SourceSpec
-	if !decodeBody(w, r, &spec) {
+	if !decodeBody(w, r, &spec) || !a.mayManage(w, r, spec) {
 		return
 	}
 	c, err := a.sources.Replace(r.Context(), r.PathValue("name"), spec, tokenOf(r).Name)
@@ -81,6 +94,9 @@ func (a *API) putSource(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteSource(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.existing(w, r); !ok {
+		return
+	}
 	if err := a.sources.Delete(r.Context(), r.PathValue("name")); err != nil {
 		a.sourceError(w, r, err)
 		return
@@ -91,8 +107,7 @@ func (a *API) deleteSource(w http.ResponseWriter, r *http.Request) {
 // sourceRequests answers the source's last requests, newest first.
 func (a *API) sourceRequests(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if _, err := a.sources.Get(name); err != nil {
-		a.sourceError(w, r, err)
+	if _, ok := a.existing(w, r); !ok {
 		return
 	}
 	limit, ok := intParam(w, r, "limit", ingress.RequestsPerSource, 1, ingress.RequestsPerSource)

@@ -34,6 +34,7 @@ func (a *API) registerSubscriptions(mux *http.ServeMux) {
 	mux.Handle("POST /v1/subscriptions/{name}/replay", h(a.startReplay))
 	mux.Handle("GET /v1/replays/{id}", h(a.getReplay))
 	mux.Handle("DELETE /v1/replays/{id}", h(a.cancelReplay))
+	mux.Handle("POST /v1/filters/preview", h(a.previewFilter))
 	a.registerDeadLetters(mux, h)
 }
 

@@ -47,10 +47,33 @@ type Attempt struct {
 	LatencyMS float64 `json:"latency_ms"`
 	// Error says what went wrong without an answer (timeout, refused connection).
 	Error string `json:"error,omitempty"`
-	// Response is the first bytes of the answer's body.
+	// ErrorClass names the kind of Error in one stable word (refused,
+	// no_such_host, timeout, denied, filter_limit, filter_data, ...), so that
+	// dead letters can be grouped by cause without reading Error's text.
+	// Empty on records stored before weir kept it.
+	ErrorClass string `json:"error_class,omitempty"`
+	// Request is what weir sent: method, URL and headers, signatures
+	// included; the subscription's secret never is, only signatures made
+	// with it. Absent when no request was made.
+	Request *Request `json:"request,omitempty"`
+	// ResponseHeaders are the answer's headers, bounded (see delivery's
+	// push.go): at most 32 names, values cut to 256 bytes.
+	ResponseHeaders map[string][]string `json:"response_headers,omitempty"`
+	// Response is the first KiB of the answer's body, cut at a whole
+	// UTF-8 character.
 	Response string `json:"response,omitempty"`
 	// NextRetryIn is the delay before the next attempt, when there is one.
 	NextRetryIn string `json:"next_retry_in,omitempty"`
+}
+
+// Request is the HTTP request of one attempt, as sent.
+type Request struct {
+	// Method is POST.
+	Method string `json:"method"`
+	// URL is the subscription's push URL.
+	URL string `json:"url"`
+	// Headers are every header weir set, signature headers included.
+	Headers map[string][]string `json:"headers"`
 }
 
 // Violation is one way a quarantined event breaks its contract.
@@ -192,6 +215,8 @@ type Filter struct {
 	Reason string
 	// EventID of the event.
 	EventID string
+	// Cause is a cause key (see CauseOf): only dead letters of that cause.
+	Cause string
 	// From and To bound the creation time: From <= created < To.
 	From, To time.Time
 	// Before continues a listing after the dead letter with this id (the
@@ -218,6 +243,7 @@ func (f Filter) match(d *DeadLetter) bool {
 		f.Status != "all" && f.Status != "" && status != f.Status,
 		f.Reason != "" && !strings.Contains(strings.ToLower(d.Reason), strings.ToLower(f.Reason)),
 		f.EventID != "" && d.EventID != f.EventID,
+		f.Cause != "" && CauseOf(d).Key != f.Cause,
 		!f.From.IsZero() && d.CreatedAt.Before(f.From),
 		!f.To.IsZero() && !d.CreatedAt.Before(f.To),
 		f.Visible != nil && !f.Visible(d):
@@ -234,22 +260,10 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*DeadLetter, string, erro
 		f.Limit = 100
 	}
 	f.Limit = min(f.Limit, 1000)
-	lister, err := s.kv.ListKeys(ctx)
+	keys, err := s.keysNewestFirst(ctx, f.Before)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, "", nil
-		}
 		return nil, "", err
 	}
-	var keys []string
-	for k := range lister.Keys() {
-		if f.Before == "" || k < f.Before {
-			keys = append(keys, k)
-		}
-	}
-	// ULIDs sort by creation time.
-	slices.Sort(keys)
-	slices.Reverse(keys)
 	var out []*DeadLetter
 	for _, k := range keys {
 		if len(out) == f.Limit {
@@ -267,6 +281,28 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*DeadLetter, string, erro
 		}
 	}
 	return out, "", nil
+}
+
+// keysNewestFirst lists the ids of every dead letter, newest first, only
+// those before the id before when it is set.
+func (s *Store) keysNewestFirst(ctx context.Context, before string) ([]string, error) {
+	lister, err := s.kv.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		if before == "" || k < before {
+			keys = append(keys, k)
+		}
+	}
+	// ULIDs sort by creation time.
+	slices.Sort(keys)
+	slices.Reverse(keys)
+	return keys, nil
 }
 
 // Update rewrites a dead letter (its status); the id must exist.

@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"syscall"
 	"time"
 
+	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery/backoff"
 )
 
@@ -17,6 +19,7 @@ import (
 type verdict struct {
 	outcome    string        // one of the Outcome* values, before the last-attempt rule
 	err        string        // why no answer came, for the attempt's record; "" when one came
+	class      string        // err's kind, one of deadletter's Class* values
 	breaker    breakerEffect // what the answer tells the circuit breaker
 	retryAfter time.Duration // when outcome is OutcomeRetryAfter: the endpoint's own delay
 }
@@ -41,7 +44,7 @@ func (v verdict) gone() bool { return v.outcome == OutcomeGone }
 // as a date; timeout is the attempt's, named in the error of one that ran out.
 func classify(resp *http.Response, err error, now time.Time, timeout time.Duration) verdict {
 	if err != nil {
-		v := verdict{outcome: OutcomeFailed, err: attemptError(err, timeout), breaker: breakerFailure}
+		v := verdict{outcome: OutcomeFailed, err: attemptError(err, timeout), class: errorClass(err), breaker: breakerFailure}
 		if errors.Is(err, ErrTargetDenied) {
 			v.outcome = OutcomeDenied
 		}
@@ -74,6 +77,26 @@ func attemptError(err error, timeout time.Duration) string {
 		return "could not connect: " + dialCause(op)
 	}
 	return err.Error()
+}
+
+// errorClass names the kind of err in one stable word, decided by the
+// error's type, for grouping dead letters by cause.
+func errorClass(err error) string {
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.Is(err, ErrTargetDenied):
+		return deadletter.ClassDenied
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return deadletter.ClassTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return deadletter.ClassRefused
+	case errors.As(err, &dns):
+		return deadletter.ClassNoSuchHost
+	case errors.As(err, &op) && op.Op == "dial":
+		return deadletter.ClassConnect
+	}
+	return deadletter.ClassOther
 }
 
 // dialCause is the innermost reason a connection could not be made:

@@ -111,8 +111,9 @@ type Manager struct {
 	replays  map[string]*Replay
 	archive  ArchiveReader
 
-	replayLimits ReplayLimits
-	now          func() time.Time // replay jobs' clock; tests move it
+	replayLimits  ReplayLimits
+	previewLimits previewLimits
+	now           func() time.Time // replay jobs' clock; tests move it
 
 	life    sync.Mutex // guards started, stopped and cancel
 	started bool
@@ -143,7 +144,7 @@ func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error)
 		bus: b, js: b.JetStream(), log: log, metrics: m, cfg: cfg, policy: policy,
 		client: &http.Client{Transport: policy.Transport(), CheckRedirect: noRedirects},
 		subs:   map[string]*Sub{}, replays: map[string]*Replay{},
-		replayLimits: cfg.Replays.WithDefaults(), now: time.Now, archive: cfg.Archive,
+		replayLimits: cfg.Replays.WithDefaults(), previewLimits: defaultPreviewLimits, now: time.Now, archive: cfg.Archive,
 	}
 	// A transport of its own: an idle connection that a trusted subscription
 	// opened to a private address is never lent to an untrusted one.

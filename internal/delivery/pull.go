@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/field"
 )
 
@@ -153,7 +154,7 @@ func (s *Sub) pullDeadLetter(ctx context.Context, msg jetstream.Msg, meta *jetst
 	r := result{}
 	r.attempt.Subscription, r.attempt.EventID = s.name, msg.Headers().Get(bus.HeaderEventID)
 	r.attempt.Number, r.attempt.At, r.attempt.Outcome = int(meta.NumDelivered)-1, time.Now().UTC(), OutcomeDeadLetter
-	r.attempt.Error = "handed out but never acknowledged"
+	r.attempt.Error, r.attempt.ErrorClass = "handed out but never acknowledged", deadletter.ClassUnacknowledged
 	s.deadLetterPull(ctx, msg, meta, r)
 }
 

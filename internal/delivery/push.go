@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -18,9 +17,6 @@ import (
 	"github.com/weir-dev/weir/internal/delivery/filter"
 	"github.com/weir-dev/weir/internal/event"
 )
-
-// responseKeep is how much of an answer's body an attempt keeps.
-const responseKeep = 512
 
 // result is what one attempt ended with.
 type result struct {
@@ -150,6 +146,15 @@ func unjudged(err error) bool {
 	return errors.Is(err, filter.ErrLimit) || errors.Is(err, filter.ErrData)
 }
 
+// filterErrorClass is the attempt's error class for an event the filter
+// could not judge.
+func filterErrorClass(err error) string {
+	if errors.Is(err, filter.ErrData) {
+		return deadletter.ClassFilterData
+	}
+	return deadletter.ClassFilterLimit
+}
+
 // filterErrorReason is the reason label of weir_filter_errors_total.
 func filterErrorReason(err error) string {
 	switch {
@@ -166,7 +171,7 @@ func (s *Sub) deadLetterFilter(ctx context.Context, msg jetstream.Msg, meta *jet
 	r := result{}
 	r.attempt.Subscription, r.attempt.EventID = s.name, msg.Headers().Get(bus.HeaderEventID)
 	r.attempt.Number, r.attempt.At, r.attempt.Outcome = int(meta.NumDelivered), time.Now().UTC(), OutcomeDeadLetter
-	r.attempt.Error = err.Error()
+	r.attempt.Error, r.attempt.ErrorClass = err.Error(), filterErrorClass(err)
 	reason, guidance := explainFilter(s.name, err)
 	s.storeDeadLetter(context.WithoutCancel(ctx), msg, meta, r, []deadletter.Attempt{r.attempt}, reason, guidance)
 }
@@ -205,7 +210,7 @@ func (s *Sub) tooOld(ctx context.Context, msg jetstream.Msg, meta *jetstream.Msg
 		return false
 	}
 	at := deadletter.Attempt{Subscription: s.name, SubscriptionUID: s.uid, EventID: msg.Headers().Get(bus.HeaderEventID), Number: n - 1,
-		At: time.Now().UTC(), Outcome: OutcomeDeadLetter, Error: "max_age exceeded before delivery"}
+		At: time.Now().UTC(), Outcome: OutcomeDeadLetter, Error: "max_age exceeded before delivery", ErrorClass: deadletter.ClassMaxAge}
 	s.deadLetter(ctx, msg, meta, result{attempt: at}, fmt.Sprintf("it was still undelivered after max_age (%s)", maxAge))
 	return true
 }
@@ -262,6 +267,7 @@ func (s *Sub) send(ctx context.Context, body []byte, id string, a *deadletter.At
 	req.Header = h
 	req.Header.Set("Content-Type", event.MediaTypeStructured)
 	req.Header.Set("User-Agent", "weir")
+	a.Request = sentRequest(req)
 	resp, err := s.client().Do(req)
 	if err != nil {
 		return nil, err
@@ -270,14 +276,15 @@ func (s *Sub) send(ctx context.Context, body []byte, id string, a *deadletter.At
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
 	resp.Body.Close()
 	a.Status = resp.StatusCode
-	a.Response = printable(head)
+	a.ResponseHeaders = boundHeaders(resp.Header)
+	a.Response = cutUTF8(head, responseKeep)
 	return resp, nil
 }
 
 // apply writes the verdict on attempt n of maxAttempts into r, with the delay before
 // the next attempt when there is one; a failed last attempt is a dead letter.
 func (r *result) apply(v verdict, n, maxAttempts int, b backoff.Policy) {
-	r.attempt.Outcome, r.attempt.Error = v.outcome, v.err
+	r.attempt.Outcome, r.attempt.Error, r.attempt.ErrorClass = v.outcome, v.err, v.class
 	r.ok, r.gone = v.ok(), v.gone()
 	r.throttled = v.outcome == OutcomeRetryAfter
 	if r.throttled {
@@ -340,6 +347,7 @@ func (s *Sub) deadLetterPull(ctx context.Context, msg jetstream.Msg, meta *jetst
 
 func (s *Sub) storeDeadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, r result, attempts []deadletter.Attempt, reason, guidance string) {
 	id := msg.Headers().Get(bus.HeaderEventID)
+	trimExchanges(attempts)
 	d := &deadletter.DeadLetter{
 		Kind:            "undeliverable",
 		Subscription:    s.name,
@@ -365,6 +373,18 @@ func (s *Sub) storeDeadLetter(ctx context.Context, msg jetstream.Msg, meta *jets
 	s.settle(msg, func() error { return msg.TermWithReason("dead-lettered: " + d.ID) })
 }
 
+// exchangesKept is how many of a dead letter's attempts, the latest, keep
+// their request and response headers. A dead letter is one bucket value and
+// may hold 100 attempts; the older ones keep their status, error and body,
+// and the attempts stream keeps every attempt whole.
+const exchangesKept = 10
+
+func trimExchanges(attempts []deadletter.Attempt) {
+	for i := range max(0, len(attempts)-exchangesKept) {
+		attempts[i].Request, attempts[i].ResponseHeaders = nil, nil
+	}
+}
+
 func attemptsFailed(n int) string {
 	if n == 1 {
 		return "its only attempt failed"
@@ -380,12 +400,4 @@ func lastError(a deadletter.Attempt) string {
 		return fmt.Sprintf("HTTP %d %s", a.Status, http.StatusText(a.Status))
 	}
 	return ""
-}
-
-// printable keeps the start of an answer readable in JSON.
-func printable(b []byte) string {
-	for !utf8.Valid(b) && len(b) > 0 {
-		b = b[:len(b)-1]
-	}
-	return string(b)
 }

@@ -37,6 +37,9 @@ const (
 type SourceSpec struct {
 	// Name is the {source} of POST /in/{source}.
 	Name string `json:"name"`
+	// Description says who sends to the source and why, for people reading
+	// the list; sources of weir.yaml have none.
+	Description string `json:"description,omitempty"`
 	// Verify says how the sender signs its requests.
 	Verify VerifySpec `json:"verify"`
 	// Type is the fixed event type (or TypeFrom).
@@ -160,7 +163,7 @@ func specOf(name string, c config.Source) SourceSpec {
 // by config.ValidateSource and compileSource, the same rules as weir.yaml.
 func (s SourceSpec) bound() error {
 	for _, f := range []struct{ path, value string }{
-		{"type", s.Type}, {"type_from", s.TypeFrom}, {"type_prefix", s.TypePrefix},
+		{"description", s.Description}, {"type", s.Type}, {"type_from", s.TypeFrom}, {"type_prefix", s.TypePrefix},
 		{"idempotency_key", s.IdempotencyKey}, {"on_invalid", s.OnInvalid}, {"priority", s.Priority},
 		{"verify.scheme", s.Verify.Scheme}, {"verify.header", s.Verify.Header}, {"verify.algorithm", s.Verify.Algorithm},
 		{"verify.encoding", s.Verify.Encoding}, {"verify.prefix", s.Verify.Prefix}, {"verify.timestamp_header", s.Verify.TimestampHeader},

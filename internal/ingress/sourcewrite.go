@@ -173,3 +173,43 @@ func (s *Sources) awaitApplied(ctx context.Context, done func() bool) {
 		}
 	}
 }
+
+// RotateSecret gives the API source name a new generated secret, returned
+// once in Created.Secret. With keepOld the source's current first secret
+// stays valid next to it, so that the sender can switch without a refused
+// request (until the next rotation drops it); without, it stops at once, as
+// after a leak. It is Replace with the source's own spec and new secrets, so
+// its errors are Replace's, and a *field.Error for verify.scheme when the
+// source is unsigned (scheme none has no secret). The spec is this node's
+// view: a change another node stored a moment before may be undone.
+func (s *Sources) RotateSecret(ctx context.Context, name string, keepOld bool, by string) (Created, error) {
+	if _, ok := s.cfg.Config.Sources[name]; ok {
+		return Created{}, refuse(ErrSourceDeclaredInConfig, "source %q is declared in weir.yaml, which owns it; change its secrets there", name)
+	}
+	s.mu.RLock()
+	st, ok := s.api[name]
+	var spec SourceSpec
+	if ok {
+		spec = st.Spec
+		spec.Verify.Secrets = slices.Clone(st.Spec.Verify.Secrets)
+	}
+	s.mu.RUnlock()
+	if !ok {
+		return Created{}, refuse(ErrSourceNotFound, "there is no source named %q", name)
+	}
+	if !needsSecret(spec.Verify.Scheme) {
+		return Created{}, field.Errorf("verify.scheme", "source %q is unsigned (scheme %s): it has no secret to rotate", name, spec.Verify.Scheme)
+	}
+	secret := newSecret()
+	secrets := []string{secret}
+	if keepOld && len(spec.Verify.Secrets) > 0 {
+		secrets = append(secrets, spec.Verify.Secrets[0])
+	}
+	spec.Verify.Secrets = secrets
+	c, err := s.Replace(ctx, name, spec, by)
+	if err != nil {
+		return Created{}, err
+	}
+	c.Secret = secret
+	return c, nil
+}

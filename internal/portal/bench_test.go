@@ -51,8 +51,21 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // benchPaths are the pages served: every page of the portal, the ones about
 // one thing pointed at a thing that exists.
 func benchPaths(b *testing.B, n *node) []string {
-	return []string{"/ui/"}
+	paths := []string{
+		"/ui/", "/ui/signin",
+		"/ui/catalog", "/ui/catalog/order.created", "/ui/catalog/order.created/diff?from=1&to=2",
+		"/ui/sources", "/ui/sources/shop", "/ui/sources/new",
+		"/ui/subscriptions", "/ui/subscriptions/new", "/ui/subscriptions/bench",
+		"/ui/tail?types=order.*",
+	}
+	for _, extra := range morePaths {
+		paths = append(paths, extra(b, n))
+	}
+	return paths
 }
+
+// morePaths name pages about one thing that the fill made.
+var morePaths []func(b *testing.B, n *node) string
 
 // fill publishes benchEvents events of a few types and quarantines
 // benchDeadLetters events that break their contract, through the API.
@@ -63,6 +76,15 @@ func fill(b *testing.B, n *node) {
 			"properties": map[string]any{"total": map[string]any{"type": "number"}, "customer": map[string]any{"type": "string"}}},
 		"owner": "orders team", "description": "An order was placed.",
 	})
+	require.Equal(b, http.StatusCreated, status, out)
+	status, out = api(b, n.base, http.MethodPost, "/v1/contracts/order.created/versions", adminSecret, map[string]any{
+		"schema": map[string]any{"type": "object", "required": []string{"total"},
+			"properties": map[string]any{"total": map[string]any{"type": "number"}, "customer": map[string]any{"type": "string"},
+				"note": map[string]any{"type": "string"}}},
+	})
+	require.Equal(b, http.StatusCreated, status, out)
+	status, out = api(b, n.base, http.MethodPost, "/v1/subscriptions", adminSecret,
+		map[string]any{"name": "bench", "types": []string{"order.*"}, "filter": "data.total > 100", "pull": map[string]any{}})
 	require.Equal(b, http.StatusCreated, status, out)
 	types := []string{"order.created", "order.paid", "order.shipped", "payment.settled", "customer.updated"}
 	const batch = 500

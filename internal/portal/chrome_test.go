@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,9 @@ type chrome struct {
 	shots  string
 	mu     sync.Mutex
 	errors []string
+	// expected are pages answered 4xx on purpose (a refused form, a page
+	// the viewer may not see): the browser logs their status as an error.
+	expected []string
 }
 
 // chromiumPath is the browser the tests drive: Debian's chromium, which the
@@ -87,12 +91,33 @@ func newChrome(t *testing.T) *chrome {
 				return
 			}
 			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException {
-				c.record(fmt.Sprintf("%s %s:%d: %s", m.Type, m.URL, m.Line+1, m.Text))
+				if m.Source == "network" && strings.Contains(m.Text, "status of 4") && c.isExpected(m.URL) {
+					continue
+				}
+				c.record(fmt.Sprintf("%s (%s) %s:%d: %s", m.Type, m.Source, m.URL, m.Line+1, m.Text))
 			}
 		}
 	}()
 	t.Cleanup(func() { stopWatch(); <-done; cancelCtx(); cancelAlloc() })
 	return c
+}
+
+// expect4xx says that the page at path will be answered 4xx on purpose.
+func (c *chrome) expect4xx(path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expected = append(c.expected, path)
+}
+
+func (c *chrome) isExpected(u string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.expected {
+		if strings.HasSuffix(u, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *chrome) record(s string) {

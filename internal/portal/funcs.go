@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"strings"
 	"time"
+
+	"github.com/weir-dev/weir/internal/problem"
 )
 
 // funcs are the helpers templates share.
@@ -30,4 +32,6 @@ var funcs = template.FuncMap{
 		return string(out)
 	},
 	"add": func(a, b int) int { return a + b },
+	// problemKind is the last part of a problem type URI (docs/errors.md).
+	"problemKind": func(typ string) string { return strings.TrimPrefix(typ, problem.TypeBase) },
 }

@@ -43,15 +43,35 @@ delivery:
 	require.Contains(t, c.text(".who"), "link:")
 	c.shoot("home")
 
-	// 3. A signed webhook arrives (before the subscription: replay brings it later).
+	// 2. A source from the form, for the developer's own shop: its secret is
+	// shown once, with a curl sample to copy.
+	c.do(chromedp.Navigate(n.base+"/ui/sources/new"),
+		chromedp.SendKeys(chromedp.ID("name"), "myshop"),
+		chromedp.SendKeys(chromedp.ID("description"), "The shop's order webhooks"),
+		chromedp.SetValue(chromedp.ID("scheme"), "standard-webhooks"),
+		chromedp.SendKeys(chromedp.ID("type"), "order.created"))
+	c.shoot("source-new")
+	c.do(chromedp.Submit(chromedp.ID("name")))
+	c.waitText("main h1", regexp.MustCompile(`myshop`))
+	secret := c.text("#secret-value")
+	require.Regexp(t, `^whsec_`, secret)
+	curl := c.text("#curl-sample")
+	require.Contains(t, curl, n.base+"/in/myshop")
+	c.shoot("source")
+
+	// 3. A signed webhook: the copied curl, run as the developer would.
+	require.Contains(t, runCurlSample(t, curl, secret), "202")
+	// And one from the shop, with an order total (before the subscription:
+	// the replay brings it later).
 	require.Equal(t, http.StatusAccepted, sendShop(t, n, `{"total": 250, "note": "first"}`, "order-1"))
 
 	// 4. A push subscription from the form, with a filter.
 	c.do(chromedp.Navigate(n.base+"/ui/subscriptions/new"),
 		chromedp.SendKeys(chromedp.ID("name"), "fulfillment"),
 		chromedp.SendKeys(chromedp.ID("types"), "order.*"),
-		chromedp.SendKeys(chromedp.ID("filter"), "data.total > 100"),
+		chromedp.SendKeys(chromedp.ID("filter"), "has(data.total) && data.total > 100"),
 		chromedp.SendKeys(chromedp.ID("url"), app.URL+"/hooks"))
+	c.waitText("#filter-preview", regexp.MustCompile(`^matches 1 of the last 2 order\.\* events`))
 	c.shoot("subscription-new")
 	c.do(chromedp.Submit(chromedp.ID("name")))
 	c.waitText("main h1", regexp.MustCompile(`fulfillment`))
@@ -72,6 +92,34 @@ delivery:
 	c.waitText("main dl", regexp.MustCompile(`done|finished|completed`))
 	c.shoot("replay")
 	waitDelivered(t, app, `"note":"first"`)
+
+	// A bad filter is answered next to the box, while typing and on submit.
+	c.expect4xx("/ui/subscriptions/new")
+	c.do(chromedp.Navigate(n.base+"/ui/subscriptions/new"),
+		chromedp.SendKeys(chromedp.ID("name"), "broken"),
+		chromedp.SendKeys(chromedp.ID("types"), "order.*"),
+		chromedp.SendKeys(chromedp.ID("filter"), "data.total >"))
+	c.waitText("#filter-preview", regexp.MustCompile(`^filter: `))
+	c.do(chromedp.Click(chromedp.CSS("input[name=mode][value=pull]")), chromedp.Submit(chromedp.ID("name")))
+	c.waitText("#filter-error", regexp.MustCompile(`.+`))
+	c.shoot("subscription-bad-filter")
+
+	// Scoped to order.*: payment.* is not there to see or to act on.
+	register(t, n, "payment.settled", `{"type":"object"}`, nil)
+	c.do(chromedp.Navigate(n.base + "/ui/catalog"))
+	c.waitText("main", regexp.MustCompile(`order\.created|No event type`))
+	require.NotContains(t, c.text("main"), "payment.settled")
+	c.expect4xx("/ui/catalog/payment.settled")
+	c.do(chromedp.Navigate(n.base + "/ui/catalog/payment.settled"))
+	c.waitText("main h1", regexp.MustCompile(`Not Found`))
+	status, out = api(t, n.base, http.MethodPost, "/v1/subscriptions", adminSecret,
+		map[string]any{"name": "payments", "types": []string{"payment.*"}, "pull": map[string]any{}})
+	require.Equal(t, http.StatusCreated, status, out)
+	c.do(chromedp.Navigate(n.base + "/ui/subscriptions"))
+	require.NotContains(t, c.text("main"), "payments")
+	c.expect4xx("/ui/subscriptions/payments")
+	c.do(chromedp.Navigate(n.base + "/ui/subscriptions/payments"))
+	c.waitText("main h1", regexp.MustCompile(`Not Found`))
 
 	require.Empty(t, c.consoleErrors(), "browser console errors")
 }

@@ -61,6 +61,12 @@ type Deps struct {
 	// Publisher stores events, as POST /v1/events does: the subscription
 	// page's "send a test event" goes through it.
 	Publisher *ingress.Publisher
+	// Sources lists, creates and deletes webhook sources, as /v1/sources
+	// does; without it the sources pages are absent.
+	Sources *ingress.Sources
+	// Requests is each source's request log, shown to admins only since it
+	// holds senders' addresses.
+	Requests *ingress.RequestLog
 	// Ready reports whether the bus can take requests (readiness).
 	Ready func(ctx context.Context) error
 	// Traffic are this node's live figures (events per minute by type and
@@ -146,6 +152,8 @@ func (p *Portal) Register(mux *http.ServeMux) {
 	p.handle(mux, "GET /ui/{$}", p.home)
 	p.registerCatalog(mux)
 	p.registerSubscriptions(mux)
+	p.handle(mux, "POST /ui/filters/preview", p.previewFilter)
+	p.registerSources(mux)
 	mux.Handle("/ui/", p.secure(p.signedIn(func(w http.ResponseWriter, r *http.Request, v *viewer) {
 		p.fail(w, r, v, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
 	})))

@@ -24,7 +24,8 @@ func (p *Portal) newSubscription(w http.ResponseWriter, r *http.Request, v *view
 }
 
 func (p *Portal) renderNewSub(w http.ResponseWriter, r *http.Request, v *viewer, status int, d *newSubData) {
-	p.render(w, r, status, "subscriptions_new", page{Title: "New subscription", Nav: "subscriptions", Viewer: v, Data: d})
+	p.render(w, r, status, "subscriptions_new", page{Title: "New subscription", Nav: "subscriptions", Viewer: v, Data: d,
+		Scripts: []string{"preview.js"}})
 }
 
 // splitTypes reads the types box: one pattern per line or comma-separated.

@@ -95,13 +95,14 @@ func TestConfigSourcesAreReadOnlyThroughAPI(t *testing.T) {
 	}
 	require.Equal(t, http.StatusAccepted, b.sendShop(t, `{}`, "msg_1").status, "still served")
 
-	// Any token reads sources; only admins change them.
+	// Any token reads sources; only admins and publishers of a source's
+	// one fixed type change them (TestAPublisherManagesSourcesOfItsOwnTypes).
 	r := do(t, apiRequest(t, "GET", b.base+"/v1/sources/shop", pubSecret, "", ""))
 	require.Equal(t, http.StatusOK, r.status)
 	require.Equal(t, "config", r.body["owner"])
 	require.Equal(t, "standard-webhooks", r.body["verify"].(map[string]any)["scheme"])
 	for _, c := range []struct{ method, path string }{
-		{"POST", "/v1/sources"}, {"PUT", "/v1/sources/x"}, {"DELETE", "/v1/sources/x"}, {"GET", "/v1/sources/shop/requests"},
+		{"POST", "/v1/sources"}, {"PUT", "/v1/sources/gh"}, {"DELETE", "/v1/sources/gh"}, {"GET", "/v1/sources/gh/requests"},
 	} {
 		r := do(t, apiRequest(t, c.method, b.base+c.path, pubSecret, "application/json", billingSpec))
 		require.Equal(t, http.StatusForbidden, r.status, c.method+" "+c.path)
