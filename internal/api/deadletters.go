@@ -9,10 +9,8 @@ import (
 
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery"
-	"github.com/weir-dev/weir/internal/event"
 	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/problem"
-	"github.com/weir-dev/weir/internal/token"
 )
 
 func (a *API) registerDeadLetters(mux *http.ServeMux, h func(http.HandlerFunc) http.Handler) {
@@ -186,86 +184,43 @@ func (a *API) redriveOne(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
-// mayCorrect refuses a corrected payload from a token that may not speak
-// for the event's source: the data would be published under an origin the
-// token does not own. A source under /sources/ vouches for a verified
-// webhook sender, so only an admin may correct such an event.
-func mayCorrect(tok *token.Token, ev *event.Event) *problem.Problem {
-	if tok.IsAdmin() {
-		return nil
-	}
-	if ingress.ReservedSource(ev.Source) {
-		return problem.New(http.StatusForbidden, "forbidden",
-			"this event came through webhook ingress ("+quote(ev.Source)+"), and its source vouches for a verified sender: only an admin may publish corrected data under it. Redrive it without data once the contract accepts it, or ask the sender to send it again").WithField("data")
-	}
-	if !tok.CanSource(ev.Source) {
-		return problem.New(http.StatusForbidden, "forbidden",
-			"token "+quote(tok.Name)+" may publish only events whose source is under "+quote(strings.Join(tok.Sources, ", "))+", not "+quote(ev.Source)+", so it may not correct this one").WithField("data")
-	}
-	return nil
+// redrive sends one dead letter on through delivery's Redrive and answers
+// its refusals as problems.
+func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMessage) *problem.Problem {
+	return a.redriveProblem(r, d, a.deliv.Redrive(r.Context(), a.readmitter(), tokenOf(r), d, data))
 }
 
-// redrive does the work of one redrive and closes the dead letter.
-func (a *API) redrive(r *http.Request, d *deadletter.DeadLetter, data json.RawMessage) *problem.Problem {
-	if d.Status != "" && d.Status != deadletter.StatusOpen {
-		return problem.New(http.StatusConflict, "dead-letter-closed", "this dead letter was already "+d.Status).WithField("id")
-	}
-	ctx := r.Context()
-	switch d.Kind {
-	case "undeliverable":
-		if len(data) > 0 {
-			return problem.New(http.StatusBadRequest, "invalid-redrive", "data: only quarantined events can be corrected; an undeliverable event is sent again as it was").WithField("data")
-		}
-		// Only to the subscription that gave up on it: one created later
-		// under the same name may belong to someone else.
-		// The manager checks the incarnation as it publishes.
-		err := a.deliv.Redeliver(ctx, d.Subscription, d.SubscriptionUID, d.EventType, d.EventID, d.Event, "rd:"+d.ID)
-		if errors.Is(err, delivery.ErrOtherIncarnation) {
-			return problem.New(http.StatusConflict, "unknown-subscription", "the subscription "+quote(d.Subscription)+" that gave up on this event was deleted; the one of that name now is another subscription, so the event is not sent to it; resolve this dead letter instead").WithField("subscription")
-		}
-		if errors.Is(err, delivery.ErrNotFound) {
-			return problem.New(http.StatusConflict, "unknown-subscription", "the subscription "+quote(d.Subscription)+" no longer exists; resolve this dead letter instead").WithField("subscription")
-		}
-		if err != nil {
-			return a.unavailable(r, err)
-		}
-	case "quarantined":
-		ev, err := event.Decode(d.Event)
-		if err != nil {
-			return problem.New(http.StatusConflict, "invalid-event", "the stored event cannot be read: "+err.Error())
-		}
-		if len(data) > 0 {
-			if p := mayCorrect(tokenOf(r), &ev); p != nil {
-				return p
-			}
-			// The correction is checked as ingress checks a body: UTF-8,
-			// and I-JSON (no repeated names, no number beyond a float64).
-			if err := event.CheckJSON(data); err != nil {
-				var je *event.JSONError
-				if errors.As(err, &je) {
-					return problem.New(http.StatusBadRequest, string(je.Kind), "data: "+je.Error()).WithField("data" + je.Field)
-				}
-				return problem.New(http.StatusBadRequest, "malformed-json", "data: "+err.Error()).WithField("data")
-			}
-			ev.Data, ev.DataBase64 = data, nil
-		}
-		ev.DataSchema = ""
-		adm := a.pub.Admit(&ev, "reject", "")
-		if adm.Problem != nil {
-			return adm.Problem
-		}
-		if _, err := a.pub.Publish(ctx, &ev, "rd\x00"+d.ID, a.dedupeWindow); err != nil {
-			return a.unavailable(r, err)
-		}
-		d.Event = ev.AppendJSON(nil)
-	}
-	d.Status, d.ClosedAt, d.ClosedBy = deadletter.StatusRedriven, time.Now().UTC(), tokenOf(r).Name
-	if err := a.deliv.DeadLetters().Update(ctx, d); err != nil {
-		p := a.unavailable(r, err)
+// readmitter is how a redrive publishes a quarantined event again.
+func (a *API) readmitter() *ingress.Readmitter {
+	return &ingress.Readmitter{Publisher: a.pub, Window: a.dedupeWindow}
+}
+
+// redriveProblem is the answer to a redrive of d that failed with err.
+func (a *API) redriveProblem(r *http.Request, d *deadletter.DeadLetter, err error) *problem.Problem {
+	var (
+		closed   *delivery.ClosedError
+		refused  *ingress.RefusedError
+		unmarked *delivery.UnmarkedError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &closed):
+		return problem.New(http.StatusConflict, "dead-letter-closed", closed.Error()).WithField("id")
+	case errors.Is(err, delivery.ErrNotCorrectable):
+		return problem.New(http.StatusBadRequest, "invalid-redrive", "data: "+err.Error()).WithField("data")
+	case errors.Is(err, delivery.ErrOtherIncarnation):
+		return problem.New(http.StatusConflict, "unknown-subscription", "the subscription "+quote(d.Subscription)+" that gave up on this event was deleted; the one of that name now is another subscription, so the event is not sent to it; resolve this dead letter instead").WithField("subscription")
+	case errors.Is(err, delivery.ErrNotFound):
+		return problem.New(http.StatusConflict, "unknown-subscription", "the subscription "+quote(d.Subscription)+" no longer exists; resolve this dead letter instead").WithField("subscription")
+	case errors.As(err, &refused):
+		return refused.Problem
+	case errors.As(err, &unmarked):
+		p := a.unavailable(r, unmarked.Err)
 		p.Detail = "the event was redriven, but the event bus is unavailable and the dead letter was not marked redriven; retry after Retry-After"
 		return p
 	}
-	return nil
+	return a.unavailable(r, err)
 }
 
 // dryRunSample is how many ids a dry run names.
@@ -311,13 +266,14 @@ func (a *API) bulkRedrive(w http.ResponseWriter, r *http.Request) {
 		ID     string `json:"id"`
 		Detail string `json:"detail"`
 	}
-	redriven, failed := []string{}, []failure{}
+	byID := make(map[string]*deadletter.DeadLetter, len(list))
 	for _, d := range list {
-		if p := a.redrive(r, d, nil); p != nil {
-			failed = append(failed, failure{ID: d.ID, Detail: p.Detail})
-			continue
-		}
-		redriven = append(redriven, d.ID)
+		byID[d.ID] = d
+	}
+	res := a.deliv.BulkRedrive(r.Context(), a.readmitter(), tokenOf(r), list)
+	redriven, failed := res.Redriven, []failure{}
+	for _, f := range res.Failed {
+		failed = append(failed, failure{ID: f.ID, Detail: a.redriveProblem(r, byID[f.ID], f.Err).Detail})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"redriven": redriven, "failed": failed})
 }
@@ -333,16 +289,16 @@ func (a *API) resolveDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	if strings.TrimSpace(body.Reason) == "" {
-		problem.New(http.StatusBadRequest, "invalid-parameter", "reason: say why this event is closed without being sent on").WithField("reason").Write(w, r)
+	var closed *delivery.ClosedError
+	err := a.deliv.Resolve(r.Context(), tokenOf(r), d, body.Reason)
+	switch {
+	case errors.Is(err, delivery.ErrNoReason):
+		problem.New(http.StatusBadRequest, "invalid-parameter", "reason: "+err.Error()).WithField("reason").Write(w, r)
 		return
-	}
-	if d.Status != "" && d.Status != deadletter.StatusOpen {
-		problem.New(http.StatusConflict, "dead-letter-closed", "this dead letter was already "+d.Status).WithField("id").Write(w, r)
+	case errors.As(err, &closed):
+		problem.New(http.StatusConflict, "dead-letter-closed", closed.Error()).WithField("id").Write(w, r)
 		return
-	}
-	d.Status, d.ClosedAt, d.ClosedBy, d.Resolution = deadletter.StatusResolved, time.Now().UTC(), tokenOf(r).Name, body.Reason
-	if err := a.deliv.DeadLetters().Update(r.Context(), d); err != nil {
+	case err != nil:
 		a.unavailable(r, err).Write(w, r)
 		return
 	}

@@ -67,6 +67,9 @@ type Deps struct {
 	// Requests is each source's request log, shown to admins only since it
 	// holds senders' addresses.
 	Requests *ingress.RequestLog
+	// Readmitter publishes a quarantined event again when a dead letter is
+	// redriven, as POST /v1/deadletters/{id}/redrive does.
+	Readmitter *ingress.Readmitter
 	// Ready reports whether the bus can take requests (readiness).
 	Ready func(ctx context.Context) error
 	// Traffic are this node's live figures (events per minute by type and
@@ -154,6 +157,7 @@ func (p *Portal) Register(mux *http.ServeMux) {
 	p.registerSubscriptions(mux)
 	p.handle(mux, "POST /ui/filters/preview", p.previewFilter)
 	p.registerSources(mux)
+	p.registerDeadLetters(mux)
 	mux.Handle("/ui/", p.secure(p.signedIn(func(w http.ResponseWriter, r *http.Request, v *viewer) {
 		p.fail(w, r, v, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
 	})))

@@ -181,7 +181,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	ui, err := portal.New(ctx, portal.Config{PublicURL: publicURL}, portal.Deps{
 		Tokens: tokens, Links: links, Delivery: s.deliv, Contracts: s.contracts, Catalog: s.catalog,
 		Publisher: pub, Ready: s.bus.Ready, Log: s.log, Sources: s.sources, Requests: requests,
-		Traffic: s.traffic, Tails: s.tails,
+		Readmitter: &ingress.Readmitter{Publisher: pub, Window: cfg.Ingress.DedupeWindow},
+		Traffic:    s.traffic, Tails: s.tails,
 	})
 	if err != nil {
 		return err
