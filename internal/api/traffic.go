@@ -2,16 +2,12 @@ package api
 
 import (
 	"errors"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/tail"
-	"github.com/weir-dev/weir/internal/token"
 	"github.com/weir-dev/weir/internal/traffic"
 )
 
@@ -46,37 +42,29 @@ type trafficBody struct {
 }
 
 // getTraffic serves this node's per-minute figures, cut to what the token may
-// see: the types it may publish or subscribe to, the sources it is bound to;
-// deliveries, totals and the folded "(other)" keys, which mix everyone's
-// traffic, only for admins.
+// see (traffic.Snapshot.For): the types it may publish or subscribe to, the
+// sources it is bound to; deliveries, totals and the folded "(other)" keys,
+// which mix everyone's traffic, only for admins.
 func (a *API) getTraffic(w http.ResponseWriter, r *http.Request) {
 	top, ok := intParam(w, r, "top", 0, 0, traffic.DefaultMaxTypes)
 	if !ok {
 		return
 	}
 	tok := tokenOf(r)
-	admin := tok.IsAdmin()
-	snap := a.traffic.Snapshot()
-	body := trafficBody{Since: snap.Since, At: snap.At, Minutes: traffic.Minutes, Types: []trafficSeries{}, Sources: []traffic.Series{}}
+	snap := a.traffic.Snapshot().For(tok)
+	body := trafficBody{Since: snap.Since, At: snap.At, Minutes: traffic.Minutes, Types: []trafficSeries{}, Sources: snap.Sources}
+	if top > 0 && len(body.Sources) > top {
+		body.Sources = body.Sources[:top]
+	}
 	var names []string
 	for _, s := range snap.Types {
 		if top > 0 && len(body.Types) == top {
 			break
 		}
-		if admin || (s.Key != traffic.Other && (tok.Can("subscribe", s.Key) || tok.Can("publish", s.Key))) {
-			body.Types = append(body.Types, trafficSeries{Series: s})
-			names = append(names, s.Key)
-		}
+		body.Types = append(body.Types, trafficSeries{Series: s})
+		names = append(names, s.Key)
 	}
-	for _, s := range snap.Sources {
-		if top > 0 && len(body.Sources) == top {
-			break
-		}
-		if admin || (s.Key != traffic.Other && boundTo(tok, s.Key)) {
-			body.Sources = append(body.Sources, s)
-		}
-	}
-	if admin {
+	if traffic.MaySeeDeliveries(tok) {
 		body.Deliveries = snap.Outcomes
 		t := a.traffic.Totals()
 		body.Totals = &t
@@ -92,33 +80,13 @@ func (a *API) getTraffic(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// boundTo reports whether a token that is not an admin's may see a source's
-// figures: only a token bound to sources (weir.yaml tokens[].sources) sees
-// those under its bindings; a token bound to none publishes for no source of
-// its own.
-func boundTo(tok *token.Token, src string) bool {
-	return len(tok.Sources) > 0 && tok.CanSource(src)
-}
-
 // tailEvents follows the event stream live as server-sent events; browsers,
 // which cannot set headers on an EventSource, may give the token as
 // ?access_token=.
 func (a *API) tailEvents(w http.ResponseWriter, r *http.Request) {
-	var patterns []string
-	for _, v := range r.URL.Query()["types"] {
-		for p := range strings.SplitSeq(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				patterns = append(patterns, p)
-			}
-		}
-	}
+	patterns := tail.Patterns(r.URL.Query()["types"])
 	since, ok := sinceParam(w, r)
 	if !ok {
-		return
-	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		problem.New(http.StatusInternalServerError, "internal", "streaming is not supported by this connection").Write(w, r)
 		return
 	}
 	f, err := a.tails.Open(r.Context(), tail.Request{Token: tokenOf(r), Patterns: patterns, Since: since})
@@ -127,52 +95,23 @@ func (a *API) tailEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, ": weir live tail of "+strings.Join(patterns, ",")+"\n\n")
-	flusher.Flush()
-	send := func(seq uint64, data []byte) error {
-		var b strings.Builder
-		b.WriteString("id: " + strconv.FormatUint(seq, 10) + "\nevent: cloudevent\n")
-		// Each line of the event is its own data: line, as SSE requires.
-		for line := range strings.SplitSeq(string(data), "\n") {
-			b.WriteString("data: " + strings.TrimSuffix(line, "\r") + "\n")
-		}
-		b.WriteString("\n")
-		if _, err := io.WriteString(w, b.String()); err != nil {
-			return err
-		}
-		flusher.Flush()
-		return nil
+	out, ok := tail.StartSSE(w, patterns)
+	if !ok {
+		problem.New(http.StatusInternalServerError, "internal", "streaming is not supported by this connection").Write(w, r)
+		return
 	}
-	heartbeat := func() error {
-		if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil {
-			return err
-		}
-		flusher.Flush()
-		return nil
-	}
-	if err := f.Run(send, heartbeat); err != nil && r.Context().Err() == nil {
+	if err := f.Run(out.Send, out.Heartbeat); err != nil && r.Context().Err() == nil {
 		a.log.DebugContext(r.Context(), "live tail ended", "error", err)
 	}
 }
 
-// sinceParam is the stream sequence a tail resumes after: the Last-Event-ID
-// header an EventSource sends when it reconnects, or ?since=.
+// sinceParam is the stream sequence a tail resumes after (tail.ResumeAfter),
+// or a 400 naming the bad parameter.
 func sinceParam(w http.ResponseWriter, r *http.Request) (uint64, bool) {
-	name, v := "Last-Event-ID", r.Header.Get("Last-Event-ID")
-	if v == "" {
-		name, v = "since", r.URL.Query().Get("since")
-	}
-	if v == "" {
-		return 0, true
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		problem.New(http.StatusBadRequest, "invalid-parameter", name+": "+quote(v)+" is not a stream sequence (a whole number from 0)").WithField(name).Write(w, r)
+	n, err := tail.ResumeAfter(r)
+	var fe *field.Error
+	if errors.As(err, &fe) {
+		problem.New(http.StatusBadRequest, "invalid-parameter", fe.Error()).WithField(fe.Path).Write(w, r)
 		return 0, false
 	}
 	return n, true

@@ -17,7 +17,9 @@ import (
 	"github.com/weir-dev/weir/internal/contract"
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
+	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
+	"github.com/weir-dev/weir/internal/traffic"
 )
 
 //go:embed templates/*.html
@@ -70,6 +72,13 @@ type Deps struct {
 	Readmitter *ingress.Readmitter
 	// Ready reports whether the bus can take requests (readiness).
 	Ready func(ctx context.Context) error
+	// Traffic are this node's live figures (events per minute by type and
+	// source, deliveries by outcome), which the home page charts instead of
+	// reading the stream.
+	Traffic *traffic.Counters
+	// Tails open the live tails of the tail page, under the same caps as
+	// GET /v1/events/stream.
+	Tails *tail.Tailer
 	// Log receives the portal's logs.
 	Log *slog.Logger
 }
@@ -142,6 +151,7 @@ func (p *Portal) Register(mux *http.ServeMux) {
 	mux.Handle("GET /ui/signin", p.secure(http.HandlerFunc(p.signInPage)))
 	mux.Handle("POST /ui/signin", p.secure(p.form(http.HandlerFunc(p.signIn))))
 	mux.Handle("POST /ui/signout", p.secure(p.form(http.HandlerFunc(p.signOut))))
+	p.registerTail(mux)
 	p.handle(mux, "GET /ui/{$}", p.home)
 	p.registerCatalog(mux)
 	p.registerSubscriptions(mux)

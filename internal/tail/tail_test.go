@@ -61,8 +61,10 @@ func TestTailLeavesNoGoroutineWhenTheClientGoes(t *testing.T) {
 	f, err := tl.Open(ctx, Request{Token: admin("a"), Patterns: []string{"order.*"}})
 	require.NoError(t, err)
 	go func() {
-		defer f.Close()
-		done <- f.Run(func(seq uint64, _ []byte) error { got <- seq; return nil }, func() error { return nil })
+		err := f.Run(func(seq uint64, _ []byte) error { got <- seq; return nil }, func() error { return nil })
+		// Closed before done is told, so that Active below sees the slot back.
+		f.Close()
+		done <- err
 	}()
 	store(t, b, "order.created")
 	select {

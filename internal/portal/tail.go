@@ -1,0 +1,143 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/weir-dev/weir/internal/field"
+	"github.com/weir-dev/weir/internal/problem"
+	"github.com/weir-dev/weir/internal/tail"
+)
+
+// tailData is the live tail page's.
+type tailData struct {
+	// Types is the pattern box as typed.
+	Types string
+	// Error is why the patterns cannot be followed, shown next to the box.
+	Error string
+	// Stream is the URL static/tail.js follows; empty while there is nothing
+	// to follow.
+	Stream string
+	// API is the same tail through the API, for readers without JavaScript.
+	API string
+	// Max is how many events the page keeps.
+	Max int
+}
+
+// tailRows is how many events the page keeps (static/tail.js reads it from
+// the list's data-max); older ones are removed as new ones arrive.
+const tailRows = 200
+
+func (p *Portal) registerTail(mux *http.ServeMux) {
+	p.handle(mux, "GET /ui/tail", p.tailPage)
+	// The stream answers a missing session with 401 instead of the sign-in
+	// redirect: an EventSource cannot follow a person to a form.
+	mux.Handle("GET /ui/tail/stream", p.secure(http.HandlerFunc(p.tailStream)))
+}
+
+// tailPage shows the pattern box and, when the patterns may be followed, the
+// list static/tail.js fills. The patterns are checked here too, so that a
+// refusal shows without JavaScript and with the status the stream would give.
+func (p *Portal) tailPage(w http.ResponseWriter, r *http.Request, v *viewer) {
+	q := r.URL.Query()
+	pats := tail.Patterns(q["types"])
+	d := tailData{Types: strings.Join(pats, ", "), Max: tailRows}
+	status := http.StatusOK
+	if len(pats) > 0 {
+		if err := p.deps.Tails.Check(tail.Request{Token: v.Token, Patterns: pats}); err != nil {
+			status, d.Error = tailRefusal(err)
+		} else {
+			types := url.Values{"types": {strings.Join(pats, ",")}}.Encode()
+			d.Stream, d.API = "/ui/tail/stream?"+types, "/v1/events/stream?"+types
+		}
+	}
+	if d.API == "" {
+		d.API = "/v1/events/stream?types=order.*"
+	}
+	p.render(w, r, status, "tail", page{Title: "Live tail", Nav: "tail", Viewer: v, Data: d, Scripts: []string{"tail.js"}})
+}
+
+// tailRefusal is the status and sentence of a tail that cannot open, the
+// same as GET /v1/events/stream answers.
+func tailRefusal(err error) (int, string) {
+	var fe *field.Error
+	var forbid *tail.ForbiddenError
+	switch {
+	case errors.As(err, &fe):
+		return http.StatusBadRequest, fe.Error()
+	case errors.As(err, &forbid):
+		return http.StatusForbidden, forbid.Error()
+	case errors.Is(err, tail.ErrTooMany):
+		return http.StatusTooManyRequests, err.Error()
+	default:
+		// ErrClosed, or the bus did not answer.
+		return http.StatusServiceUnavailable, "The live tail is not available just now (the node is stopping or the bus did not answer); retry in a moment."
+	}
+}
+
+// tailStream follows the event stream as server-sent events for the page,
+// as the viewer's token, with the caps and refusals of GET /v1/events/stream
+// (as problem+json, which static/tail.js reads when the EventSource fails).
+func (p *Portal) tailStream(w http.ResponseWriter, r *http.Request) {
+	t, _, err := p.sess.read(r)
+	if err != nil {
+		problem.New(http.StatusUnauthorized, "unauthorized", "sign in to the portal again: the session is missing or has ended").Write(w, r)
+		return
+	}
+	since, ok := tailSince(w, r)
+	if !ok {
+		return
+	}
+	pats := tail.Patterns(r.URL.Query()["types"])
+	f, err := p.deps.Tails.Open(r.Context(), tail.Request{Token: t, Patterns: pats, Since: since})
+	if err != nil {
+		status, msg := tailRefusal(err)
+		pr := problem.New(status, tailProblemType(status), msg)
+		if status == http.StatusBadRequest || status == http.StatusForbidden {
+			pr = pr.WithField("types")
+		}
+		if status == http.StatusTooManyRequests {
+			pr.RetryAfter = 10 * time.Second
+		}
+		pr.Write(w, r)
+		return
+	}
+	defer f.Close()
+	out, ok := tail.StartSSE(w, pats)
+	if !ok {
+		problem.New(http.StatusInternalServerError, "internal", "streaming is not supported by this connection").Write(w, r)
+		return
+	}
+	if err := f.Run(out.Send, out.Heartbeat); err != nil && r.Context().Err() == nil {
+		p.log.DebugContext(r.Context(), "portal live tail ended", "error", err)
+	}
+}
+
+// tailProblemType names the problem of a refused tail as the API does.
+func tailProblemType(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid-parameter"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusTooManyRequests:
+		return "too-many-tails"
+	}
+	return "bus-unavailable"
+}
+
+// tailSince is where a reconnecting EventSource resumes: its Last-Event-ID,
+// or ?since= when the page opens a new one after a refusal
+// (tail.ResumeAfter); a bad one is answered 400.
+func tailSince(w http.ResponseWriter, r *http.Request) (uint64, bool) {
+	n, err := tail.ResumeAfter(r)
+	var fe *field.Error
+	if errors.As(err, &fe) {
+		problem.New(http.StatusBadRequest, "invalid-parameter", fe.Error()).WithField(fe.Path).Write(w, r)
+		return 0, false
+	}
+	return n, true
+}
