@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"context"
+	"html/template"
 	"net/http"
 	"slices"
 	"strconv"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/weir-dev/weir/internal/contract"
 	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/portal/chart"
+	"github.com/weir-dev/weir/internal/traffic"
 )
 
 // The catalog: every event type with a contract that the viewer may see
@@ -105,10 +109,9 @@ type typeData struct {
 	// subscriptions the viewer may see whose patterns match it.
 	Producers []producer
 	Consumers []contract.CatalogSubscription
-	// Traffic holds the live figures (events per minute, last seen) once
-	// traffic counting fills it in trafficFor; the page shows its section
-	// (templates/catalog_type.html, "Traffic") only when it is not nil.
-	Traffic any
+	// Traffic holds the live figures (events per minute, last seen), from
+	// the counters the home page uses; nil without counters.
+	Traffic *typeTraffic
 	// Check is the compatibility form's state and result.
 	Check checkForm
 	// Modes are the compatibility modes the form offers.
@@ -120,9 +123,40 @@ type typeData struct {
 	DiffFrom, DiffTo int
 }
 
-// trafficFor returns the live figures of typ for the type page, or nil
-// while weir counts no traffic.
-func (p *Portal) trafficFor(typ string) any { return nil }
+// typeTraffic is a type's live figures on its catalog page.
+type typeTraffic struct {
+	// Chart is the type's events per minute over the last hour.
+	Chart template.HTML
+	// LastHour counts them; Total counts since this node started.
+	LastHour, Total uint64
+	// LastSeen is when an event of the type was last stored, on any node
+	// (the stream's last message of the type); zero when never.
+	LastSeen time.Time
+	// LastSeenError says why it could not be read, if so.
+	LastSeenError bool
+}
+
+// trafficFor returns the live figures of typ for the type page, from the
+// counters (never a scan of the stream: last seen is one lookup of the
+// stream's last message of the type, cached by the counters).
+func (p *Portal) trafficFor(ctx context.Context, typ string) *typeTraffic {
+	if p.deps.Traffic == nil {
+		return nil
+	}
+	t := &typeTraffic{}
+	s, ok := p.deps.Traffic.Get(traffic.Types, typ)
+	if !ok {
+		s = traffic.Series{Key: typ, PerMinute: make([]uint64, traffic.Minutes)}
+	}
+	t.LastHour, t.Total = s.LastHour, s.Total
+	t.Chart = chart.SVG(chart.Chart{ID: "type-traffic", Title: typ + ": events per minute over the last hour (UTC)",
+		Values: s.PerMinute, Labels: chart.MinuteLabels(p.now().UTC(), traffic.Minutes), Height: 80})
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	seen, err := p.deps.Traffic.LastSeen(ctx, []string{typ})
+	t.LastSeen, t.LastSeenError = seen[typ], err != nil
+	return t
+}
 
 func (p *Portal) catalogType(w http.ResponseWriter, r *http.Request, v *viewer) {
 	c, ok := p.visibleContract(w, r, v)
@@ -133,14 +167,14 @@ func (p *Portal) catalogType(w http.ResponseWriter, r *http.Request, v *viewer) 
 	if !ok {
 		return
 	}
-	d := p.typePage(v, c, n)
+	d := p.typePage(r.Context(), v, c, n)
 	p.render(w, r, http.StatusOK, "catalog_type", page{Title: c.Type, Nav: "catalog", Viewer: v, Data: d})
 }
 
 // typePage gathers what the type page shows the viewer of version n.
-func (p *Portal) typePage(v *viewer, c *contract.Contract, n int) *typeData {
+func (p *Portal) typePage(ctx context.Context, v *viewer, c *contract.Contract, n int) *typeData {
 	ver := &c.Versions[n-1]
-	d := &typeData{Contract: c, Version: ver, Fields: fieldsOf(ver.Schema), Traffic: p.trafficFor(c.Type), Modes: compatModes()}
+	d := &typeData{Contract: c, Version: ver, Fields: fieldsOf(ver.Schema), Traffic: p.trafficFor(ctx, c.Type), Modes: compatModes()}
 	d.DiffFrom, d.DiffTo = max(1, n-1), max(2, n)
 	d.Schema = clipBlock(strings.Join(indentLines(ver.Schema), "\n"))
 	if dep := c.Deprecated; dep != nil && dep.Policy == "reject" && !dep.Sunset.IsZero() && p.now().After(dep.Sunset) {

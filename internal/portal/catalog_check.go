@@ -57,7 +57,7 @@ func (p *Portal) catalogCheck(w http.ResponseWriter, r *http.Request, v *viewer)
 		// The text is not put back: the page would carry it twice over.
 		f.Schema = ""
 	}
-	d := p.typePage(v, c, len(c.Versions))
+	d := p.typePage(r.Context(), v, c, len(c.Versions))
 	d.Check = f
 	status := http.StatusOK
 	if f.Err != nil {

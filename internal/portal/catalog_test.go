@@ -2,14 +2,18 @@ package portal_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 // orderSchema is a nested schema: an object inside an object, an array of
@@ -143,7 +147,6 @@ subscriptions:
 	require.Contains(t, a.body, `href="/ui/sources/shop"`)
 	require.Contains(t, a.body, `href="/ui/subscriptions/order-mails"`)
 	require.NotContains(t, a.body, "/ui/subscriptions/payments")
-	require.NotContains(t, a.body, `id="traffic-h"`, "no traffic section until figures exist")
 
 	require.Equal(t, http.StatusNotFound, orders.get("/ui/catalog/order.created?version=2").status)
 	require.Equal(t, http.StatusBadRequest, orders.get("/ui/catalog/order.created?version=two").status)
@@ -313,4 +316,28 @@ subscriptions:
 	require.Contains(t, y.body, "minimum: 1\n")
 
 	require.Equal(t, http.StatusSeeOther, newBrowser(t, n.base).get("/ui/asyncapi.json").status, "needs a session")
+}
+
+// The type's page shows its live traffic next to its contract: events per
+// minute from the home page's counters and when one was last stored.
+func TestCatalogTypePageShowsLiveTraffic(t *testing.T) {
+	t.Parallel()
+	n := startWeir(t, "")
+	register(t, n, "order.created", `{"type":"object"}`, nil)
+	b := signedIn(t, n, ordersSecret)
+	a := b.get("/ui/catalog/order.created")
+	require.Equal(t, http.StatusOK, a.status)
+	require.Contains(t, a.body, `id="traffic-h"`)
+	require.Contains(t, a.body, "never: no event of this type is stored")
+
+	require.Equal(t, http.StatusAccepted, sendShop(t, n, `{"total": 1}`, "live-1"))
+	weirtest.Eventually(t, 20*time.Second, func() error {
+		a = b.get("/ui/catalog/order.created")
+		if strings.Contains(a.body, "never: no event") || !strings.Contains(a.body, "1 events accepted by this node") {
+			return errors.New("the page does not show the event yet")
+		}
+		return nil
+	})
+	require.Contains(t, a.body, "<svg")
+	require.Contains(t, a.body, `<time datetime="`)
 }
