@@ -78,8 +78,16 @@ delivery:
 	require.Regexp(t, `^whsec_`, c.text("#secret-value"))
 	c.shoot("subscription-created")
 
-	// 5. A new event reaches the app, and its attempt is on the subscription's page.
-	require.Equal(t, http.StatusAccepted, sendShop(t, n, `{"total": 300}`, "order-2"))
+	// 5. A new event shows in the live tail as it arrives, with its JSON on
+	// click; it reaches the app, and its attempt is on the subscription's page.
+	c.do(chromedp.Navigate(n.base + "/ui/tail?types=order.*"))
+	c.waitText("#tail-status", regexp.MustCompile(`Connected`))
+	require.Equal(t, http.StatusAccepted, sendShop(t, n, `{"total": 300, "note": "<script>window.x=1</script><img src=x onerror=alert(1)>"}`, "order-2"))
+	c.waitText("#tail-list li", regexp.MustCompile(`order\.created`))
+	c.do(chromedp.Click(chromedp.CSS("#tail-list li button")))
+	c.waitText("#tail-list li pre", regexp.MustCompile(`onerror=alert\(1\)`))
+	require.Equal(t, 0, c.count("#tail-list img"), "the payload is text, never markup")
+	c.shoot("tail")
 	waitDelivered(t, app, `"total":300`)
 	c.do(chromedp.Navigate(n.base + "/ui/subscriptions/fulfillment"))
 	c.waitText("#attempts-h + ul, section[aria-labelledby=attempts-h]", regexp.MustCompile(`delivered`))
