@@ -95,12 +95,11 @@ func (a *API) tailEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	out, ok := tail.StartSSE(w, patterns)
-	if !ok {
-		problem.New(http.StatusInternalServerError, "internal", "streaming is not supported by this connection").Write(w, r)
-		return
-	}
-	if err := f.Run(out.Send, out.Heartbeat); err != nil && r.Context().Err() == nil {
+	err = tail.Serve(w, f, patterns)
+	switch {
+	case errors.Is(err, tail.ErrNoStreaming):
+		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
+	case err != nil && r.Context().Err() == nil:
 		a.log.DebugContext(r.Context(), "live tail ended", "error", err)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/weir-dev/weir/internal/bus"
+
 	"github.com/weir-dev/weir/internal/contract/compat"
 	"github.com/weir-dev/weir/internal/lifecycle"
 )
@@ -159,37 +161,7 @@ func (r *Registry) Start(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		// The watcher first replays every key, then a nil marks the end of
-		// history.
-	load:
-		for {
-			select {
-			case <-ctx.Done():
-				_ = w.Stop()
-				return nil, ctx.Err()
-			case e, ok := <-w.Updates():
-				if !ok || e == nil {
-					break load
-				}
-				r.apply(e)
-			}
-		}
-		return func() {
-			defer func() { _ = w.Stop() }()
-			for {
-				select {
-				case <-bg.Done():
-					return
-				case e, ok := <-w.Updates():
-					if !ok {
-						return
-					}
-					if e != nil {
-						r.apply(e)
-					}
-				}
-			}
-		}, nil
+		return bus.FollowKV(ctx, bg, w, r.apply)
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/lifecycle"
@@ -137,36 +138,7 @@ func (s *Sources) Start(ctx context.Context) error {
 		if err != nil {
 			return nil, fmt.Errorf("watch bucket %s: %w", SourcesBucket, err)
 		}
-		// The watcher replays every key, then a nil marks the end of history.
-	load:
-		for {
-			select {
-			case <-ctx.Done():
-				_ = w.Stop()
-				return nil, ctx.Err()
-			case e, ok := <-w.Updates():
-				if !ok || e == nil {
-					break load
-				}
-				s.apply(e)
-			}
-		}
-		return func() {
-			defer func() { _ = w.Stop() }()
-			for {
-				select {
-				case <-bg.Done():
-					return
-				case e, ok := <-w.Updates():
-					if !ok {
-						return
-					}
-					if e != nil {
-						s.apply(e)
-					}
-				}
-			}
-		}, nil
+		return bus.FollowKV(ctx, bg, w, s.apply)
 	})
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/weir-dev/weir/internal/verify"
 	"github.com/weir-dev/weir/internal/weirtest"
 )
 
@@ -40,16 +39,7 @@ func startDL(t *testing.T) *node {
 // sendTo posts a signed webhook to a source and returns the status.
 func sendTo(t *testing.T, n *node, source, body, id string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, n.base+"/in/"+source, strings.NewReader(body))
-	require.NoError(t, err)
-	h, err := verify.Sign(verify.Config{Scheme: "standard-webhooks", Secrets: []string{shopSecret}}, []byte(body), time.Now(), id)
-	require.NoError(t, err)
-	req.Header = h
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	return resp.StatusCode
+	return postSigned(t, n.base+"/in/"+source, shopSecret, body, id)
 }
 
 // deadLetterIDs lists the ids of the dead letters a query selects, as admin.

@@ -11,7 +11,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/weir-dev/weir/internal/verify"
 	"github.com/weir-dev/weir/internal/weirtest"
 )
 
@@ -161,14 +160,5 @@ func waitDelivered(t *testing.T, app *receiver, s string) {
 // sendShop posts a signed webhook to the shop source and returns the status.
 func sendShop(t *testing.T, n *node, body, id string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, n.base+"/in/shop", strings.NewReader(body))
-	require.NoError(t, err)
-	h, err := verify.Sign(verify.Config{Scheme: "standard-webhooks", Secrets: []string{shopSecret}}, []byte(body), time.Now(), id)
-	require.NoError(t, err)
-	req.Header = h
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	return resp.StatusCode
+	return postSigned(t, n.base+"/in/shop", shopSecret, body, id)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/server"
+	"github.com/weir-dev/weir/internal/verify"
 	"github.com/weir-dev/weir/internal/weirtest"
 )
 
@@ -146,4 +147,20 @@ func api(t testing.TB, base, method, path, secret string, body any) (int, map[st
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// postSigned posts body to target signed the Standard Webhooks way with
+// secret and delivery id, and returns the status.
+func postSigned(t testing.TB, target, secret, body, id string) int {
+	t.Helper()
+	h, err := verify.Sign(verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{secret}}, []byte(body), time.Now(), id)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, target, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header = h
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/weir-dev/weir/internal/cli"
 	"github.com/weir-dev/weir/internal/config"
-	"github.com/weir-dev/weir/internal/verify"
 	"github.com/weir-dev/weir/internal/weirtest"
 )
 
@@ -365,17 +364,7 @@ func TestARefusedRequestsDetailIsEscaped(t *testing.T) {
 // returns the status.
 func signedPost(t *testing.T, target, secret string) int {
 	t.Helper()
-	body := []byte(`{"n":1}`)
-	h, err := verify.Sign(verify.Config{Scheme: verify.SchemeStandardWebhooks, Secrets: []string{secret}}, body, time.Now(), fmt.Sprint("msg_", time.Now().UnixNano()))
-	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
-	require.NoError(t, err)
-	req.Header = h
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	return resp.StatusCode
+	return postSigned(t, target, secret, `{"n":1}`, fmt.Sprint("msg_", time.Now().UnixNano()))
 }
 
 func TestRotatingASourceSecret(t *testing.T) {

@@ -106,12 +106,11 @@ func (p *Portal) tailStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	out, ok := tail.StartSSE(w, pats)
-	if !ok {
-		problem.New(http.StatusInternalServerError, "internal", "streaming is not supported by this connection").Write(w, r)
-		return
-	}
-	if err := f.Run(out.Send, out.Heartbeat); err != nil && r.Context().Err() == nil {
+	err = tail.Serve(w, f, pats)
+	switch {
+	case errors.Is(err, tail.ErrNoStreaming):
+		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
+	case err != nil && r.Context().Err() == nil:
 		p.log.DebugContext(r.Context(), "portal live tail ended", "error", err)
 	}
 }

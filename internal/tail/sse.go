@@ -1,6 +1,7 @@
 package tail
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -98,4 +99,19 @@ func ResumeAfter(r *http.Request) (uint64, error) {
 		return 0, field.Errorf(name, "%s is not a stream sequence (a whole number from 0)", strconv.Quote(v))
 	}
 	return n, nil
+}
+
+// ErrNoStreaming means the connection cannot stream: the response writer
+// does not flush.
+var ErrNoStreaming = errors.New("streaming is not supported by this connection")
+
+// Serve writes f's events to w as an event stream (StartSSE, then Run) until
+// the client goes, the tail ends or the node stops; both the API's and the
+// portal's tail call it. ErrNoStreaming comes before anything is written.
+func Serve(w http.ResponseWriter, f *Follow, patterns []string) error {
+	out, ok := StartSSE(w, patterns)
+	if !ok {
+		return ErrNoStreaming
+	}
+	return f.Run(out.Send, out.Heartbeat)
 }
