@@ -145,6 +145,24 @@ delivery:
 	c.do(chromedp.Navigate(n.base + "/ui/subscriptions/payments"))
 	c.waitText("main h1", regexp.MustCompile(`Not Found`))
 
+	// Every other page, as this developer sees it, for the record.
+	for _, pg := range []struct{ name, path, h1 string }{
+		{"home-live", "/ui/", `^Home$`},
+		{"catalog", "/ui/catalog", `Catalog`},
+		{"catalog-type", "/ui/catalog/order.created", `order\.created`},
+		{"catalog-diff", "/ui/catalog/order.created/diff?from=1&to=1", `order\.created`},
+		{"sources", "/ui/sources", `Sources`},
+		{"subscriptions", "/ui/subscriptions", `Subscriptions`},
+	} {
+		c.do(chromedp.Navigate(n.base + pg.path))
+		c.waitText("main h1", regexp.MustCompile(pg.h1))
+		c.shoot(pg.name)
+	}
+	c.expect4xx("/ui/nowhere")
+	c.do(chromedp.Navigate(n.base + "/ui/nowhere"))
+	c.waitText("main h1", regexp.MustCompile(`Not Found`))
+	c.shoot("not-found")
+
 	require.Empty(t, c.consoleErrors(), "browser console errors")
 }
 
