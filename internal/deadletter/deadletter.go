@@ -265,19 +265,27 @@ func (s *Store) List(ctx context.Context, f Filter) ([]*DeadLetter, string, erro
 		return nil, "", err
 	}
 	var out []*DeadLetter
-	for _, k := range keys {
-		if len(out) == f.Limit {
-			return out, out[len(out)-1].ID, nil
-		}
-		d, err := s.Get(ctx, k)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
+	// Read in chunks, the first the size of the page: a filter that
+	// matches few reads on in bigger passes (getMany) instead of one read
+	// per key.
+	for chunk := f.Limit; len(keys) > 0; chunk = max(chunk, 4*bulkFrom) {
+		n := min(chunk, len(keys))
+		part, err := s.getMany(ctx, keys[:n])
 		if err != nil {
 			return nil, "", err
 		}
-		if f.match(d) {
+		keys = keys[n:]
+		for i, d := range part {
+			if !f.match(d) {
+				continue
+			}
 			out = append(out, d)
+			if len(out) == f.Limit {
+				if i == len(part)-1 && len(keys) == 0 {
+					return out, "", nil
+				}
+				return out, d.ID, nil
+			}
 		}
 	}
 	return out, "", nil

@@ -3,7 +3,6 @@ package deadletter
 import (
 	"cmp"
 	"context"
-	"errors"
 	"slices"
 )
 
@@ -50,14 +49,11 @@ func (s *Store) Groups(ctx context.Context, f Filter, maxScan int) (*Grouping, e
 		keys, out.Truncated = keys[:maxScan], true
 	}
 	index := map[string]int{}
-	for _, k := range keys {
-		d, err := s.Get(ctx, k)
-		if errors.Is(err, ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
+	all, err := s.getMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range all {
 		out.Scanned++
 		if !f.match(d) {
 			continue
