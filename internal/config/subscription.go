@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-dev/weir/internal/event"
 	"github.com/weir-dev/weir/internal/field"
 )
 
@@ -163,6 +164,14 @@ func (s *Subscription) Validate(path string) error {
 	for i, t := range s.Types {
 		if err := ValidPattern(t); err != nil {
 			return field.Wrap(field.Join(path, fmt.Sprintf("types[%d]", i)), err)
+		}
+	}
+	for j, b := range s.Types {
+		for _, a := range s.Types[:j] {
+			if event.PatternsOverlap(a, b) && !event.CoversPattern(a, b) && !event.CoversPattern(b, a) {
+				return field.Errorf(field.Join(path, fmt.Sprintf("types[%d]", j)),
+					"%q and %q overlap in part (an event type can match both), which the bus cannot follow as two filters: use one pattern that covers both (e.g. order.>), or two subscriptions", a, b)
+			}
 		}
 	}
 	if s.Start != "new" && s.Start != "all" {

@@ -463,12 +463,7 @@ func (m *Manager) remove(name string) {
 
 // consumerConfig is the durable consumer behind a subscription.
 func consumerConfig(name string, spec *config.Subscription) jetstream.ConsumerConfig {
-	filters := make([]string, 0, len(spec.Types))
-	for _, t := range spec.Types {
-		filters = append(filters, bus.EventsPrefix+t)
-	}
-	slices.Sort(filters)
-	filters = slices.Compact(filters)
+	filters := eventFilters(spec)
 	// Redrives and replays for this subscription alone.
 	filters = append(filters, bus.DirectPrefix+name+".>")
 	c := jetstream.ConsumerConfig{

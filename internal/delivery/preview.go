@@ -10,7 +10,6 @@ import (
 	"github.com/weir-dev/weir/internal/delivery/filter"
 	"github.com/weir-dev/weir/internal/event"
 	"github.com/weir-dev/weir/internal/field"
-	"github.com/weir-dev/weir/internal/token"
 )
 
 // Bounds of a filter preview. A preview is asked for by whoever may
@@ -157,17 +156,8 @@ func CheckPreviewTypes(types []string) error {
 // another covers: the bus refuses a consumer whose filters overlap.
 func previewSubjects(types []string) []string {
 	var out []string
-	for i, p := range types {
-		covered := false
-		for j, q := range types {
-			if i != j && token.Covers(q, p) && (q != p || j < i) {
-				covered = true
-				break
-			}
-		}
-		if !covered {
-			out = append(out, bus.EventsPrefix+p)
-		}
+	for _, p := range event.ReducePatterns(types) {
+		out = append(out, bus.EventsPrefix+p)
 	}
 	return out
 }

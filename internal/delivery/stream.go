@@ -11,13 +11,16 @@ import (
 
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/event"
 )
 
 // eventFilters are the subjects of a subscription's types, without its direct
 // subject.
 func eventFilters(spec *config.Subscription) []string {
 	out := make([]string, 0, len(spec.Types))
-	for _, t := range spec.Types {
+	// A pattern another covers is left out: the bus refuses overlapping
+	// filters (config refuses patterns that overlap only in part).
+	for _, t := range event.ReducePatterns(spec.Types) {
 		out = append(out, bus.EventsPrefix+t)
 	}
 	slices.Sort(out)

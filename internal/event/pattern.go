@@ -82,3 +82,67 @@ func MatchAnyType(patterns []string, typ string) bool {
 	}
 	return false
 }
+
+// CoversPattern reports whether every type matched by pattern sub is matched
+// by pattern p.
+func CoversPattern(p, sub string) bool {
+	for {
+		pseg, prest, pmore := strings.Cut(p, ".")
+		sseg, srest, smore := strings.Cut(sub, ".")
+		switch {
+		case pseg == ">" && !pmore:
+			return sseg != ""
+		case sseg == ">":
+			return false // sub reaches further than p
+		case pseg == "*":
+		case pseg != sseg:
+			return false
+		}
+		if pmore != smore {
+			return false
+		}
+		if !pmore {
+			return true
+		}
+		p, sub = prest, srest
+	}
+}
+
+// PatternsOverlap reports whether some event type matches both patterns.
+func PatternsOverlap(a, b string) bool {
+	for {
+		as, arest, amore := strings.Cut(a, ".")
+		bs, brest, bmore := strings.Cut(b, ".")
+		switch {
+		case as == ">" || bs == ">":
+			return true
+		case as != "*" && bs != "*" && as != bs:
+			return false
+		case amore != bmore:
+			return false
+		case !amore:
+			return true
+		}
+		a, b = arest, brest
+	}
+}
+
+// ReducePatterns leaves out every pattern another one covers (of equal
+// ones, the first stays), in the order given: the bus refuses a consumer
+// whose filters overlap, and a covered pattern selects nothing more.
+func ReducePatterns(patterns []string) []string {
+	var kept []string
+	for i, p := range patterns {
+		covered := false
+		for j, q := range patterns {
+			if i != j && CoversPattern(q, p) && (!CoversPattern(p, q) || j < i) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			kept = append(kept, p)
+		}
+	}
+	return kept
+}

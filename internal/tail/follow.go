@@ -13,7 +13,6 @@ import (
 
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/event"
-	"github.com/weir-dev/weir/internal/token"
 )
 
 // inactive is how long the bus keeps a tail's consumer after its reader went
@@ -145,23 +144,10 @@ func (f *Follow) Run(send func(seq uint64, data []byte) error, heartbeat func() 
 // are dropped; if two still overlap (order.* and *.created), the consumer
 // reads every event and exact is false: the caller matches each type itself.
 func filterSubjects(patterns []string) (subjects []string, exact bool) {
-	var kept []string
-	for i, p := range patterns {
-		covered := false
-		for j, q := range patterns {
-			// Of two equal patterns the first is kept.
-			if i != j && token.Covers(q, p) && (!token.Covers(p, q) || j < i) {
-				covered = true
-				break
-			}
-		}
-		if !covered {
-			kept = append(kept, p)
-		}
-	}
+	kept := event.ReducePatterns(patterns)
 	for i := range kept {
 		for j := i + 1; j < len(kept); j++ {
-			if collide(kept[i], kept[j]) {
+			if event.PatternsOverlap(kept[i], kept[j]) {
 				return []string{bus.EventsPrefix + ">"}, false
 			}
 		}
@@ -171,23 +157,4 @@ func filterSubjects(patterns []string) (subjects []string, exact bool) {
 	}
 	slices.Sort(subjects)
 	return subjects, true
-}
-
-// collide reports whether some event type matches both patterns.
-func collide(a, b string) bool {
-	for {
-		as, arest, amore := strings.Cut(a, ".")
-		bs, brest, bmore := strings.Cut(b, ".")
-		switch {
-		case as == ">" || bs == ">":
-			return true
-		case as != "*" && bs != "*" && as != bs:
-			return false
-		case amore != bmore:
-			return false
-		case !amore:
-			return true
-		}
-		a, b = arest, brest
-	}
 }

@@ -220,28 +220,7 @@ func (b *Bootstrap) Save() error {
 
 // Covers reports whether every type matched by pattern sub is matched by
 // pattern role: a token may only subscribe to what its roles allow.
-func Covers(role, sub string) bool {
-	for {
-		rseg, rrest, rmore := strings.Cut(role, ".")
-		sseg, srest, smore := strings.Cut(sub, ".")
-		switch {
-		case rseg == ">" && !rmore:
-			return sseg != ""
-		case sseg == ">":
-			return false // sub reaches further than role
-		case rseg == "*":
-		case rseg != sseg:
-			return false
-		}
-		if rmore != smore {
-			return false
-		}
-		if !rmore {
-			return true
-		}
-		role, sub = rrest, srest
-	}
-}
+func Covers(role, sub string) bool { return event.CoversPattern(role, sub) }
 
 // CanSubscribe reports whether the token may read events of every pattern.
 func (t *Token) CanSubscribe(patterns []string) bool {
