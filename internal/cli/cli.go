@@ -104,14 +104,21 @@ func version(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// loadConfig reads --config, or ./weir.yaml when present, or nothing, for
-// weir serve: every ${NAME} must be set and the whole file valid.
-func loadConfig(path string) (*config.Config, error) {
+// configFile is the file loadConfig reads: --config, else ./weir.yaml when
+// present, else "" (no file).
+func configFile(path string) string {
 	if path == "" {
 		if _, err := os.Stat("weir.yaml"); err == nil {
 			path = "weir.yaml"
 		}
 	}
+	return path
+}
+
+// loadConfig reads --config, or ./weir.yaml when present, or nothing, for
+// weir serve: every ${NAME} must be set and the whole file valid.
+func loadConfig(path string) (*config.Config, error) {
+	path = configFile(path)
 	if path == "" {
 		return config.Parse(nil, os.LookupEnv)
 	}
