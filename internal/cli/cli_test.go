@@ -106,13 +106,15 @@ func TestServeRefusesInvalidConfig(t *testing.T) {
 func TestServeChecksTheWholeFileFirst(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"delivery: {deny: [notacidr]}\n": `delivery.deny[0]: "notacidr" is not an address or CIDR prefix`,
+		"delivery: {deny: [notacidr]}\n":                   `delivery.deny[0]: "notacidr" is not an address or CIDR prefix`,
+		"contracts: {order.created: {schema: bad.json}}\n": "contracts.order.created.schema: the schema is not valid",
 		"subscriptions:\n  f:\n    types: [x]\n    push: {url: 'http://169.254.169.254/', secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}\n": "subscriptions.f.push.url: delivery target denied",
 	} {
 		dir := t.TempDir()
 		p := filepath.Join(dir, "weir.yaml")
 		data := filepath.Join(dir, "data")
 		require.NoError(t, os.WriteFile(p, []byte("server: {addr: '127.0.0.1:0'}\n"+in), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"type":"objekt"}`), 0o600))
 		var stdout, stderr bytes.Buffer
 		require.Equal(t, 1, Main([]string{"serve", "--config", p, "--data", data}, &stdout, &stderr), in)
 		require.Contains(t, stderr.String(), p+": "+want, in)
