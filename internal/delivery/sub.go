@@ -83,7 +83,13 @@ func (s *Sub) start() {
 			return
 		}
 		if done := s.done; done != nil && !isClosed(done) {
+			// A halted worker may still be finishing the requests it sent
+			// (up to push.timeout): they are cancelled rather than waited
+			// for, so that a resume never holds up whoever called it (the
+			// API, or the bucket watcher that serves every subscription).
+			abort := s.abort
 			s.mu.Unlock()
+			abort()
 			<-done
 			continue
 		}
