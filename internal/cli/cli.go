@@ -22,8 +22,8 @@ Usage:
         print events whose type matches PATTERN (e.g. order.*) as they arrive
   weir listen --port N [--secret whsec_...] [--fail N] [--status CODE]
         receive a push subscription's deliveries, check their signature, print them
-  weir contract check (--server URL | --base DIR) SCHEMA_FILE_OR_DIR...
-        CI gate: exit 1 when a schema breaks its contract, with every reason
+  weir contract check (--server URL | --base DIR [--allow-empty-base]) SCHEMA_FILE_OR_DIR...
+        CI gate: exit 1 when a schema is invalid or breaks its contract, with every reason
   weir contract import [--server URL] [--token T] ASYNCAPI_FILE
         register the contracts of an AsyncAPI 2.6 or 3.0 document
   weir deadletters ls|show|redrive|resolve [--subscription S] [--type T] ... [ID]
@@ -104,14 +104,21 @@ func version(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// loadConfig reads --config, or ./weir.yaml when present, or nothing, for
-// weir serve: every ${NAME} must be set and the whole file valid.
-func loadConfig(path string) (*config.Config, error) {
+// configFile is the file loadConfig reads: --config, else ./weir.yaml when
+// present, else "" (no file).
+func configFile(path string) string {
 	if path == "" {
 		if _, err := os.Stat("weir.yaml"); err == nil {
 			path = "weir.yaml"
 		}
 	}
+	return path
+}
+
+// loadConfig reads --config, or ./weir.yaml when present, or nothing, for
+// weir serve: every ${NAME} must be set and the whole file valid.
+func loadConfig(path string) (*config.Config, error) {
+	path = configFile(path)
 	if path == "" {
 		return config.Parse(nil, os.LookupEnv)
 	}

@@ -100,6 +100,30 @@ func TestServeRefusesInvalidConfig(t *testing.T) {
 	require.Contains(t, stderr.String(), "sources.shop.verify.scheme: unknown scheme \"sha1\"")
 }
 
+// TestServeChecksTheWholeFileFirst: what only the delivery parts know (a
+// deny entry, a push URL the policy refuses) is refused with the file's
+// name before the data directory or the admin token exists.
+func TestServeChecksTheWholeFileFirst(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"delivery: {deny: [notacidr]}\n":                   `delivery.deny[0]: "notacidr" is not an address or CIDR prefix`,
+		"contracts: {order.created: {schema: bad.json}}\n": "contracts.order.created.schema: the schema is not valid",
+		"subscriptions:\n  f:\n    types: [x]\n    push: {url: 'http://169.254.169.254/', secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}\n": "subscriptions.f.push.url: delivery target denied",
+	} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "weir.yaml")
+		data := filepath.Join(dir, "data")
+		require.NoError(t, os.WriteFile(p, []byte("server: {addr: '127.0.0.1:0'}\n"+in), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"type":"objekt"}`), 0o600))
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 1, Main([]string{"serve", "--config", p, "--data", data}, &stdout, &stderr), in)
+		require.Contains(t, stderr.String(), p+": "+want, in)
+		require.NotContains(t, stdout.String(), "admin token", in)
+		_, err := os.Stat(data)
+		require.True(t, os.IsNotExist(err), "%s: the data directory was created: %v", in, err)
+	}
+}
+
 func TestTailNeedsAnExposedBus(t *testing.T) {
 	t.Parallel()
 	p := filepath.Join(t.TempDir(), "weir.yaml")

@@ -24,7 +24,7 @@ var errBreaking = errors.New("breaking changes found")
 
 // contractGroup lists the subcommands of weir contract.
 var contractGroup = group{name: "contract", subs: []string{
-	"check (--server URL | --base DIR) [--compatibility MODE] [--lenient] SCHEMA_FILE_OR_DIR...",
+	"check (--server URL | --base DIR [--allow-empty-base]) [--compatibility MODE] [--lenient] SCHEMA_FILE_OR_DIR...",
 	"import [--server URL] [--token T] ASYNCAPI_FILE",
 }}
 
@@ -86,17 +86,24 @@ func findSchemas(paths []string) ([]schemaFile, error) {
 // change breaks compatibility, printing every reason.
 func contractCheck(args []string, stdout, stderr io.Writer) error {
 	fset := newFlags("contract check", "contract "+contractGroup.subs[0],
-		"CI gate: compare schema files with a running weir's contracts (--server) or another checkout (--base); exit 1 when one breaks its contract, with every reason.", stderr)
+		"CI gate: compare schema files with a running weir's contracts (--server) or another checkout (--base); exit 1 when one is not a valid schema or breaks its contract, with every reason. A missing or empty --base folder is an error unless --allow-empty-base.", stderr)
 	server := fset.String("server", "", "compare with the contracts of the weir at this URL")
 	tok := fset.String("token", "", "API token for --server (default $WEIR_TOKEN)")
 	base := fset.String("base", "", "compare with the same files under this folder (e.g. the main branch's checkout)")
 	mode := fset.String("compatibility", "", "mode: BACKWARD (default with --base; with --server, each contract's own), FORWARD, FULL, ..._TRANSITIVE, NONE")
 	lenient := fset.Bool("lenient", false, "with --base: allow optional properties added to open objects")
+	allowEmpty := fset.Bool("allow-empty-base", false, "with --base: a missing or empty base folder means every schema is new (the first run), instead of an error")
 	if err := parseFlags(fset, args, stdout); err != nil {
 		return err
 	}
 	if (*server == "") == (*base == "") || fset.NArg() == 0 {
-		return errors.New("usage: weir contract check (--server URL | --base DIR) [--compatibility MODE] SCHEMA_FILE_OR_DIR...")
+		return errors.New("usage: weir contract check (--server URL | --base DIR [--allow-empty-base]) [--compatibility MODE] SCHEMA_FILE_OR_DIR...")
+	}
+	if *base != "" && !*allowEmpty {
+		// A typo in a CI path would otherwise report every schema as new and pass.
+		if err := checkBase(*base); err != nil {
+			return err
+		}
 	}
 	files, err := findSchemas(fset.Args())
 	if err != nil {
@@ -108,11 +115,18 @@ func contractCheck(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	breaking := 0
+	breaking, invalid := 0, 0
 	for _, f := range files {
 		schema, err := os.ReadFile(f.path)
 		if err != nil {
 			return err
+		}
+		// Checked before any comparison, so that a broken file with no
+		// earlier version is not waved through as new.
+		if err := contract.CheckSchema(schema); err != nil {
+			invalid++
+			fmt.Fprintf(stdout, "BAD   %s (%s): %s\n", f.typ, f.path, strings.ReplaceAll(err.Error(), "\n", "\n      "))
+			continue
 		}
 		var res *contract.Result
 		if *server != "" {
@@ -137,9 +151,34 @@ func contractCheck(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "      %s [%s]: %s\n      fix: %s\n", orRoot(is.Pointer), is.Rule, is.Message, is.Fix)
 		}
 	}
+	if invalid > 0 {
+		fmt.Fprintf(stdout, "\n%d file(s) are not valid schemas.\n", invalid)
+	}
 	if breaking > 0 {
 		fmt.Fprintf(stdout, "\n%d schema(s) break their contract.\n", breaking)
+	}
+	if invalid+breaking > 0 {
 		return errBreaking
+	}
+	return nil
+}
+
+// checkBase refuses a --base folder that does not exist or holds no .json
+// file: compared with nothing, every schema would pass as new.
+func checkBase(dir string) error {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("--base %s: %w (give --allow-empty-base when no earlier schemas exist yet)", dir, err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("--base %s: not a folder", dir)
+	}
+	found, err := findSchemas([]string{dir})
+	if err != nil {
+		return fmt.Errorf("--base %s: %w", dir, err)
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("--base %s: no .json schema in it (give --allow-empty-base when no earlier schemas exist yet)", dir)
 	}
 	return nil
 }

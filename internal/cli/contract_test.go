@@ -136,3 +136,38 @@ func TestContractCheckGate(t *testing.T) {
 	require.Equal(t, 1, code, out.String())
 	require.True(t, strings.Contains(out.String(), "BREAK order.created"), out.String())
 }
+
+// TestContractCheckRefusesBrokenInput: a new file that is not a valid schema,
+// and a --base folder that is missing or empty, fail the gate instead of
+// passing as "new"; --allow-empty-base is the first run's way through.
+func TestContractCheckRefusesBrokenInput(t *testing.T) {
+	t.Parallel()
+	base, head := t.TempDir(), t.TempDir()
+	write := func(dir, name, body string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600))
+	}
+	write(base, "order.created.json", `{"type":"object"}`)
+	write(head, "order.created.json", `{"type":"object"}`)
+	write(head, "order.typo.json", `{"type":"objekt"}`)
+	write(head, "order.broken.json", `{not json`)
+	var out, stderr bytes.Buffer
+	require.Equal(t, 1, Main([]string{"contract", "check", "--base", base, head}, &out, &stderr), out.String())
+	require.Contains(t, out.String(), "BAD   order.typo (")
+	require.Contains(t, out.String(), "BAD   order.broken (")
+	require.Contains(t, out.String(), "not valid JSON")
+	require.Contains(t, out.String(), "ok    order.created")
+	require.NotContains(t, out.String(), "new   ")
+
+	write(head, "order.typo.json", `{"type":"object"}`)
+	require.NoError(t, os.Remove(filepath.Join(head, "order.broken.json")))
+	for _, b := range []string{filepath.Join(base, "does-not-exist"), t.TempDir()} {
+		out.Reset()
+		stderr.Reset()
+		require.Equal(t, 1, Main([]string{"contract", "check", "--base", b, head}, &out, &stderr), b)
+		require.Contains(t, stderr.String(), "--base "+b)
+		require.Contains(t, stderr.String(), "--allow-empty-base")
+		out.Reset()
+		require.Equal(t, 0, Main([]string{"contract", "check", "--base", b, "--allow-empty-base", head}, &out, io.Discard), out.String())
+		require.Contains(t, out.String(), "new   order.typo")
+	}
+}

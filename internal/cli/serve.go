@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -29,7 +30,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if *addr != "" {
 		cfg.Server.Addr = *addr
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := server.Check(cfg); err != nil {
+		if path := configFile(*cfgPath); path != "" {
+			return fmt.Errorf("%s: %w", path, err)
+		}
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)

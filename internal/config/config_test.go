@@ -65,10 +65,12 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		"server: {addr: 8080}": "server.addr:",
 		"server: {adr: x}":     `unknown field "adr"`,
 		"bus: {url: 'nats://x:4222', listen: '127.0.0.1:7422'}": "bus.listen: only applies to the embedded bus",
-		"bus: {replicas: 3}":                "bus.replicas: the embedded bus",
-		"ingress: {dedupe_window: forever}": "duration",
-		"log: {level: loud}":                "log.level:",
-		"ingress: {max_pending: -1}":        "ingress.max_pending: must be positive",
+		"bus: {replicas: 3}":                                                 "bus.replicas: the embedded bus",
+		"ingress: {dedupe_window: forever}":                                  "duration",
+		"log: {level: loud}":                                                 "log.level:",
+		"ingress: {max_pending: -1}":                                         "ingress.max_pending: must be positive",
+		"delivery: {deny: [10.0.0.0/8, notacidr]}":                           `delivery.deny[1]: "notacidr" is not an address or CIDR prefix`,
+		"delivery: {allow: [10.0.0.0/33]}":                                   `delivery.allow[0]: "10.0.0.0/33" is not an address or CIDR prefix`,
 		"sources: {shop: {verify: {scheme: none}, type: a, priority: high}}": `sources.shop.priority: "high" is not low, normal or essential`,
 	}
 	for in, want := range cases {

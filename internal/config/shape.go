@@ -47,6 +47,16 @@ func checkShape(n *yaml.Node, t reflect.Type, path string) error {
 			}
 		}
 		return nil
+	case t == reflect.TypeFor[Duration]():
+		// Checked here rather than left to UnmarshalText, whose error the
+		// decoder reports without the field's path; a bare number is refused
+		// as UnmarshalText refuses it, since its unit would be a guess.
+		if n.Kind == yaml.ScalarNode {
+			if _, err := time.ParseDuration(n.Value); err != nil {
+				return field.Errorf(path, "line %d: %q is not a duration (e.g. 30s, 5m, 6h)", n.Line, n.Value)
+			}
+		}
+		return nil
 	case reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()),
 		reflect.PointerTo(t).Implements(reflect.TypeFor[yaml.Unmarshaler]()):
 		return nil // its own decoder says what is wrong

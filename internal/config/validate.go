@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-dev/weir/internal/delivery/target"
 	"github.com/weir-dev/weir/internal/event"
 	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/token"
@@ -214,6 +215,11 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("public_url: %q is not an http(s) URL", c.PublicURL)
 		}
+	}
+	// Checked here, not when delivery starts, so that a bad entry stops weir
+	// before anything is created and names the file like every other error.
+	if _, err := target.New(c.Delivery.Allow, c.Delivery.Deny); err != nil {
+		return err
 	}
 	for name, s := range c.Subscriptions {
 		p := "subscriptions." + name

@@ -57,6 +57,15 @@ func compile(schema []byte) (*jsonschema.Schema, error) {
 	return s, nil
 }
 
+// CheckSchema reports why schema could not be registered as a contract
+// version, or nil: the same checks as Register (JSON, a JSON Schema that
+// compiles, numbers it can check, no reference loop), without a registry, so
+// that a CI gate refuses a file that weir would refuse.
+func CheckSchema(schema []byte) error {
+	_, err := compileNew(schema)
+	return err
+}
+
 // compileNew is compile for a schema being registered: it also refuses a
 // schema whose references loop without checking anything, found by checking
 // an empty value of each JSON type, since every event of that shape would be

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -130,14 +131,9 @@ type Manager struct {
 
 // New builds a manager; Start makes it run.
 func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error) {
-	policy, err := target.New(cfg.Delivery.Allow, cfg.Delivery.Deny)
+	policy, err := checkConfig(cfg.Delivery, cfg.Subscriptions)
 	if err != nil {
 		return nil, err
-	}
-	for name, s := range cfg.Subscriptions {
-		if err := checkSpec(policy, s); err != nil {
-			return nil, fmt.Errorf("subscriptions.%s.%w", name, err)
-		}
 	}
 	m.observer = cfg.Observer
 	mgr := &Manager{
@@ -154,6 +150,27 @@ func New(b *bus.Bus, cfg Config, m *Metrics, log *slog.Logger) (*Manager, error)
 		return nil, fmt.Errorf("delivery: register the lag metrics (one Metrics serves one manager): %w", err)
 	}
 	return mgr, nil
+}
+
+// CheckConfig reports what New would refuse in weir.yaml's delivery policy
+// and subscriptions (a filter that does not compile, a push URL the policy
+// denies), so that weir serve can refuse the file before it creates anything.
+func CheckConfig(d config.Delivery, subs map[string]*config.Subscription) error {
+	_, err := checkConfig(d, subs)
+	return err
+}
+
+func checkConfig(d config.Delivery, subs map[string]*config.Subscription) (*TargetPolicy, error) {
+	policy, err := target.New(d.Allow, d.Deny)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(subs)) {
+		if err := checkSpec(policy, subs[name]); err != nil {
+			return nil, fmt.Errorf("subscriptions.%s.%w", name, err)
+		}
+	}
+	return policy, nil
 }
 
 // noRedirects keeps a delivery on the URL the policy checked: a redirect is an

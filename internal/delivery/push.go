@@ -31,8 +31,9 @@ type result struct {
 
 // handle delivers one event of an unordered subscription: one attempt now, and
 // on failure a delayed redelivery by the server (NakWithDelay), so no slot is
-// held while waiting hours for a retry.
-func (s *Sub) handle(ctx context.Context, msg jetstream.Msg) {
+// held while waiting hours for a retry. The attempt is sent under sending,
+// which a halt does not cancel (see Sub.start).
+func (s *Sub) handle(ctx, sending context.Context, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		s.settle(msg, msg.Term)
@@ -48,14 +49,14 @@ func (s *Sub) handle(ctx context.Context, msg jetstream.Msg) {
 	if !s.gate(ctx) {
 		return // stopping or disabled: the event goes back to the bus
 	}
-	r := s.attempt(ctx, msg, n)
+	r := s.attempt(sending, msg, n)
 	switch {
 	case r.aborted:
 		return // stopping: handed back to the bus, not counted against the app
 	case r.ok:
 		s.settle(msg, msg.Ack)
 	case r.gone:
-		s.disableGone(ctx, msg, r)
+		s.disableGone(sending, msg, r)
 	case n >= s.spec.Push.MaxAttempts:
 		s.deadLetter(ctx, msg, meta, r, attemptsFailed(n))
 	default:
@@ -65,7 +66,7 @@ func (s *Sub) handle(ctx context.Context, msg jetstream.Msg) {
 
 // handleOrdered delivers one event of an ordered subscription. Retries happen
 // here, holding the key, so that no later event of the same key overtakes it.
-func (s *Sub) handleOrdered(ctx context.Context, msg jetstream.Msg) {
+func (s *Sub) handleOrdered(ctx, sending context.Context, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		s.settle(msg, msg.Term)
@@ -81,7 +82,7 @@ func (s *Sub) handleOrdered(ctx context.Context, msg jetstream.Msg) {
 		if !s.gate(ctx) {
 			return
 		}
-		r := s.attempt(ctx, msg, n)
+		r := s.attempt(sending, msg, n)
 		switch {
 		case r.aborted:
 			return
@@ -89,7 +90,7 @@ func (s *Sub) handleOrdered(ctx context.Context, msg jetstream.Msg) {
 			s.settle(msg, msg.Ack)
 			return
 		case r.gone:
-			s.disableGone(ctx, msg, r)
+			s.disableGone(sending, msg, r)
 			return
 		case n >= s.spec.Push.MaxAttempts:
 			s.deadLetter(ctx, msg, meta, r, attemptsFailed(n))
@@ -309,9 +310,13 @@ func (r *result) apply(v verdict, n, maxAttempts int, b backoff.Policy) {
 }
 
 // disableGone disables the subscription: the app said it no longer exists.
+// The other attempts in flight then finish, and those answered 410 too only
+// hand their event back: the first one disabled the subscription.
 func (s *Sub) disableGone(ctx context.Context, msg jetstream.Msg, r result) {
-	s.disabled.Store(true)
 	s.held.add(msg) // handed back to the bus when the worker stops
+	if s.disabled.Swap(true) {
+		return
+	}
 	reason := fmt.Sprintf("the endpoint answered 410 Gone at %s, which means it no longer wants events; resume the subscription when it does", r.attempt.At.Format(time.RFC3339))
 	if err := s.m.SetState(context.WithoutCancel(ctx), s.name, StateDisabled, reason); err != nil {
 		s.m.log.Error("subscription not disabled", "subscription", s.name, "error", err)

@@ -36,7 +36,8 @@ type Sub struct {
 
 	mu      sync.Mutex
 	state   State
-	cancel  context.CancelFunc
+	cancel  context.CancelFunc // halts the worker: it takes no new event
+	abort   context.CancelFunc // also cancels the attempts it has sent
 	done    chan struct{}
 	running bool
 
@@ -82,17 +83,29 @@ func (s *Sub) start() {
 			return
 		}
 		if done := s.done; done != nil && !isClosed(done) {
+			// A halted worker may still be finishing the requests it sent
+			// (up to push.timeout): they are cancelled rather than waited
+			// for, so that a resume never holds up whoever called it (the
+			// API, or the bucket watcher that serves every subscription).
+			abort := s.abort
 			s.mu.Unlock()
+			abort()
 			<-done
 			continue
 		}
-		ctx, cancel := context.WithCancel(s.m.ctx)
+		// Two contexts: a halt (the subscription disabled, by a 410 or a
+		// pause) ends the reading and lets the requests already sent finish,
+		// so that their answers are recorded and counted; a stop (weir
+		// stopping, the subscription replaced or deleted) cancels those too.
+		sending, abort := context.WithCancel(s.m.ctx)
+		ctx, cancel := context.WithCancel(sending)
 		done := make(chan struct{})
-		s.cancel, s.done, s.running = cancel, done, true
+		s.cancel, s.abort, s.done, s.running = cancel, abort, done, true
 		s.mu.Unlock()
 		go func() {
 			defer close(done)
-			s.runPush(ctx)
+			defer abort()
+			s.runPush(ctx, sending)
 		}()
 		return
 	}
@@ -100,8 +113,9 @@ func (s *Sub) start() {
 
 // halt tells the worker to end without waiting for it, so that the worker
 // itself can call it (a 410 disables the subscription from inside an
-// attempt). Whoever calls stop or start next waits for it: Manager.Stop
-// does, so no worker outlives the manager.
+// attempt). The attempts it has sent run to their end (push.timeout at most)
+// and are recorded. Whoever calls stop or start next waits for it:
+// Manager.Stop does, so no worker outlives the manager.
 func (s *Sub) halt() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,12 +125,16 @@ func (s *Sub) halt() {
 	}
 }
 
-// stop ends the worker and waits for it, a halted one included.
+// stop ends the worker, cancelling the attempts in flight, and waits for
+// it, a halted one included.
 func (s *Sub) stop() {
 	s.halt()
 	s.mu.Lock()
-	done := s.done
+	done, abort := s.done, s.abort
 	s.mu.Unlock()
+	if abort != nil {
+		abort()
+	}
 	if done != nil {
 		<-done
 	}
@@ -152,8 +170,9 @@ const (
 
 // runPush fetches events and delivers them, at most max_in_flight at once:
 // the subscription's own and its replayed ones (see ReplaysStream), which
-// share the worker's slots, breaker and retries.
-func (s *Sub) runPush(ctx context.Context) {
+// share the worker's slots, breaker and retries. ctx ends the worker;
+// sending, which outlives a halt, bounds the requests it sends.
+func (s *Sub) runPush(ctx, sending context.Context) {
 	p := s.spec.Push
 	pull := p.MaxInFlight
 	if p.Ordered {
@@ -201,7 +220,7 @@ func (s *Sub) runPush(ctx context.Context) {
 	dispatch := func(msg jetstream.Msg) bool {
 		s.held.add(msg)
 		if keyed == nil {
-			return run(func() { s.handle(ctx, msg) })
+			return run(func() { s.handle(ctx, sending, msg) })
 		}
 		key := partitionKey(msg)
 		if !keyed.push(key, msg) {
@@ -209,7 +228,7 @@ func (s *Sub) runPush(ctx context.Context) {
 		}
 		return run(func() {
 			for m := msg; m != nil; m = keyed.next(key) {
-				s.handleOrdered(ctx, m)
+				s.handleOrdered(ctx, sending, m)
 			}
 		})
 	}

@@ -83,6 +83,44 @@ func TestGateShedsWhenTheBusIsSlowAndForgetsWhenItIsNot(t *testing.T) {
 	require.Less(t, pressure, 0.05)
 }
 
+// TestGatePressureIsAckTimeOverSlowAck: one sender whose acks take 600 ms
+// gives a sample every 600 ms. While its store is in flight the pressure
+// stays at the ack time over slow_ack (0.6), so low sources are shed and
+// normal ones are not, at every moment and in that order.
+func TestGatePressureIsAckTimeOverSlowAck(t *testing.T) {
+	t.Parallel()
+	for _, ack := range []time.Duration{600 * time.Millisecond, 700 * time.Millisecond, 1500 * time.Millisecond} {
+		now := time.Unix(1_700_000_000, 0)
+		g := NewGate(1000, time.Second)
+		g.now = func() time.Time { return now }
+		var done func()
+		for range 40 { // converge: one store after another, a millisecond apart
+			done = g.Publishing()
+			now = now.Add(ack)
+			done()
+			now = now.Add(time.Millisecond)
+		}
+		done = g.Publishing()
+		want := ack.Seconds()
+		for _, after := range []time.Duration{0, ack / 4, ack / 2, ack * 3 / 4, ack - time.Millisecond} {
+			now = now.Add(after)
+			_, pressure := g.Load()
+			require.InDelta(t, want, pressure, 0.02, "%s acks, %s after a sample", ack, after)
+			_, lowRefused := g.Enter(PriorityLow)
+			release, normalRefused := g.Enter(PriorityNormal)
+			require.NotNil(t, lowRefused, "%s acks: low is shed from half of slow_ack", ack)
+			if want < shedNormal {
+				require.Nil(t, normalRefused, "%s acks: normal is not shed below 0.8", ack)
+				release()
+			} else {
+				require.NotNil(t, normalRefused, "%s acks: normal is shed from 0.8", ack)
+			}
+			now = now.Add(-after)
+		}
+		done()
+	}
+}
+
 func TestParsePriority(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{"low", "normal", "essential"} {

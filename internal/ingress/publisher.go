@@ -85,9 +85,9 @@ var errUnavailable = bus.ErrUnavailable
 //
 // Errors wrap bus.ErrUnavailable when the bus cannot take the event.
 func (p *Publisher) Publish(ctx context.Context, ev *event.Event, key string, window time.Duration) (Result, error) {
-	start := time.Now()
+	done := p.gate.Publishing()
 	res, err := p.publish(ctx, ev, key, window)
-	p.gate.Observe(time.Since(start))
+	done()
 	return res, err
 }
 

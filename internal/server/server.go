@@ -78,6 +78,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		sources = append(sources, src)
 		window = max(window, cfg.Sources[name].DedupeWindow)
 	}
+	// What delivery would refuse is refused now, before the data directory,
+	// the bus or the admin token exists.
+	if err := delivery.CheckConfig(cfg.Delivery, cfg.Subscriptions); err != nil {
+		return err
+	}
 	tokens, bootstrap, err := s.tokens()
 	if err != nil {
 		return err
@@ -289,6 +294,34 @@ func (s *Server) closeParts(ctx context.Context) {
 	if s.listener != nil {
 		_ = s.listener.Close()
 	}
+}
+
+// Check reports the first thing in cfg that weir serve would refuse: what
+// cfg.Validate checks, and what only the parts know (a source's verifier, a
+// subscription's filter, a push URL the delivery policy denies, a contract's
+// schema that is not a JSON Schema). weir serve
+// calls it before it creates anything, so that the error names the file.
+func Check(cfg *config.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	for _, name := range sortedKeys(cfg.Sources) {
+		if _, err := ingress.NewSource(name, cfg.Sources[name]); err != nil {
+			return err
+		}
+	}
+	// Whether a schema is one can be known now; whether it is compatible
+	// with the versions already registered only once the bus is open.
+	for _, typ := range sortedKeys(cfg.Contracts) {
+		raw, err := cfg.ReadFile(cfg.Contracts[typ].Schema)
+		if err != nil {
+			return fmt.Errorf("contracts.%s.schema: %w", typ, err)
+		}
+		if err := contract.CheckSchema(raw); err != nil {
+			return fmt.Errorf("contracts.%s.schema: %w", typ, err)
+		}
+	}
+	return delivery.CheckConfig(cfg.Delivery, cfg.Subscriptions)
 }
 
 // tokens builds the token store from the configuration, or from the bootstrap
