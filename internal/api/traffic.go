@@ -118,23 +118,10 @@ func sinceParam(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 
 // tailError answers a tail that could not open.
 func (a *API) tailError(w http.ResponseWriter, r *http.Request, err error) {
-	var fe *field.Error
-	var forbid *tail.ForbiddenError
-	switch {
-	case errors.As(err, &fe):
-		problem.New(http.StatusBadRequest, "invalid-parameter", fe.Error()).WithField(fe.Path).Write(w, r)
-	case errors.As(err, &forbid):
-		forbidden(w, r, "types", forbid.Error())
-	case errors.Is(err, tail.ErrTooMany):
-		p := problem.New(http.StatusTooManyRequests, "too-many-tails", err.Error())
-		p.RetryAfter = 10 * time.Second
+	if p := tail.Refusal(err); p != nil {
 		p.Write(w, r)
-	case errors.Is(err, tail.ErrClosed):
-		p := problem.New(http.StatusServiceUnavailable, "bus-unavailable", "the node is stopping; retry in a moment")
-		p.RetryAfter = time.Second
-		p.Write(w, r)
-	default:
-		// The reader could not be opened: the bus did not answer.
-		a.unavailable(r, err).Write(w, r)
+		return
 	}
+	// The reader could not be opened: the bus did not answer.
+	a.unavailable(r, err).Write(w, r)
 }

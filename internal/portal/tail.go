@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/problem"
@@ -60,22 +59,16 @@ func (p *Portal) tailPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	p.render(w, r, status, "tail", page{Title: "Live tail", Nav: "tail", Viewer: v, Data: d, Scripts: []string{"tail.js"}})
 }
 
+// tailUnavailable is what the page says when the bus did not answer.
+const tailUnavailable = "The live tail is not available just now (the node is stopping or the bus did not answer); retry in a moment."
+
 // tailRefusal is the status and sentence of a tail that cannot open, the
-// same as GET /v1/events/stream answers.
+// same as GET /v1/events/stream answers (tail.Refusal).
 func tailRefusal(err error) (int, string) {
-	var fe *field.Error
-	var forbid *tail.ForbiddenError
-	switch {
-	case errors.As(err, &fe):
-		return http.StatusBadRequest, fe.Error()
-	case errors.As(err, &forbid):
-		return http.StatusForbidden, forbid.Error()
-	case errors.Is(err, tail.ErrTooMany):
-		return http.StatusTooManyRequests, err.Error()
-	default:
-		// ErrClosed, or the bus did not answer.
-		return http.StatusServiceUnavailable, "The live tail is not available just now (the node is stopping or the bus did not answer); retry in a moment."
+	if p := tail.Refusal(err); p != nil && p.Status != http.StatusServiceUnavailable {
+		return p.Status, p.Detail
 	}
+	return http.StatusServiceUnavailable, tailUnavailable
 }
 
 // tailStream follows the event stream as server-sent events for the page,
@@ -94,13 +87,9 @@ func (p *Portal) tailStream(w http.ResponseWriter, r *http.Request) {
 	pats := tail.Patterns(r.URL.Query()["types"])
 	f, err := p.deps.Tails.Open(r.Context(), tail.Request{Token: t, Patterns: pats, Since: since})
 	if err != nil {
-		status, msg := tailRefusal(err)
-		pr := problem.New(status, tailProblemType(status), msg)
-		if status == http.StatusBadRequest || status == http.StatusForbidden {
-			pr = pr.WithField("types")
-		}
-		if status == http.StatusTooManyRequests {
-			pr.RetryAfter = 10 * time.Second
+		pr := tail.Refusal(err)
+		if pr == nil {
+			pr = problem.New(http.StatusServiceUnavailable, "bus-unavailable", tailUnavailable)
 		}
 		pr.Write(w, r)
 		return
@@ -113,19 +102,6 @@ func (p *Portal) tailStream(w http.ResponseWriter, r *http.Request) {
 	case err != nil && r.Context().Err() == nil:
 		p.log.DebugContext(r.Context(), "portal live tail ended", "error", err)
 	}
-}
-
-// tailProblemType names the problem of a refused tail as the API does.
-func tailProblemType(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return "invalid-parameter"
-	case http.StatusForbidden:
-		return "forbidden"
-	case http.StatusTooManyRequests:
-		return "too-many-tails"
-	}
-	return "bus-unavailable"
 }
 
 // tailSince is where a reconnecting EventSource resumes: its Last-Event-ID,
