@@ -27,15 +27,10 @@ func (a *API) deadLetterGroups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qf := queryFilter(r)
-	f, p := qf.compile()
-	if p != nil {
-		p.Write(w, r)
+	f, ok := a.visibleFilter(w, r, qf)
+	if !ok {
 		return
 	}
-	if !a.mayFilterBy(w, r, f.Subscription) {
-		return
-	}
-	f.Visible = a.visibleTo(r)
 	g, err := a.deliv.DeadLetters().Groups(r.Context(), f, maxScan)
 	if err != nil {
 		a.unavailable(r, err).Write(w, r)

@@ -109,6 +109,22 @@ func queryFilter(r *http.Request) deadLetterFilter {
 		Status: q.Get("status"), Reason: q.Get("reason"), EventID: q.Get("event_id"), Cause: q.Get("cause"), From: q.Get("from"), To: q.Get("to")}
 }
 
+// visibleFilter compiles a listing's filter and limits it to the dead letters
+// the token may handle, or answers why not (400, or the subscription=
+// check's 403/404).
+func (a *API) visibleFilter(w http.ResponseWriter, r *http.Request, qf deadLetterFilter) (deadletter.Filter, bool) {
+	f, p := qf.compile()
+	if p != nil {
+		p.Write(w, r)
+		return f, false
+	}
+	if !a.mayFilterBy(w, r, f.Subscription) {
+		return f, false
+	}
+	f.Visible = a.visibleTo(r)
+	return f, true
+}
+
 func (a *API) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	limit, ok := intParam(w, r, "limit", 100, 1, 1000)
 	if !ok {
@@ -116,15 +132,10 @@ func (a *API) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	}
 	qf := queryFilter(r)
 	qf.Cursor, qf.Limit = r.URL.Query().Get("cursor"), limit
-	f, p := qf.compile()
-	if p != nil {
-		p.Write(w, r)
+	f, ok := a.visibleFilter(w, r, qf)
+	if !ok {
 		return
 	}
-	if !a.mayFilterBy(w, r, f.Subscription) {
-		return
-	}
-	f.Visible = a.visibleTo(r)
 	list, next, err := a.deliv.DeadLetters().List(r.Context(), f)
 	if err != nil {
 		a.unavailable(r, err).Write(w, r)
