@@ -1,13 +1,10 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
-	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/problem"
-	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/traffic"
 )
 
@@ -84,44 +81,5 @@ func (a *API) getTraffic(w http.ResponseWriter, r *http.Request) {
 // which cannot set headers on an EventSource, may give the token as
 // ?access_token=.
 func (a *API) tailEvents(w http.ResponseWriter, r *http.Request) {
-	patterns := tail.Patterns(r.URL.Query()["types"])
-	since, ok := sinceParam(w, r)
-	if !ok {
-		return
-	}
-	f, err := a.tails.Open(r.Context(), tail.Request{Token: tokenOf(r), Patterns: patterns, Since: since})
-	if err != nil {
-		a.tailError(w, r, err)
-		return
-	}
-	defer f.Close()
-	err = tail.Serve(w, f, patterns)
-	switch {
-	case errors.Is(err, tail.ErrNoStreaming):
-		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
-	case err != nil && r.Context().Err() == nil:
-		a.log.DebugContext(r.Context(), "live tail ended", "error", err)
-	}
-}
-
-// sinceParam is the stream sequence a tail resumes after (tail.ResumeAfter),
-// or a 400 naming the bad parameter.
-func sinceParam(w http.ResponseWriter, r *http.Request) (uint64, bool) {
-	n, err := tail.ResumeAfter(r)
-	var fe *field.Error
-	if errors.As(err, &fe) {
-		problem.New(http.StatusBadRequest, "invalid-parameter", fe.Error()).WithField(fe.Path).Write(w, r)
-		return 0, false
-	}
-	return n, true
-}
-
-// tailError answers a tail that could not open.
-func (a *API) tailError(w http.ResponseWriter, r *http.Request, err error) {
-	if p := tail.Refusal(err); p != nil {
-		p.Write(w, r)
-		return
-	}
-	// The reader could not be opened: the bus did not answer.
-	a.unavailable(r, err).Write(w, r)
+	a.tails.Handle(w, r, tokenOf(r), func(err error) *problem.Problem { return a.unavailable(r, err) }, a.log)
 }

@@ -1,12 +1,10 @@
 package portal
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/tail"
 )
@@ -80,39 +78,7 @@ func (p *Portal) tailStream(w http.ResponseWriter, r *http.Request) {
 		problem.New(http.StatusUnauthorized, "unauthorized", "sign in to the portal again: the session is missing or has ended").Write(w, r)
 		return
 	}
-	since, ok := tailSince(w, r)
-	if !ok {
-		return
-	}
-	pats := tail.Patterns(r.URL.Query()["types"])
-	f, err := p.deps.Tails.Open(r.Context(), tail.Request{Token: t, Patterns: pats, Since: since})
-	if err != nil {
-		pr := tail.Refusal(err)
-		if pr == nil {
-			pr = problem.New(http.StatusServiceUnavailable, "bus-unavailable", tailUnavailable)
-		}
-		pr.Write(w, r)
-		return
-	}
-	defer f.Close()
-	err = tail.Serve(w, f, pats)
-	switch {
-	case errors.Is(err, tail.ErrNoStreaming):
-		problem.New(http.StatusInternalServerError, "internal", err.Error()).Write(w, r)
-	case err != nil && r.Context().Err() == nil:
-		p.log.DebugContext(r.Context(), "portal live tail ended", "error", err)
-	}
-}
-
-// tailSince is where a reconnecting EventSource resumes: its Last-Event-ID,
-// or ?since= when the page opens a new one after a refusal
-// (tail.ResumeAfter); a bad one is answered 400.
-func tailSince(w http.ResponseWriter, r *http.Request) (uint64, bool) {
-	n, err := tail.ResumeAfter(r)
-	var fe *field.Error
-	if errors.As(err, &fe) {
-		problem.New(http.StatusBadRequest, "invalid-parameter", fe.Error()).WithField(fe.Path).Write(w, r)
-		return 0, false
-	}
-	return n, true
+	p.deps.Tails.Handle(w, r, t, func(error) *problem.Problem {
+		return problem.New(http.StatusServiceUnavailable, "bus-unavailable", tailUnavailable)
+	}, p.log)
 }
