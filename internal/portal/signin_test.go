@@ -146,3 +146,18 @@ func mustURL(t *testing.T, s string) *url.URL {
 	require.NoError(t, err)
 	return u
 }
+
+// A form body is bounded: one over 1 MiB is refused before anything reads
+// it further, with or without a session.
+func TestAFormBodyOverOneMiBIsRefused(t *testing.T) {
+	t.Parallel()
+	n := startWeir(t, "")
+	b := newBrowser(t, n.base)
+	require.Equal(t, http.StatusSeeOther, b.signIn(adminSecret).status)
+	huge := strings.Repeat("a", 1<<20+1)
+	for _, path := range []string{"/ui/signin", "/ui/subscriptions/new", "/ui/filters/preview"} {
+		a := b.post(path, url.Values{"csrf": {b.csrf("/ui/")}, "filter": {huge}})
+		require.Equal(t, http.StatusBadRequest, a.status, path)
+		require.Contains(t, a.body, "larger than 1 MiB", path)
+	}
+}
