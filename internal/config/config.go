@@ -40,6 +40,12 @@ type Config struct {
 	// Subscriptions hand events to micro apps, keyed by name.
 	Subscriptions map[string]*Subscription `yaml:"subscriptions"`
 
+	// Sinks load events into stores (ClickHouse), keyed by name.
+	Sinks map[string]*Sink `yaml:"sinks"`
+
+	// Views are read models kept up to date from the bus, keyed by name.
+	Views map[string]*View `yaml:"views"`
+
 	// Policy holds rules for every event (contracts required, invalid events).
 	Policy Policy `yaml:"policy"`
 
