@@ -1,0 +1,125 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weir-dev/weir/internal/sink"
+)
+
+// ErrStopped means Start was called on a sink that was already stopped.
+var ErrStopped = errors.New("clickhouse sink: stopped; build a new sink to start again")
+
+// ErrNotStarted means Write was called before a Start succeeded.
+var ErrNotStarted = errors.New("clickhouse sink: not started")
+
+// Connection bounds. One Write uses one connection at a time (its tables are
+// written one after the other), and Start's DDL one more; the pool is kept
+// small because a sink is one of many consumers of the same server.
+const (
+	dialTimeout  = 5 * time.Second
+	readTimeout  = 60 * time.Second
+	maxOpenConns = 2
+)
+
+// Sink writes batches of events into ClickHouse: every event into the events
+// table, and the events of a per-type table's type into that table too.
+type Sink struct {
+	name     string
+	observer sink.Observer
+	addr     string
+	database string
+	events   string
+	user     string
+	password string
+	batching sink.Batching
+	tables   []*typedTable
+	byType   map[string][]*typedTable
+
+	mu      sync.Mutex
+	conn    driver.Conn
+	stopped bool
+
+	// stale asks the next Write to check the tables again: the server said
+	// that a table or column is missing (dropped behind weir's back).
+	stale atomic.Bool
+	// rows is the events table's column buffers, reused by each Write (the
+	// Runner calls Write from one goroutine at a time).
+	rows eventRows
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// Batching is the spec's batch bounds, 10000 rows and 1 s by default.
+func (s *Sink) Batching() sink.Batching { return s.batching }
+
+// Start connects and creates or migrates the sink's tables. A connection
+// error or timeout is returned as is, for the Runner to try again; a change
+// of the tables that weir refuses to make is a *MigrationError (errors.As),
+// which a retry does not fix until someone changes the config or the table.
+func (s *Sink) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return ErrStopped
+	}
+	if s.conn == nil {
+		conn, err := ch.Open(&ch.Options{
+			Addr:         []string{s.addr},
+			// No database: it may not exist yet; every statement names it.
+			Auth:         ch.Auth{Username: s.user, Password: s.password},
+			DialTimeout:  dialTimeout,
+			ReadTimeout:  readTimeout,
+			MaxOpenConns: maxOpenConns,
+			MaxIdleConns: maxOpenConns,
+		})
+		if err != nil {
+			return err
+		}
+		s.conn = conn
+	}
+	if err := s.conn.Ping(ctx); err != nil {
+		return err
+	}
+	if err := s.ensureSchema(ctx, s.conn); err != nil {
+		return err
+	}
+	s.stale.Store(false)
+	return nil
+}
+
+// Stop closes the connections. Stopping twice, or before Start, is safe.
+func (s *Sink) Stop(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close()
+	s.conn = nil
+	return err
+}
+
+// connection is the open connection, or ErrNotStarted.
+func (s *Sink) connection() (driver.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil, ErrNotStarted
+	}
+	return s.conn, nil
+}
+
+// defaulted counts one value stored as its column's default.
+func (s *Sink) defaulted(table, column string) {
+	if s.observer != nil {
+		s.observer.Defaulted(s.name, table, column)
+	}
+}
