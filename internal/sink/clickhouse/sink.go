@@ -71,7 +71,7 @@ func (s *Sink) Start(ctx context.Context) error {
 	}
 	if s.conn == nil {
 		conn, err := ch.Open(&ch.Options{
-			Addr:         []string{s.addr},
+			Addr: []string{s.addr},
 			// No database: it may not exist yet; every statement names it.
 			Auth:         ch.Auth{Username: s.user, Password: s.password},
 			DialTimeout:  dialTimeout,
