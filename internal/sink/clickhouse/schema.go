@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -192,8 +193,13 @@ func (s *Sink) compare(d tableDef, have map[string]existing, engine string) (mis
 		}
 	}
 	if d.strict {
-		for name, e := range have {
-			if !want[name] && e.defaultKind == "" {
+		names := make([]string, 0, len(have))
+		for name := range have {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			if e := have[name]; !want[name] && e.defaultKind == "" {
 				refused = append(refused, &MigrationError{Table: table, Column: name, Reason: fmt.Sprintf(
 					"the table has this column but the sink's config no longer maps it; weir never drops a column, which would lose its data. "+
 						"Put the column back in the config, or drop it yourself (ALTER TABLE %s DROP COLUMN %s)", table, name)})
