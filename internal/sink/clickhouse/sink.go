@@ -64,10 +64,29 @@ func (s *Sink) Batching() sink.Batching { return s.batching }
 // of the tables that weir refuses to make is a *MigrationError (errors.As),
 // which a retry does not fix until someone changes the config or the table.
 func (s *Sink) Start(ctx context.Context) error {
+	conn, err := s.open()
+	if err != nil {
+		return err
+	}
+	// The lock is not held while talking to the server, so that Stop can
+	// close the connection under a Start that waits for it.
+	if err := conn.Ping(ctx); err != nil {
+		return err
+	}
+	if err := s.ensureSchema(ctx, conn); err != nil {
+		return err
+	}
+	s.stale.Store(false)
+	return nil
+}
+
+// open returns the connection pool, opening it on the first Start. The pool
+// dials lazily and again after the server comes back.
+func (s *Sink) open() (driver.Conn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
-		return ErrStopped
+		return nil, ErrStopped
 	}
 	if s.conn == nil {
 		conn, err := ch.Open(&ch.Options{
@@ -80,18 +99,11 @@ func (s *Sink) Start(ctx context.Context) error {
 			MaxIdleConns: maxOpenConns,
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s.conn = conn
 	}
-	if err := s.conn.Ping(ctx); err != nil {
-		return err
-	}
-	if err := s.ensureSchema(ctx, s.conn); err != nil {
-		return err
-	}
-	s.stale.Store(false)
-	return nil
+	return s.conn, nil
 }
 
 // Stop closes the connections. Stopping twice, or before Start, is safe.
