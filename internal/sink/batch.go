@@ -80,7 +80,7 @@ func (r *Runner) admit(msg jetstream.Msg) (pending, bool) {
 	ok, err := r.filter.Match(&ev)
 	if err != nil && (errors.Is(err, filter.ErrLimit) || errors.Is(err, filter.ErrData)) {
 		r.deadLetter(r.hard, p, "the sink's filter could not judge the event: "+err.Error(),
-			"The sink's filter cannot decide on this event (its data is not JSON the filter can read, or the filter does too much work on it). Make the filter simpler or fix the sender, then redrive the event; resolve it if the sink should not have it.", err)
+			"The sink's filter cannot decide on this event (its data is not JSON the filter can read, or the filter does too much work on it). Make the filter simpler or fix the sender, then replay the sink from before the event and resolve this dead letter; resolve it alone if the sink should not have it.", err)
 		return pending{}, false
 	}
 	if !ok {
