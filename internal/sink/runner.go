@@ -201,8 +201,12 @@ func (r *Runner) Stop(ctx context.Context) error {
 	if done == nil {
 		return nil
 	}
-	if ctx.Err() != nil {
+	if err := ctx.Err(); err != nil {
+		// A hard stop: nothing more is written or acknowledged, and the
+		// runner ends on its own at once.
 		kill()
+		drain()
+		return err
 	}
 	drain()
 	select {
