@@ -17,6 +17,7 @@ import (
 	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/retention"
+	"github.com/weir-dev/weir/internal/sink"
 	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
 	"github.com/weir-dev/weir/internal/traffic"
@@ -27,6 +28,7 @@ type API struct {
 	tokens        *token.Store
 	pub           *ingress.Publisher
 	deliv         *delivery.Manager
+	sinks         *sink.Manager
 	metrics       *ingress.Metrics
 	log           *slog.Logger
 	maxBody       int64
@@ -79,6 +81,8 @@ type Deps struct {
 	Publisher *ingress.Publisher
 	// Delivery runs subscriptions, replays and dead letters.
 	Delivery *delivery.Manager
+	// Sinks runs the sinks; nil hides their routes.
+	Sinks *sink.Manager
 	// Metrics are ingress's collectors.
 	Metrics *ingress.Metrics
 	// Log receives the API's logs.
@@ -93,7 +97,7 @@ type Deps struct {
 
 // New builds the API.
 func New(cfg Config, deps Deps) *API {
-	return &API{tokens: deps.Tokens, pub: deps.Publisher, deliv: deps.Delivery, metrics: deps.Metrics, log: deps.Log,
+	return &API{tokens: deps.Tokens, pub: deps.Publisher, deliv: deps.Delivery, sinks: deps.Sinks, metrics: deps.Metrics, log: deps.Log,
 		maxBody: cfg.MaxBody, bodyTimeout: cfg.BodyTimeout,
 		dedupeWindow: cfg.DedupeWindow, onInvalid: cfg.OnInvalid, contracts: cfg.Contracts, catalog: cfg.Catalog,
 		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus, links: deps.Links, publicURL: cfg.PublicURL,
@@ -111,6 +115,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerPortal(mux)
 	a.registerTraffic(mux)
 	a.registerSources(mux)
+	a.registerSinks(mux)
 	// Profiles show how weir spends its time; only admins may take them.
 	mux.Handle("/debug/pprof/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !tokenOf(r).IsAdmin() {

@@ -51,8 +51,8 @@ func (f deadLetterFilter) compile() (deadletter.Filter, *problem.Problem) {
 	default:
 		return out, problem.New(http.StatusBadRequest, "invalid-parameter", "status: "+quote(f.Status)+" is not open, redriven, resolved or all").WithField("status")
 	}
-	if f.Kind != "" && f.Kind != "undeliverable" && f.Kind != "quarantined" {
-		return out, problem.New(http.StatusBadRequest, "invalid-parameter", "kind: "+quote(f.Kind)+" is not undeliverable or quarantined").WithField("kind")
+	if f.Kind != "" && f.Kind != deadletter.KindUndeliverable && f.Kind != deadletter.KindQuarantined && f.Kind != deadletter.KindSink {
+		return out, problem.New(http.StatusBadRequest, "invalid-parameter", "kind: "+quote(f.Kind)+" is not undeliverable, quarantined or sink").WithField("kind")
 	}
 	for _, t := range []struct {
 		name string
@@ -218,6 +218,8 @@ func (a *API) redriveProblem(r *http.Request, d *deadletter.DeadLetter, err erro
 		return nil
 	case errors.As(err, &closed):
 		return problem.New(http.StatusConflict, "dead-letter-closed", closed.Error()).WithField("id")
+	case errors.Is(err, delivery.ErrNotRedrivable):
+		return problem.New(http.StatusConflict, "not-redrivable", err.Error()).WithField("id")
 	case errors.Is(err, delivery.ErrNotCorrectable):
 		return problem.New(http.StatusBadRequest, "invalid-redrive", "data: "+err.Error()).WithField("data")
 	case errors.Is(err, delivery.ErrOtherIncarnation):

@@ -158,21 +158,8 @@ func ValidSubscriptionName(name string) error {
 // "push.url" when path is empty). The CEL filter and the push
 // URL's address policy are checked by the delivery package, which owns them.
 func (s *Subscription) Validate(path string) error {
-	if len(s.Types) == 0 {
-		return field.Errorf(field.Join(path, "types"), "at least one type pattern is required (e.g. [order.*])")
-	}
-	for i, t := range s.Types {
-		if err := ValidPattern(t); err != nil {
-			return field.Wrap(field.Join(path, fmt.Sprintf("types[%d]", i)), err)
-		}
-	}
-	for j, b := range s.Types {
-		for _, a := range s.Types[:j] {
-			if event.PatternsOverlap(a, b) && !event.CoversPattern(a, b) && !event.CoversPattern(b, a) {
-				return field.Errorf(field.Join(path, fmt.Sprintf("types[%d]", j)),
-					"%q and %q overlap in part (an event type can match both), which the bus cannot follow as two filters: use one pattern that covers both (e.g. order.>), or two subscriptions", a, b)
-			}
-		}
+	if err := validTypePatterns(path, s.Types, "subscriptions"); err != nil {
+		return err
 	}
 	if s.Start != "new" && s.Start != "all" {
 		return field.Errorf(field.Join(path, "start"), "%q is not new or all", s.Start)
@@ -215,6 +202,30 @@ func (s *Subscription) Validate(path string) error {
 	}
 	if p := s.Pull; p != nil && (p.AckWait.D() < time.Second || p.AckWait.D() > 12*time.Hour) {
 		return field.Errorf(field.Join(path, "pull.ack_wait"), "must be between 1s and 12h")
+	}
+	return nil
+}
+
+// validTypePatterns checks the types of a consumer of the bus (a
+// subscription, a sink): at least one, each a valid pattern, and no two
+// that overlap in part. what names the consumer in the advice ("two
+// subscriptions").
+func validTypePatterns(path string, types []string, what string) error {
+	if len(types) == 0 {
+		return field.Errorf(field.Join(path, "types"), "at least one type pattern is required (e.g. [order.*])")
+	}
+	for i, t := range types {
+		if err := ValidPattern(t); err != nil {
+			return field.Wrap(field.Join(path, fmt.Sprintf("types[%d]", i)), err)
+		}
+	}
+	for j, b := range types {
+		for _, a := range types[:j] {
+			if event.PatternsOverlap(a, b) && !event.CoversPattern(a, b) && !event.CoversPattern(b, a) {
+				return field.Errorf(field.Join(path, fmt.Sprintf("types[%d]", j)),
+					"%q and %q overlap in part (an event type can match both), which the bus cannot follow as two filters: use one pattern that covers both (e.g. order.>), or two %s", a, b, what)
+			}
+		}
 	}
 	return nil
 }

@@ -97,6 +97,11 @@ func (c *Config) WithDefaults() {
 	for name, s := range c.Sources {
 		c.Sources[name] = c.SourceDefaults(s)
 	}
+	for _, s := range c.Sinks {
+		if s != nil {
+			s.WithDefaults()
+		}
+	}
 }
 
 // Schemes are the signature schemes a source can name.
@@ -233,7 +238,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return c.validateSinks()
 }
 
 // ValidRole reports why r is not admin, publish:<pattern> or subscribe:<pattern>.

@@ -68,6 +68,9 @@ func CauseOf(d *DeadLetter) Cause {
 		}
 		return Cause{Key: key, Label: fmt.Sprintf("the payload breaks the contract at %s (%s)", at, v.Rule), Guidance: contractGuidance}
 	}
+	if d.Kind == KindSink {
+		return Cause{Key: "sink:" + d.Sink, Label: "the sink's store refused the event", Guidance: SinkGuidance}
+	}
 	var last Attempt
 	if len(d.Attempts) > 0 {
 		last = d.Attempts[len(d.Attempts)-1]
@@ -91,6 +94,9 @@ func CauseOf(d *DeadLetter) Cause {
 	c.Key = "error:" + ClassOther
 	return c
 }
+
+// SinkGuidance says what to do about an event a sink's store refused.
+const SinkGuidance = "The store refused this event's data for the sink's table: a value does not fit its column's type (see the reason). Either fix the sender so that the event's data has the right type, or change the column's type in the sink's tables; then replay the sink from before the event (POST /v1/sinks/{name}/replay), which loads it again, and resolve this dead letter; resolve it alone if the store should not have it."
 
 const contractGuidance = "The sender's payload differs from the published contract. Either the sender fixes the payload, or the contract's owner publishes a new version that allows it; then correct and redrive these events."
 

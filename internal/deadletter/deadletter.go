@@ -90,10 +90,13 @@ type Violation struct {
 type DeadLetter struct {
 	// ID of the dead letter (not of the event).
 	ID string `json:"id"`
-	// Kind is "undeliverable" (push retries exhausted) or "quarantined".
+	// Kind is "undeliverable" (push retries exhausted), "quarantined" or
+	// "sink" (a store refused it).
 	Kind string `json:"kind"`
 	// Subscription that gave up, for undeliverable events.
 	Subscription string `json:"subscription,omitempty"`
+	// Sink whose store refused the event, for dead letters of kind sink.
+	Sink string `json:"sink,omitempty"`
 	// SubscriptionUID is the incarnation of that subscription: a subscription
 	// created later under the same name has another one and does not inherit
 	// this dead letter. Empty on dead letters stored before weir kept it.
@@ -187,6 +190,16 @@ func (s *Store) Get(ctx context.Context, id string) (*DeadLetter, error) {
 	}
 	return &d, nil
 }
+
+// Kinds of a dead letter.
+const (
+	// KindUndeliverable: a subscription gave up on the event.
+	KindUndeliverable = "undeliverable"
+	// KindQuarantined: the event broke its contract at ingress.
+	KindQuarantined = "quarantined"
+	// KindSink: a sink's store refused the event (or it could not be read).
+	KindSink = "sink"
+)
 
 // Statuses of a dead letter.
 const (

@@ -18,6 +18,9 @@ var (
 	// event, which is sent again as it was: only quarantined events can be
 	// corrected.
 	ErrNotCorrectable = errors.New("only quarantined events can be corrected; an undeliverable event is sent again as it was")
+	// ErrNotRedrivable means the dead letter is a sink's: a sink loads an
+	// event again by a replay of the sink, not by a redrive.
+	ErrNotRedrivable = errors.New("a sink's dead letter is not redriven: replay the sink from before the event (POST /v1/sinks/{name}/replay), then resolve the dead letter")
 )
 
 // ClosedError means the dead letter was already redriven or resolved.
@@ -62,6 +65,8 @@ func (m *Manager) Redrive(ctx context.Context, rm Readmitter, tok *token.Token, 
 		return &ClosedError{Status: d.Status}
 	}
 	switch d.Kind {
+	case deadletter.KindSink:
+		return ErrNotRedrivable
 	case "undeliverable":
 		if len(data) > 0 {
 			return ErrNotCorrectable

@@ -5,8 +5,8 @@
 // # Lifecycle of long-running parts
 //
 // Every long-running part (the contract registry, delivery's manager, the
-// retention keeper, the archiver, and any part added later) is a [Component]
-// and keeps one contract:
+// sinks' manager, the retention keeper, the archiver, and any part added
+// later) is a [Component] and keeps one contract:
 //
 //   - Its constructor takes every dependency it needs; nothing is set on it
 //     after construction. A constructor starts no goroutine and does no I/O
@@ -29,14 +29,16 @@
 // # Order
 //
 // Server.Start builds and starts, in this order: the bus, the dead-letter
-// store, the contract registry, ingress, delivery's manager, the retention
+// store, the contract registry, ingress, delivery's manager, the sinks'
+// manager, the retention
 // keeper (after putting weir.yaml's policy in force), the archiver, the
 // request log and the sources created through the API, then the API and the
 // HTTP listener. Each part starts after the parts it uses.
 //
 // Server.Stop stops in the reverse order: the HTTP listener (in-flight
 // requests finish, bounded by Stop's ctx), then the archiver, the retention
-// keeper, delivery's manager, the sources' follower, the request log (its
+// keeper, delivery's manager, the sinks' manager (each sink writes the
+// batch in hand), the sources' follower, the request log (its
 // records in flight), the contract registry, and last the bus. The
 // parts behind the listener are stopped with a ctx that does not end, so that
 // the archiver's last flush is not cut short. When Start fails half-way, what

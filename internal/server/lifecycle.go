@@ -8,6 +8,7 @@ import (
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/retention"
+	"github.com/weir-dev/weir/internal/sink"
 )
 
 // Component is a long-running part of a node. The contract is written down in
@@ -24,6 +25,7 @@ var (
 	_ Component = (*archive.Archiver)(nil)
 	_ Component = (*retention.Keeper)(nil)
 	_ Component = (*delivery.Manager)(nil)
+	_ Component = (*sink.Manager)(nil)
 	_ Component = (*contract.Registry)(nil)
 	_ Component = (*ingress.Sources)(nil)
 	_ Component = (*ingress.RequestLog)(nil)
@@ -47,6 +49,9 @@ func (s *Server) components() []namedComponent {
 	}
 	if s.deliv != nil {
 		out = append(out, namedComponent{"delivery", s.deliv})
+	}
+	if s.sinks != nil {
+		out = append(out, namedComponent{"sinks", s.sinks})
 	}
 	if s.sources != nil {
 		out = append(out, namedComponent{"sources", s.sources})

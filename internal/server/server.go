@@ -29,6 +29,7 @@ import (
 	"github.com/weir-dev/weir/internal/portal"
 	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/retention"
+	"github.com/weir-dev/weir/internal/sink"
 	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
 	"github.com/weir-dev/weir/internal/traffic"
@@ -41,6 +42,7 @@ type Server struct {
 	out       io.Writer
 	bus       *bus.Bus
 	deliv     *delivery.Manager
+	sinks     *sink.Manager
 	keeper    *retention.Keeper
 	archiver  *archive.Archiver
 	dead      *deadletter.Store
@@ -81,6 +83,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	// What delivery would refuse is refused now, before the data directory,
 	// the bus or the admin token exists.
 	if err := delivery.CheckConfig(cfg.Delivery, cfg.Subscriptions); err != nil {
+		return err
+	}
+	if err := sink.CheckConfig(sinkProviders(), cfg.Sinks); err != nil {
 		return err
 	}
 	tokens, bootstrap, err := s.tokens()
@@ -140,6 +145,15 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.deliv.Start(ctx); err != nil {
 		return err
 	}
+	s.sinks, err = sink.NewManager(s.bus, sink.ManagerConfig{
+		Sinks: cfg.Sinks, Registry: sinkProviders(), DeadLetters: s.dead, Replicas: cfg.Bus.Replicas, Log: s.log,
+	}, sink.NewMetrics(s.registry))
+	if err != nil {
+		return err
+	}
+	if err := s.sinks.Start(ctx); err != nil {
+		return err
+	}
 	if err := s.startRetentionAndArchive(ctx, acfg, archived); err != nil {
 		return err
 	}
@@ -164,7 +178,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		Sources: s.sources, Requests: requests,
 		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(), PublicURL: publicURL,
-	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Metrics: metrics, Log: s.log, Links: links,
+	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Sinks: s.sinks, Metrics: metrics, Log: s.log, Links: links,
 		Traffic: s.traffic, Tails: s.tails}).Register(apiMux)
 	// Both muxes answer an unknown route or method with a problem
 	// (docs/errors.md). Probes and metrics are not counted in flight.
@@ -321,7 +335,17 @@ func Check(cfg *config.Config) error {
 			return fmt.Errorf("contracts.%s.schema: %w", typ, err)
 		}
 	}
-	return delivery.CheckConfig(cfg.Delivery, cfg.Subscriptions)
+	if err := delivery.CheckConfig(cfg.Delivery, cfg.Subscriptions); err != nil {
+		return err
+	}
+	return sink.CheckConfig(sinkProviders(), cfg.Sinks)
+}
+
+// sinkProviders are the kinds of sink this weir can run, registered
+// explicitly: a provider is one more argument here. A sink of weir.yaml of
+// another kind is refused by Check, naming its section.
+func sinkProviders() *sink.Registry {
+	return sink.NewRegistry()
 }
 
 // tokens builds the token store from the configuration, or from the bootstrap

@@ -1,0 +1,229 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/deadletter"
+	"github.com/weir-dev/weir/internal/delivery/filter"
+	"github.com/weir-dev/weir/internal/event"
+)
+
+// pending is one event in hand: its bus message and its record.
+type pending struct {
+	msg jetstream.Msg
+	rec Record
+}
+
+// fill reads events until the batch holds MaxRows of them, its first has
+// waited MaxWait, or Stop asks for the batch in hand. Events the filter
+// skips are acknowledged at once; events that cannot be read or judged
+// become dead letters.
+func (r *Runner) fill() []pending {
+	var batch []pending
+	var deadline time.Time
+	for len(batch) < r.batch.MaxRows && r.soft.Err() == nil {
+		// An empty batch asks for one event, so that the first to come
+		// starts the batch's clock at once; then for the rest, until the
+		// clock runs out.
+		n, wait := 1, idlePoll
+		if len(batch) > 0 {
+			n, wait = r.batch.MaxRows-len(batch), time.Until(deadline)
+			if wait < time.Millisecond {
+				break
+			}
+		}
+		ctx, cancel := context.WithTimeout(r.soft, wait)
+		msgs, err := r.cons.Fetch(n, jetstream.FetchContext(ctx))
+		if err == nil {
+			for msg := range msgs.Messages() {
+				if p, ok := r.admit(msg); ok {
+					if len(batch) == 0 {
+						deadline = time.Now().Add(r.batch.MaxWait)
+					}
+					batch = append(batch, p)
+				}
+			}
+			err = msgs.Error()
+		}
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, nats.ErrTimeout) {
+			r.cfg.Progress.failed(err)
+			r.log.Warn("cannot read the sink's events from the bus; trying again", slog.Any("error", err))
+			sleep(r.soft, time.Second)
+		}
+	}
+	return batch
+}
+
+// admit turns a message into a record the batch takes, or settles it
+// (skipped by the filter, or a dead letter) and returns false.
+func (r *Runner) admit(msg jetstream.Msg) (pending, bool) {
+	p := pending{msg: msg, rec: Record{Raw: msg.Data()}}
+	if meta, err := msg.Metadata(); err == nil {
+		p.rec.Seq, p.rec.ReceivedAt = meta.Sequence.Stream, meta.Timestamp
+	}
+	ev, err := event.Decode(msg.Data())
+	if err != nil {
+		r.deadLetter(r.hard, p, "the event stored on the bus cannot be read as a CloudEvent: "+err.Error(),
+			"The bus holds an event weir cannot read, so no sink can store it. Resolve this dead letter; if it keeps happening, something other than weir publishes on the bus's events subjects.", err)
+		return pending{}, false
+	}
+	p.rec.Event = ev
+	ok, err := r.filter.Match(&ev)
+	if err != nil && (errors.Is(err, filter.ErrLimit) || errors.Is(err, filter.ErrData)) {
+		r.deadLetter(r.hard, p, "the sink's filter could not judge the event: "+err.Error(),
+			"The sink's filter cannot decide on this event (its data is not JSON the filter can read, or the filter does too much work on it). Make the filter simpler or fix the sender, then replay the sink from before the event and resolve this dead letter; resolve it alone if the sink should not have it.", err)
+		return pending{}, false
+	}
+	if !ok {
+		_ = msg.Ack()
+		return pending{}, false
+	}
+	return p, true
+}
+
+// write writes batch, retrying a transient failure with backoff until it
+// succeeds or ctx ends, and splitting a refused batch in halves until the
+// refused records stand alone; those become dead letters. Each event is
+// acknowledged once it is stored or dead-lettered, never before.
+func (r *Runner) write(ctx context.Context, batch []pending) {
+	release := r.holding(ctx, batch)
+	defer release()
+	r.writeSplit(ctx, batch)
+}
+
+func (r *Runner) writeSplit(ctx context.Context, batch []pending) {
+	recs := make([]Record, len(batch))
+	for i, p := range batch {
+		recs[i] = p.rec
+	}
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		start := time.Now()
+		err := r.cfg.Sink.Write(ctx, recs)
+		r.cfg.Metrics.wrote(r.cfg.Name, time.Since(start), err)
+		if err == nil {
+			r.ack(ctx, batch)
+			r.cfg.Progress.wrote(len(batch))
+			r.cfg.Metrics.rows(r.cfg.Name, len(batch))
+			return
+		}
+		if ctx.Err() != nil {
+			return // killed: what the store did is unknown, and nothing is acknowledged
+		}
+		if refused, ok := Refused(err); ok {
+			if len(batch) == 1 {
+				r.deadLetter(ctx, batch[0], "the store refused the event: "+refused.Reason, deadletter.SinkGuidance, err)
+				return
+			}
+			half := len(batch) / 2
+			r.writeSplit(ctx, batch[:half])
+			r.writeSplit(ctx, batch[half:])
+			return
+		}
+		r.cfg.Progress.failed(err)
+		d := r.backoff.Delay(attempt, nil)
+		r.log.Warn("the sink's store did not take the batch; writing it again", slog.Int("rows", len(batch)),
+			slog.Int("attempt", attempt), slog.Duration("retry_in", d), slog.Any("error", err))
+		if !sleep(ctx, d) {
+			return
+		}
+	}
+}
+
+// holding tells the bus every AckWait/3 that batch is still being worked
+// on, until release is called, so that a slow store or a long backoff does
+// not have the bus hand the same events to another node meanwhile.
+func (r *Runner) holding(ctx context.Context, batch []pending) (release func()) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(r.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				for _, p := range batch {
+					_ = p.msg.InProgress()
+				}
+			}
+		}
+	})
+	return func() {
+		close(stop)
+		wg.Wait()
+	}
+}
+
+// ack acknowledges a stored batch. Every ack but the last is sent without
+// waiting; the last is a double ack, which waits for the bus to confirm it.
+// The bus handles one connection's acks in order, so its confirmation says
+// the batch's earlier acks were taken too: one round trip per batch instead
+// of one per event, which matters at 10,000 events a batch. An ack that is
+// lost only means the event is written again (at-least-once), never lost.
+func (r *Runner) ack(ctx context.Context, batch []pending) {
+	for _, p := range batch[:len(batch)-1] {
+		_ = p.msg.Ack()
+	}
+	// The store took the batch: its acks go out even when the runner is
+	// being stopped.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := batch[len(batch)-1].msg.DoubleAck(actx); err != nil {
+		r.log.Warn("the bus did not confirm the acks of a stored batch; its events may be written again", slog.Int("rows", len(batch)), slog.Any("error", err))
+	}
+}
+
+// deadLetter keeps p as a dead letter of kind sink, retrying the store
+// with backoff until ctx ends, then acknowledges it.
+func (r *Runner) deadLetter(ctx context.Context, p pending, reason, guidance string, cause error) {
+	d := &deadletter.DeadLetter{
+		Kind:      deadletter.KindSink,
+		Sink:      r.cfg.Name,
+		EventID:   p.rec.Event.ID,
+		EventType: p.rec.Event.Type,
+		StreamSeq: p.rec.Seq,
+		Event:     p.rec.Raw,
+		Reason:    reason,
+		Guidance:  guidance,
+		LastError: cause.Error(),
+	}
+	if d.EventID == "" {
+		d.EventID = p.msg.Headers().Get(bus.HeaderEventID)
+		d.EventType = p.msg.Headers().Get(bus.HeaderEventType)
+	}
+	if len(d.Event) > 0 && !jsonValid(d.Event) {
+		// The dead letter is JSON; bytes that are not are kept as a string.
+		d.Event = quoteJSON(d.Event)
+	}
+	for attempt := 1; ; attempt++ {
+		err := r.cfg.DeadLetters.Add(ctx, d)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("cannot store a dead letter; trying again", slog.String("event_id", d.EventID), slog.Any("error", err))
+		if !sleep(ctx, r.backoff.Delay(attempt, nil)) {
+			return
+		}
+	}
+	r.log.Info("an event became a dead letter of the sink", slog.String("event_id", d.EventID), slog.String("reason", reason))
+	r.cfg.Progress.deadLettered()
+	r.cfg.Metrics.deadLettered(r.cfg.Name)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = p.msg.DoubleAck(actx)
+}
