@@ -30,6 +30,7 @@ import (
 	"github.com/weir-dev/weir/internal/problem"
 	"github.com/weir-dev/weir/internal/retention"
 	"github.com/weir-dev/weir/internal/sink"
+	"github.com/weir-dev/weir/internal/sink/clickhouse"
 	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
 	"github.com/weir-dev/weir/internal/traffic"
@@ -345,7 +346,7 @@ func Check(cfg *config.Config) error {
 // explicitly: a provider is one more argument here. A sink of weir.yaml of
 // another kind is refused by Check, naming its section.
 func sinkProviders() *sink.Registry {
-	return sink.NewRegistry()
+	return sink.NewRegistry(clickhouse.Provider{})
 }
 
 // tokens builds the token store from the configuration, or from the bootstrap

@@ -159,9 +159,13 @@ func testBatching(t *testing.T, h Harness) {
 func testRetry(t *testing.T, h Harness) {
 	const n = 50
 	b := setup(t, h, sink.Batching{MaxRows: 10, MaxWait: 50 * time.Millisecond})
-	b.store.Break(t)
+	// The store fails while the sink runs, after it has written: the sink is
+	// started (connected, tables made) and its writes fail.
 	r := b.runner(t, b.sink)
-	ids := b.publish(t, "retry", n)
+	before := b.publish(t, "before", 10)
+	b.awaitExactlyOnce(t, before)
+	b.store.Break(t)
+	ids := append(before, b.publish(t, "retry", n)...)
 	weirtest.Eventually(t, within, func() error {
 		lag, _ := pending(t, r)
 		if f := b.sink.failed(); f < 2 || lag == 0 {
