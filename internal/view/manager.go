@@ -302,7 +302,7 @@ type Info struct {
 	State string `json:"state"`
 	// Lag is how many events of its types the current generation has not
 	// applied yet, on this node (-1: not known yet).
-	Lag        int64 `json:"lag"`
+	Lag        int64  `json:"lag"`
 	Generation uint64 `json:"generation"`
 	// Rebuilding is the rebuild in progress, or nil.
 	Rebuilding *Progress `json:"rebuilding"`
