@@ -167,10 +167,7 @@ func (m *Manager) follow(e jetstream.KeyValueEntry) {
 	}
 	v.state = st
 	m.mu.Unlock()
-	for _, r := range stop {
-		_ = r.Stop(ctx)
-		m.drop(ctx, spec.Name, r.gen)
-	}
+	// Reads move to the current generation before the old one is deleted.
 	for _, gen := range []uint64{st.Generation, st.Rebuilding} {
 		if gen == 0 {
 			continue
@@ -179,6 +176,10 @@ func (m *Manager) follow(e jetstream.KeyValueEntry) {
 			m.log.Error("a view generation cannot start; it is tried again on the next change of its state",
 				slog.String("view", spec.Name), slog.Uint64("generation", gen), slog.Any("error", err))
 		}
+	}
+	for _, r := range stop {
+		_ = r.Stop(ctx)
+		m.drop(ctx, spec.Name, r.gen)
 	}
 }
 

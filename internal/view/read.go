@@ -46,8 +46,10 @@ func (m *Manager) reader(name string) (*Spec, *store, error) {
 	return spec, v.read, nil
 }
 
-// retried runs read on the current generation, and again on the new one
-// if a rebuild deleted the generation it started on.
+// retried runs read on the current generation, and once more if it failed
+// while a rebuild swapped generations (the old bucket is deleted then, and a
+// read of it fails in whatever way the bus answers: no responders, no
+// stream, no bucket).
 func (m *Manager) retried(name string, read func(*Spec, *store) error) error {
 	for try := 0; ; try++ {
 		spec, st, err := m.reader(name)
@@ -55,12 +57,13 @@ func (m *Manager) retried(name string, read func(*Spec, *store) error) error {
 			return err
 		}
 		err = read(spec, st)
-		if err == nil || try == 1 || !(errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound)) {
-			if err != nil && !errors.Is(err, ErrUnknownKey) && !isField(err) {
-				return bus.Unavailable("read view "+name, err)
-			}
+		if err == nil || errors.Is(err, ErrUnknownKey) || isField(err) {
 			return err
 		}
+		if _, now, _ := m.reader(name); try == 0 && now != st {
+			continue
+		}
+		return bus.Unavailable("read view "+name, err)
 	}
 }
 
