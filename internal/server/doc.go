@@ -31,11 +31,11 @@
 // Server.Start builds and starts, in this order: the bus, the dead-letter
 // store, the contract registry, ingress, delivery's manager, the retention
 // keeper (after putting weir.yaml's policy in force), the archiver, the
-// request log and the sources created through the API, then the API and the
+// views, the request log and the sources created through the API, then the API and the
 // HTTP listener. Each part starts after the parts it uses.
 //
 // Server.Stop stops in the reverse order: the HTTP listener (in-flight
-// requests finish, bounded by Stop's ctx), then the archiver, the retention
+// requests finish, bounded by Stop's ctx), then the views, the archiver, the retention
 // keeper, delivery's manager, the sources' follower, the request log (its
 // records in flight), the contract registry, and last the bus. The
 // parts behind the listener are stopped with a ctx that does not end, so that

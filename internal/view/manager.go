@@ -120,7 +120,8 @@ func (m *Manager) Start(ctx context.Context) error {
 			}
 		}
 		// "*" is one token: the states, not the positions (<name>.<gen>).
-		w, err := m.states.Watch(ctx, "*")
+		// The watch lives as long as the manager, not the start.
+		w, err := m.states.Watch(bg, "*")
 		if err != nil {
 			return nil, bus.Unavailable("watch bucket "+StatesBucket, err)
 		}
