@@ -27,6 +27,14 @@ const fetchBatch = 256
 // runner keeps one generation of a view up to date: it reads the events of
 // the view's types in stream order, from just after its saved position,
 // and applies them one at a time.
+//
+// It reads with an ordered consumer and its own position, not a durable
+// consumer with acks: "a record at sequence s has every earlier event
+// applied" holds only if events are applied in stream order with no gap.
+// A durable consumer breaks that after a stop or a crash: the events that
+// were delivered and not acked come back only after the ack wait, while
+// newer ones are delivered at once, so a record would move past an event
+// not yet applied and then skip it as already counted.
 type runner struct {
 	spec    *Spec
 	gen     uint64
