@@ -38,7 +38,8 @@ type Token struct {
 	Name string `json:"name"`
 	// Hash is the hex SHA-256 of the secret.
 	Hash string `json:"sha256"`
-	// Roles are admin, publish:<pattern> and subscribe:<pattern>.
+	// Roles are admin, publish:<pattern>, subscribe:<pattern>, read:views
+	// and read:views:<view>.
 	Roles []string `json:"roles"`
 	// Sources, when not empty, bind the token to source prefixes: it may
 	// publish only events whose source is under one of them (see
