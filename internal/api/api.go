@@ -21,6 +21,7 @@ import (
 	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
 	"github.com/weir-dev/weir/internal/traffic"
+	"github.com/weir-dev/weir/internal/view"
 )
 
 // API holds what the /v1/ handlers need.
@@ -45,6 +46,8 @@ type API struct {
 	tails         *tail.Tailer
 	sources       *ingress.Sources
 	requests      *ingress.RequestLog
+	views         *view.Manager
+	corsOrigins   []string
 }
 
 // Config are the API's settings.
@@ -71,6 +74,8 @@ type Config struct {
 	Sources *ingress.Sources
 	// Requests is the sources' request log; nil hides its route.
 	Requests *ingress.RequestLog
+	// CORSOrigins may read /v1/views from browser pages (server.cors_origins).
+	CORSOrigins []string
 }
 
 // Deps are the parts the API serves.
@@ -93,6 +98,8 @@ type Deps struct {
 	Traffic *traffic.Counters
 	// Tails serve GET /v1/events/stream; nil hides the route.
 	Tails *tail.Tailer
+	// Views serve /v1/views; nil hides the routes.
+	Views *view.Manager
 }
 
 // New builds the API.
@@ -102,7 +109,7 @@ func New(cfg Config, deps Deps) *API {
 		dedupeWindow: cfg.DedupeWindow, onInvalid: cfg.OnInvalid, contracts: cfg.Contracts, catalog: cfg.Catalog,
 		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus, links: deps.Links, publicURL: cfg.PublicURL,
 		traffic: deps.Traffic, tails: deps.Tails,
-		sources: cfg.Sources, requests: cfg.Requests}
+		sources: cfg.Sources, requests: cfg.Requests, views: deps.Views, corsOrigins: cfg.CORSOrigins}
 }
 
 // Register adds the /v1/ routes to mux.
@@ -116,6 +123,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerTraffic(mux)
 	a.registerSources(mux)
 	a.registerSinks(mux)
+	a.registerViews(mux)
 	// Profiles show how weir spends its time; only admins may take them.
 	mux.Handle("/debug/pprof/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !tokenOf(r).IsAdmin() {

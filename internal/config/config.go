@@ -102,6 +102,11 @@ type Server struct {
 	// quarter of MaxConnections. Behind a proxy every connection comes from
 	// the proxy: raise it up to MaxConnections.
 	MaxClientConnections int `yaml:"max_client_connections"`
+
+	// CORSOrigins are the web origins (https://retool.example.com) whose
+	// pages may read /v1/views from a browser. A request from any other
+	// origin gets no CORS headers. Default none.
+	CORSOrigins []string `yaml:"cors_origins"`
 }
 
 // Bus selects the event bus: the embedded NATS server (default) or an external

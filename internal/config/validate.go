@@ -102,6 +102,11 @@ func (c *Config) WithDefaults() {
 			s.WithDefaults()
 		}
 	}
+	for _, v := range c.Views {
+		if v != nil {
+			v.WithDefaults()
+		}
+	}
 }
 
 // Schemes are the signature schemes a source can name.
@@ -166,6 +171,11 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
 		return fmt.Errorf("log.format: %q is not text or json", c.Log.Format)
+	}
+	for i, o := range c.Server.CORSOrigins {
+		if err := validOrigin(o); err != nil {
+			return field.Wrap(fmt.Sprintf("server.cors_origins[%d]", i), err)
+		}
 	}
 	names := map[string]bool{}
 	for i, t := range c.Tokens {
@@ -238,7 +248,23 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	return c.validateSinks()
+	if err := c.validateSinks(); err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Views)) {
+		p := "views." + name
+		if err := ValidSubscriptionName(name); err != nil {
+			return field.Wrap(p, err)
+		}
+		v := c.Views[name]
+		if v == nil {
+			return field.Errorf(p, "is empty: give kind and types")
+		}
+		if err := v.Validate(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ValidRole reports why r is not admin, publish:<pattern> or subscribe:<pattern>.

@@ -32,13 +32,13 @@
 // store, the contract registry, ingress, delivery's manager, the sinks'
 // manager, the retention
 // keeper (after putting weir.yaml's policy in force), the archiver, the
-// request log and the sources created through the API, then the API and the
+// views, the request log and the sources created through the API, then the API and the
 // HTTP listener. Each part starts after the parts it uses.
 //
 // Server.Stop stops in the reverse order: the HTTP listener (in-flight
-// requests finish, bounded by Stop's ctx), then the archiver, the retention
-// keeper, delivery's manager, the sinks' manager (each sink writes the
-// batch in hand), the sources' follower, the request log (its
+// requests finish, bounded by Stop's ctx), then the views, the archiver, the
+// retention keeper, delivery's manager, the sinks' manager (each sink writes
+// the batch in hand), the sources' follower, the request log (its
 // records in flight), the contract registry, and last the bus. The
 // parts behind the listener are stopped with a ctx that does not end, so that
 // the archiver's last flush is not cut short. When Start fails half-way, what

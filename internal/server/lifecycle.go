@@ -9,6 +9,7 @@ import (
 	"github.com/weir-dev/weir/internal/ingress"
 	"github.com/weir-dev/weir/internal/retention"
 	"github.com/weir-dev/weir/internal/sink"
+	"github.com/weir-dev/weir/internal/view"
 )
 
 // Component is a long-running part of a node. The contract is written down in
@@ -29,6 +30,7 @@ var (
 	_ Component = (*contract.Registry)(nil)
 	_ Component = (*ingress.Sources)(nil)
 	_ Component = (*ingress.RequestLog)(nil)
+	_ Component = (*view.Manager)(nil)
 )
 
 // namedComponent is a component and its name in logs.
@@ -41,6 +43,9 @@ type namedComponent struct {
 // they stop (the reverse of the order they start).
 func (s *Server) components() []namedComponent {
 	var out []namedComponent
+	if s.views != nil {
+		out = append(out, namedComponent{"views", s.views})
+	}
 	if s.archiver != nil {
 		out = append(out, namedComponent{"archive", s.archiver})
 	}

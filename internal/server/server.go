@@ -34,6 +34,7 @@ import (
 	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
 	"github.com/weir-dev/weir/internal/traffic"
+	"github.com/weir-dev/weir/internal/view"
 )
 
 // Server is one running weir node.
@@ -52,6 +53,7 @@ type Server struct {
 	tails     *tail.Tailer
 	sources   *ingress.Sources
 	requests  *ingress.RequestLog
+	views     *view.Manager
 	http      *http.Server
 	listener  net.Listener
 	limited   *clientLimitListener
@@ -87,6 +89,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := sink.CheckConfig(sinkProviders(), cfg.Sinks); err != nil {
+		return err
+	}
+	if err := view.CheckConfig(cfg.Views); err != nil {
 		return err
 	}
 	tokens, bootstrap, err := s.tokens()
@@ -158,6 +163,14 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.startRetentionAndArchive(ctx, acfg, archived); err != nil {
 		return err
 	}
+	s.views, err = view.New(s.bus.JetStream(), view.Config{Views: cfg.Views, Replicas: cfg.Bus.Replicas, TombstoneTTL: cfg.Bus.MaxAge},
+		view.NewMetrics(s.registry), s.log)
+	if err != nil {
+		return err
+	}
+	if err := s.views.Start(ctx); err != nil {
+		return err
+	}
 
 	// In-flight requests are what a graceful shutdown waits for; operators see them.
 	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -179,8 +192,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		Sources: s.sources, Requests: requests,
 		MaxBody: cfg.Ingress.MaxBody, BodyTimeout: cfg.Server.BodyTimeout, DedupeWindow: cfg.Ingress.DedupeWindow, OnInvalid: cfg.Policy.OnInvalid,
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(), PublicURL: publicURL,
+		CORSOrigins: cfg.Server.CORSOrigins,
 	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Sinks: s.sinks, Metrics: metrics, Log: s.log, Links: links,
-		Traffic: s.traffic, Tails: s.tails}).Register(apiMux)
+		Traffic: s.traffic, Tails: s.tails, Views: s.views}).Register(apiMux)
 	// Both muxes answer an unknown route or method with a problem
 	// (docs/errors.md). Probes and metrics are not counted in flight.
 	counted := promhttp.InstrumentHandlerInFlight(inFlight, problem.Routes(apiMux))
@@ -339,7 +353,10 @@ func Check(cfg *config.Config) error {
 	if err := delivery.CheckConfig(cfg.Delivery, cfg.Subscriptions); err != nil {
 		return err
 	}
-	return sink.CheckConfig(sinkProviders(), cfg.Sinks)
+	if err := sink.CheckConfig(sinkProviders(), cfg.Sinks); err != nil {
+		return err
+	}
+	return view.CheckConfig(cfg.Views)
 }
 
 // sinkProviders are the kinds of sink this weir can run, registered

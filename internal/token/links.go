@@ -91,14 +91,21 @@ func CheckRoles(path string, roles []string) error {
 	return nil
 }
 
-// ValidRole checks one role: admin, publish:<pattern> or subscribe:<pattern>.
+// ValidRole checks one role: admin, publish:<pattern>, subscribe:<pattern>,
+// read:views (every view) or read:views:<name> (one view).
 func ValidRole(r string) error {
-	if r == "admin" {
+	if r == "admin" || r == RoleReadViews {
+		return nil
+	}
+	if name, ok := strings.CutPrefix(r, RoleReadViews+":"); ok {
+		if !viewName.MatchString(name) {
+			return fmt.Errorf("%q: a view name is 1-64 letters, digits, '-' or '_', starting with a letter or digit", r)
+		}
 		return nil
 	}
 	kind, pattern, ok := strings.Cut(r, ":")
 	if !ok || (kind != "publish" && kind != "subscribe") {
-		return fmt.Errorf("%q is not a role: use admin, publish:<type pattern> or subscribe:<type pattern>", r)
+		return fmt.Errorf("%q is not a role: use admin, publish:<type pattern>, subscribe:<type pattern>, read:views or read:views:<view>", r)
 	}
 	return event.ValidPattern(pattern)
 }

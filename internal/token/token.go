@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/weir-dev/weir/internal/event"
@@ -37,7 +38,8 @@ type Token struct {
 	Name string `json:"name"`
 	// Hash is the hex SHA-256 of the secret.
 	Hash string `json:"sha256"`
-	// Roles are admin, publish:<pattern> and subscribe:<pattern>.
+	// Roles are admin, publish:<pattern>, subscribe:<pattern>, read:views
+	// and read:views:<view>.
 	Roles []string `json:"roles"`
 	// Sources, when not empty, bind the token to source prefixes: it may
 	// publish only events whose source is under one of them (see
@@ -105,6 +107,23 @@ func (t *Token) Can(action, typ string) bool {
 // the types their apps produce or consume, not the whole company's.
 func (t *Token) CanSee(typ string) bool {
 	return t.Can("publish", typ) || t.Can("subscribe", typ)
+}
+
+// RoleReadViews lets a token read every view; read:views:<name> reads one.
+const RoleReadViews = "read:views"
+
+// viewName is the shape of a view's name (config.ValidSubscriptionName).
+var viewName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// CanReadView reports whether the token may read view name: admin,
+// read:views, or read:views:<name>.
+func (t *Token) CanReadView(name string) bool {
+	for _, r := range t.Roles {
+		if r == "admin" || r == RoleReadViews || r == RoleReadViews+":"+name {
+			return true
+		}
+	}
+	return false
 }
 
 // IsAdmin reports whether the token has the admin role.
