@@ -1,16 +1,17 @@
 package server
 
 import (
-	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/field"
-	"github.com/weir-dev/weir/internal/sink"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 func sinkRequest(t *testing.T, method, url, secret, body string) *http.Request {
@@ -24,22 +25,22 @@ func sinkRequest(t *testing.T, method, url, secret, body string) *http.Request {
 	return req
 }
 
-// This build registers no sink provider yet: a sink of weir.yaml is
-// refused before anything is created, naming its section.
-func TestCheckRefusesASinkOfAnUnknownKind(t *testing.T) {
+// A sink of weir.yaml that weir could not run is refused before anything is
+// created, naming the field.
+func TestCheckRefusesABadSink(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	cfg.Sinks = map[string]*config.Sink{"orders": {Types: []string{"order.*"}, ClickHouse: &config.ClickHouseSink{Addr: "localhost:9000"}}}
 	cfg.WithDefaults()
-	err := Check(cfg)
-	var fe *field.Error
-	require.ErrorAs(t, err, &fe)
-	require.Equal(t, "sinks.orders.clickhouse", fe.Path)
-	require.True(t, errors.Is(err, sink.ErrUnknownKind))
+	require.NoError(t, Check(cfg), "a ClickHouse sink is a kind this weir runs")
 
 	cfg.Sinks["orders"].ClickHouse.Addr = ""
+	var fe *field.Error
 	require.ErrorAs(t, Check(cfg), &fe)
 	require.Equal(t, "sinks.orders.clickhouse.addr", fe.Path)
+
+	cfg.Sinks["orders"].ClickHouse = nil
+	require.Error(t, Check(cfg), "a sink needs a provider section")
 }
 
 func TestSinksAPI(t *testing.T) {
@@ -65,7 +66,6 @@ func TestSinksAPI(t *testing.T) {
 		{`{"name":"orders","types":["order.*"],"filter":"data.total >","clickhouse":{"addr":"localhost:9000"}}`, "filter"},
 		{`{"name":"orders","types":["order.*"]}`, ""},
 		{`{"name":"or ders","types":["order.*"],"clickhouse":{"addr":"localhost:9000"}}`, "name"},
-		{`{"name":"orders","types":["order.*"],"clickhouse":{"addr":"localhost:9000"}}`, "clickhouse"},
 		{`{"name":"orders","types":["order.*"],"clickhouse":{"addr":"localhost:9000","tables":{"t":{"type":"order.created","columns":{"c":{"pointer":"/c","type":"String) ENGINE=Log"}}}}}}`, "clickhouse.tables.t.columns.c.type"},
 	} {
 		r = do(t, sinkRequest(t, http.MethodPost, b.base+"/v1/sinks", adminSecret, c.body))
@@ -75,6 +75,20 @@ func TestSinksAPI(t *testing.T) {
 			require.Equal(t, c.field, r.body["field"], c.body)
 		}
 	}
+
+	// A sink whose store is not there is created all the same: it waits for
+	// the store, failing, with its backlog on the bus.
+	r = do(t, sinkRequest(t, http.MethodPost, b.base+"/v1/sinks", adminSecret, `{"name":"orders","types":["order.*"],"clickhouse":{"addr":"127.0.0.1:1"}}`))
+	require.Equal(t, http.StatusCreated, r.status, string(r.raw))
+	weirtest.Eventually(t, 30*time.Second, func() error {
+		r := do(t, sinkRequest(t, http.MethodGet, b.base+"/v1/sinks/orders", adminSecret, ""))
+		if r.body["failing"] != true || r.body["last_error"] == nil {
+			return fmt.Errorf("the sink is not failing: %s", r.raw)
+		}
+		return nil
+	})
+	r = do(t, sinkRequest(t, http.MethodDelete, b.base+"/v1/sinks/orders", adminSecret, ""))
+	require.Equal(t, http.StatusNoContent, r.status, string(r.raw))
 
 	r = do(t, sinkRequest(t, http.MethodPost, b.base+"/v1/sinks/nope/replay", adminSecret, `{"from":"yesterday"}`))
 	require.Equal(t, http.StatusNotFound, r.status)
