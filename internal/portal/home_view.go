@@ -55,7 +55,7 @@ func chartView(spec config.View, t *token.Token) (usable, cut bool) {
 			return false, false
 		}
 	}
-	within := t.IsAdmin()
+	within := true
 	for _, v := range spec.Types {
 		if !slices.ContainsFunc(want, func(p string) bool { return event.CoversPattern(p, v) }) {
 			within = false
