@@ -42,3 +42,9 @@ func TestChartViewRule(t *testing.T) {
 		}
 	}
 }
+
+func TestDurationText(t *testing.T) {
+	for d, want := range map[time.Duration]string{time.Minute: "1m", 90 * time.Minute: "1h30m", time.Hour: "1h", 10 * time.Second: "10s", 90 * time.Second: "1m30s"} {
+		require.Equal(t, want, durationText(d))
+	}
+}

@@ -60,6 +60,8 @@ func (p *Portal) viewsList(w http.ResponseWriter, r *http.Request, v *viewer) {
 type viewData struct {
 	Info view.Info
 	Spec config.View
+	// Every is a count view's bucket width as text ("1m").
+	Every string
 	// Admin may rebuild.
 	Admin bool
 	Flash *flash
@@ -113,6 +115,7 @@ func (p *Portal) viewPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	d := &viewData{Info: info, Spec: spec.Config, Admin: v.Token.IsAdmin(),
 		Flash: p.flash.take(v.Token.Name, r.URL.Query().Get("flash"))}
 	status := http.StatusOK
+	d.Every = durationText(spec.Config.Every.D())
 	if spec.Config.Kind == config.ViewCount {
 		p.countPage(r, d)
 	} else {
@@ -178,7 +181,7 @@ func (p *Portal) countPage(r *http.Request, d *viewData) {
 	}
 	d.Truncated = next != ""
 	values, labels := bucketSums(points, from, every, viewBuckets)
-	d.Chart = chart.SVG(chart.Chart{ID: "view-series", Title: "Events counted per " + every.String() + " by view " + d.Info.Name + " (UTC)",
+	d.Chart = chart.SVG(chart.Chart{ID: "view-series", Title: "Events counted per " + durationText(every) + " by view " + d.Info.Name + " (UTC)",
 		Values: values, Labels: labels, Height: 100})
 	slices.SortStableFunc(points, func(a, b view.Point) int { return b.Bucket.Compare(a.Bucket) })
 	d.Points = points[:min(len(points), viewLastRecords)]
@@ -264,4 +267,16 @@ func compactJSON(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return b.String()
+}
+
+// durationText is d as weir.yaml writes it: 1m, 1h30m, 10s.
+func durationText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
