@@ -122,8 +122,8 @@ func (f dlFilter) compile() (deadletter.Filter, formErrors) {
 	default:
 		errs["status"] = "Choose open, redriven, resolved or all."
 	}
-	if f.Kind != "" && f.Kind != "undeliverable" && f.Kind != "quarantined" {
-		errs["kind"] = "Choose undeliverable or quarantined, or any."
+	if f.Kind != "" && f.Kind != deadletter.KindUndeliverable && f.Kind != deadletter.KindQuarantined && f.Kind != deadletter.KindSink {
+		errs["kind"] = "Choose undeliverable, quarantined or sink, or any."
 	}
 	for _, t := range []struct {
 		name, in string

@@ -54,6 +54,10 @@ type homeTraffic struct {
 	SourceBound, Admin bool
 	// Deliveries are by outcome, for admins only.
 	Deliveries chartTable
+	// View names the count view All and LastHour come from, "" when they
+	// come from this node's counters; ViewLink when the viewer may open it.
+	View     string
+	ViewLink bool
 }
 
 // chartTable is a table of keys with their charts.
@@ -90,6 +94,11 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request, v *viewer) {
 	d.Sources = len(p.deps.Catalog().Sources)
 	if p.deps.Traffic != nil {
 		d.Traffic = homeFigures(p.deps.Traffic.Snapshot().For(v.Token), v)
+		if vs, ok := p.homeViewSeries(ctx, v.Token, d.Traffic.At); ok {
+			d.Traffic.View, d.Traffic.ViewLink, d.Traffic.LastHour = vs.Name, v.Token.CanReadView(vs.Name), vs.LastHour
+			d.Traffic.All = chart.SVG(chart.Chart{ID: "all", Title: "Events per minute over the last hour (UTC), all the types you can see, from view " + vs.Name,
+				Values: vs.Values, Labels: chart.MinuteLabels(d.Traffic.At.UTC(), traffic.Minutes), Height: 100})
+		}
 	}
 	d.DeadLetters = p.openDeadLetters(ctx, v)
 	p.render(w, r, http.StatusOK, "home", page{Title: "Home", Nav: "home", Viewer: v, Data: d})

@@ -89,6 +89,7 @@ func TestHomeChartsWhatTheViewerMaySee(t *testing.T) {
 	has(t, a.body, "payment.captured: events per minute over the last hour")
 	has(t, a.body, "<code>/apps/billing</code>", "an admin sees every source")
 	has(t, a.body, "3 events in the last hour")
+	has(t, a.body, "Source: this node's counters since it started", "no count view: the counters")
 	has(t, a.body, `id="deliveries-h"`)
 	has(t, a.body, "<strong>1</strong> open dead letter you can handle")
 	has(t, a.body, `href="/ui/deadletters"`)

@@ -20,9 +20,18 @@ import (
 func TestCitizenJourneyInChromium(t *testing.T) {
 	// The developer's app listens on loopback, which delivery lets only
 	// admins reach unless the platform engineer allows it.
+	// The views are the developer's read models; the sink's store is not
+	// there (its page shows it failing, which needs no ClickHouse).
 	n := startWeir(t, `
 delivery:
   allow: ["127.0.0.1/32"]
+views:
+  orders: {kind: latest, types: ["order.*"], key: /note, fields: {total: /total}}
+  events-per-minute: {kind: count, types: [">"], by: [type]}
+sinks:
+  warehouse:
+    types: ["order.*"]
+    clickhouse: {addr: "127.0.0.1:1", password: "s3cret-pw"}
 `)
 	app := newReceiver(t, "")
 	c := newChrome(t)
@@ -34,7 +43,7 @@ delivery:
 
 	// 1. Sign in with a portal link scoped to order.*.
 	status, out := api(t, n.base, http.MethodPost, "/v1/portal/links", adminSecret,
-		map[string]any{"roles": []string{"subscribe:order.*", "publish:order.*"}, "ttl": "1h"})
+		map[string]any{"roles": []string{"subscribe:order.*", "publish:order.*", "read:views:orders"}, "ttl": "1h"})
 	require.Equal(t, http.StatusCreated, status, out)
 	c.do(chromedp.Navigate(out["url"].(string)))
 	c.waitText("main h1", regexp.MustCompile(`^Home$`))
@@ -153,11 +162,42 @@ delivery:
 		{"catalog-diff", "/ui/catalog/order.created/diff?from=1&to=1", `order\.created`},
 		{"sources", "/ui/sources", `Sources`},
 		{"subscriptions", "/ui/subscriptions", `Subscriptions`},
+		{"views", "/ui/views", `Views`},
 	} {
 		c.do(chromedp.Navigate(n.base + pg.path))
 		c.waitText("main h1", regexp.MustCompile(pg.h1))
 		c.shoot(pg.name)
 	}
+	// 8. The view of the orders: the row the first order set, the payload
+	// with markup as text, and how to read it from Retool.
+	c.do(chromedp.Navigate(n.base + "/ui/views/orders"))
+	c.waitText("table.view-rows", regexp.MustCompile(`first[\s\S]*250`))
+	require.Contains(t, c.text("table.view-rows"), "<script>window.x=1</script>", "a key with markup is text")
+	require.Equal(t, 0, c.count("main img"))
+	require.Contains(t, c.text("#retool-e"), "/v1/views/orders/{{ encodeURIComponent(textInput1.value) }}")
+	c.shoot("view")
+	c.expect4xx("/ui/views/events-per-minute")
+	c.do(chromedp.Navigate(n.base + "/ui/views/events-per-minute"))
+	c.waitText("main h1", regexp.MustCompile(`Not Found`))
+
+	// 9. The platform engineer, signed in with the admin token, sees the
+	// sink beside the subscriptions, its page, the count view and the home
+	// chart drawn from it.
+	c.do(chromedp.Click(chromedp.CSS(".signout button")))
+	c.waitText("main h1", regexp.MustCompile(`Sign in`))
+	c.do(chromedp.SendKeys(chromedp.ID("token"), adminSecret), chromedp.Submit(chromedp.ID("token")))
+	c.waitText("main h1", regexp.MustCompile(`^Home$`))
+	c.waitText(".chart-source", regexp.MustCompile(`count view events-per-minute`))
+	c.shoot("home-admin")
+	c.do(chromedp.Navigate(n.base + "/ui/subscriptions"))
+	c.do(chromedp.Click(chromedp.CSS(`a[href="/ui/sinks/warehouse"]`)))
+	c.waitText("main h1", regexp.MustCompile(`Sink warehouse`))
+	require.NotContains(t, c.text("main"), "s3cret-pw")
+	c.shoot("sink")
+	c.do(chromedp.Navigate(n.base + "/ui/views/events-per-minute"))
+	c.waitText("#buckets-h + div, main", regexp.MustCompile(`order\.\*|count`))
+	c.shoot("view-count")
+
 	c.expect4xx("/ui/nowhere")
 	c.do(chromedp.Navigate(n.base + "/ui/nowhere"))
 	c.waitText("main h1", regexp.MustCompile(`Not Found`))

@@ -17,9 +17,11 @@ import (
 	"github.com/weir-dev/weir/internal/contract"
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
+	"github.com/weir-dev/weir/internal/sink"
 	"github.com/weir-dev/weir/internal/tail"
 	"github.com/weir-dev/weir/internal/token"
 	"github.com/weir-dev/weir/internal/traffic"
+	"github.com/weir-dev/weir/internal/view"
 )
 
 //go:embed templates/*.html
@@ -79,6 +81,13 @@ type Deps struct {
 	// Tails open the live tails of the tail page, under the same caps as
 	// GET /v1/events/stream.
 	Tails *tail.Tailer
+	// Sinks runs the sinks, as /v1/sinks does; admins see them beside the
+	// subscriptions. Without it the sink pages are absent.
+	Sinks *sink.Manager
+	// Views keeps and reads the views, as /v1/views does; the home page's
+	// chart reads a count view when one fits. Without it the view pages
+	// are absent.
+	Views *view.Manager
 	// Log receives the portal's logs.
 	Log *slog.Logger
 }
@@ -158,6 +167,8 @@ func (p *Portal) Register(mux *http.ServeMux) {
 	p.handle(mux, "POST /ui/filters/preview", p.previewFilter)
 	p.registerSources(mux)
 	p.registerDeadLetters(mux)
+	p.registerSinks(mux)
+	p.registerViews(mux)
 	mux.Handle("/ui/", p.secure(p.signedIn(func(w http.ResponseWriter, r *http.Request, v *viewer) {
 		p.fail(w, r, v, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
 	})))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery"
+	"github.com/weir-dev/weir/internal/sink"
 )
 
 // recentAttempts is how many attempts a subscription's page lists.
@@ -33,6 +34,10 @@ func (p *Portal) registerSubscriptions(mux *http.ServeMux) {
 type subscriptionsData struct {
 	Subscriptions []*delivery.View
 	Flash         *flash
+	// ShowSinks is set for admins of a weir that runs sinks; Sinks are
+	// theirs, listed beside the subscriptions.
+	ShowSinks bool
+	Sinks     []*sink.View
 }
 
 // subscriptions lists what the viewer may see: the rule of GET /v1/subscriptions.
@@ -40,6 +45,8 @@ func (p *Portal) subscriptions(w http.ResponseWriter, r *http.Request, v *viewer
 	d := subscriptionsData{
 		Subscriptions: p.deps.Delivery.Visible(r.Context(), v.Token),
 		Flash:         p.flash.take(v.Token.Name, r.URL.Query().Get("flash")),
+		ShowSinks:     p.deps.Sinks != nil && v.Token.IsAdmin(),
+		Sinks:         p.visibleSinks(r, v),
 	}
 	p.render(w, r, http.StatusOK, "subscriptions", page{Title: "Subscriptions", Nav: "subscriptions", Viewer: v, Data: d})
 }
