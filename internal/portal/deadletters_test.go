@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/weirtest"
 )
 
@@ -257,4 +258,27 @@ func TestDeadLetterPagesEscapeThePayload(t *testing.T) {
 	a = b.post("/ui/deadletters/"+ids[0]+"/redrive", url.Values{"csrf": {csrf}, "action": {"correct"}, "data": {`{"total": "` + xssImg + `"}`}})
 	require.Equal(t, http.StatusUnprocessableEntity, a.status)
 	require.NotContains(t, a.body, xssImg)
+}
+
+// A sink's dead letter cannot be redriven on its own: its page offers no
+// redrive, and says how to load it again (the sink's page, from its
+// sequence).
+func TestSinkDeadLetterPageOffersALoadAgain(t *testing.T) {
+	t.Parallel()
+	n := startWeir(t, "")
+	ctx := t.Context()
+	store, err := deadletter.Open(ctx, n.srv.Bus().JetStream(), 30*24*time.Hour, 1)
+	require.NoError(t, err)
+	d := &deadletter.DeadLetter{ID: "01SINKDEADLETTER0000000000", Kind: deadletter.KindSink, Sink: "warehouse",
+		EventID: "o-1", EventType: "order.created", StreamSeq: 42, Event: []byte(`{"specversion":"1.0","id":"o-1","source":"/s","type":"order.created","data":{}}`),
+		Reason: "the store refused the event: String too long for type FixedString(3)", Guidance: "Fix the column.",
+		CreatedAt: time.Now(), Status: "open"}
+	require.NoError(t, store.Add(ctx, d))
+	b := signedIn(t, n, adminSecret)
+	a := b.get("/ui/deadletters/" + d.ID)
+	require.Equal(t, http.StatusOK, a.status, a.body)
+	require.NotContains(t, a.body, `action="/ui/deadletters/`+d.ID+`/redrive"`)
+	require.Contains(t, a.body, `href="/ui/sinks/warehouse"`)
+	require.Contains(t, a.body, "from sequence 42")
+	require.Contains(t, a.body, `action="/ui/deadletters/`+d.ID+`/resolve"`)
 }
