@@ -272,6 +272,6 @@ func (s *Sink) qualified(table string) string { return s.database + "." + table 
 // quoted is `database`.`table`, for statements.
 func (s *Sink) quoted(table string) string { return quote(s.database) + "." + quote(table) }
 
-// quote backquotes a name. Names are checked against identifier first, so
-// none holds a backquote.
+// quote backquotes a name. Names are checked against identifier first, or
+// are view names (letters, digits, - and _), so none holds a backquote.
 func quote(name string) string { return "`" + name + "`" }
