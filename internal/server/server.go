@@ -151,8 +151,14 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.deliv.Start(ctx); err != nil {
 		return err
 	}
+	views, err := compileViews(cfg.Views)
+	if err != nil {
+		return err
+	}
+	s.logTwins(cfg.Sinks, views)
 	s.sinks, err = sink.NewManager(s.bus, sink.ManagerConfig{
 		Sinks: cfg.Sinks, Registry: sinkProviders(), DeadLetters: s.dead, Replicas: cfg.Bus.Replicas, Log: s.log,
+		Views: views,
 	}, sink.NewMetrics(s.registry))
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/field"
 	"github.com/weir-dev/weir/internal/lifecycle"
+	"github.com/weir-dev/weir/internal/view"
 )
 
 // Bucket holds sinks created through the API ("spec.<name>") and every
@@ -74,6 +75,8 @@ type ManagerConfig struct {
 	Replicas int
 	// AckWait is every runner's (see RunnerConfig.AckWait); zero is the default.
 	AckWait time.Duration
+	// Views are the compiled views every sink is built with (Deps.Views).
+	Views map[string]*view.Spec
 	// Log receives the manager's logs.
 	Log *slog.Logger
 }
@@ -378,7 +381,8 @@ func (m *Manager) upsert(ctx context.Context, name string, spec *config.Sink, or
 // startRunner builds a fresh sink (a stopped one is not started again) and
 // runs it.
 func (m *Manager) startRunner(ctx context.Context, e *entry) error {
-	s, err := m.cfg.Registry.New(e.spec, Deps{Name: e.name, Observer: m.metrics})
+	s, err := m.cfg.Registry.New(e.spec, Deps{Name: e.name, Observer: m.metrics, Views: m.cfg.Views,
+		Log: m.log.With(slog.String("sink", e.name))})
 	if err != nil {
 		return err
 	}

@@ -12,11 +12,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"time"
 
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/view"
 )
 
 // Record is one event handed to a sink, as the bus stores it.
@@ -99,6 +101,12 @@ type Deps struct {
 	// Observer, when not nil, is told of values a sink had to replace by a
 	// default; it may be nil.
 	Observer Observer
+	// Views are the server's compiled views, by name. A provider that can
+	// keep a copy of a view in its store (ClickHouse keeps "twins") picks
+	// the ones its sink sees every event of; it may be nil.
+	Views map[string]*view.Spec
+	// Log receives the sink's own logs; nil discards them.
+	Log *slog.Logger
 }
 
 // Observer learns of what a sink did to records that it still wrote.

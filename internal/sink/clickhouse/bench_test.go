@@ -6,14 +6,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/sink"
+	"github.com/weir-dev/weir/internal/view"
 )
 
 // BenchmarkWrite measures Write into the events table with 10,000-row
-// batches of ~300-byte events (reported as rows/s). Run it once with
-// -benchtime 20x: each iteration is one batch.
+// batches of ~300-byte events (reported as rows/s), alone and with the twin
+// of one view. Run it once with -benchtime 20x: each iteration is one batch.
 func BenchmarkWrite(b *testing.B) {
-	h := NewHarness(b, nil)
+	views := map[string]map[string]*config.View{
+		"events": nil,
+		"count-view": {"per-minute": {Kind: config.ViewCount, Types: []string{"order.*"},
+			By: []string{"type", "/customer/id"}, Sum: "/total"}},
+		"latest-view": {"orders": {Kind: config.ViewLatest, Types: []string{"order.*"}, Key: "/order_id",
+			Fields: map[string]string{"total": "/total", "currency": "/currency"}}},
+	}
+	for _, name := range []string{"events", "count-view", "latest-view"} {
+		b.Run(name, func(b *testing.B) {
+			var specs map[string]*view.Spec
+			if views[name] != nil {
+				specs = compile(b, views[name])
+			}
+			benchmarkWrite(b, specs)
+		})
+	}
+}
+
+func benchmarkWrite(b *testing.B, views map[string]*view.Spec) {
+	h := newViewsHarness(b, nil, views)
 	start(b, h.Sink)
 	const rows = 10000
 	batch := make([]sink.Record, rows)
@@ -23,6 +44,7 @@ func BenchmarkWrite(b *testing.B) {
 		r.Event.Subject = fmt.Sprintf("orders/%d", i)
 		r.Event.Extensions = map[string]any{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 		r.Event.Time = r.Event.Time.Add(time.Duration(i) * time.Millisecond)
+		r.Seq = uint64(i + 1)
 		batch[i] = r
 	}
 	b.SetBytes(int64(rows * len(batch[0].Raw)))

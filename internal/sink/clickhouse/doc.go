@@ -8,6 +8,10 @@
 // *MigrationError that says what to do, because weir never drops or rewrites
 // a column that may hold data.
 //
+// The sink also keeps the twins of the views it sees every event of (see
+// twin.go and docs/analytics.md, "Views in SQL"): tables and ClickHouse
+// views that hold in SQL what the views hold on the bus.
+//
 // The package keeps to what ClickHouse 18.16 (Debian's server) and current
 // servers both have: no DateTime64 (the milliseconds of an event's time go to
 // their own column), no ADD COLUMN IF NOT EXISTS (system.columns is read

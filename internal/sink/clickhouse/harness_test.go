@@ -16,6 +16,7 @@ import (
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/event"
 	"github.com/weir-dev/weir/internal/sink"
+	"github.com/weir-dev/weir/internal/view"
 	"github.com/weir-dev/weir/internal/weirtest"
 )
 
@@ -45,13 +46,20 @@ type Harness struct {
 // default table only.
 func NewHarness(t testing.TB, spec *config.Sink) *Harness {
 	t.Helper()
+	return newViewsHarness(t, spec, nil)
+}
+
+// newViewsHarness is NewHarness with the server's compiled views, whose
+// twins the sink keeps when it covers them.
+func newViewsHarness(t testing.TB, spec *config.Sink, views map[string]*view.Spec) *Harness {
+	t.Helper()
 	srv := weirtest.StartClickHouse(t)
 	if spec == nil {
 		spec = &config.Sink{Types: []string{">"}, ClickHouse: &config.ClickHouseSink{}}
 	}
 	spec.ClickHouse.Addr = srv.NativeAddr
 	obs := &countingObserver{}
-	s, err := New(spec, sink.Deps{Name: "analytics", Observer: obs})
+	s, err := New(spec, sink.Deps{Name: "analytics", Observer: obs, Views: views})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Stop(context.Background()) })
 	h := &Harness{Sink: s, Server: srv, Observer: obs, Break: srv.Stop, Mend: srv.Start}

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"regexp"
 	"slices"
@@ -72,6 +73,11 @@ func New(spec *config.Sink, deps sink.Deps) (*Sink, error) {
 		password: c.Password,
 		batching: sink.Batching{MaxRows: DefaultMaxRows, MaxWait: DefaultMaxWait},
 		byType:   map[string][]*typedTable{},
+		twins:    twinsOf(spec, deps.Views),
+		log:      deps.Log,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	addr, err := normalAddr(c.Addr)
 	if err != nil {
@@ -83,6 +89,9 @@ func New(spec *config.Sink, deps sink.Deps) (*Sink, error) {
 	}
 	if !identifier.MatchString(s.events) {
 		return nil, field.Errorf("clickhouse.table", "%q is not a plain name: use letters, digits and _ (at most 64), not starting with a digit", s.events)
+	}
+	if v := s.twinNamed(s.events); v != "" {
+		return nil, field.Errorf("clickhouse.table", "%q is where the sink keeps the ClickHouse twin of view %s; name the events table otherwise", s.events, v)
 	}
 	switch n := c.Batch.MaxRows; {
 	case n < 0 || n > MaxRowsLimit:
@@ -109,10 +118,24 @@ func New(spec *config.Sink, deps sink.Deps) (*Sink, error) {
 		if err != nil {
 			return nil, err.Prefix("clickhouse.tables")
 		}
+		if v := s.twinNamed(name); v != "" {
+			return nil, field.Errorf("clickhouse.tables."+name, "is where the sink keeps the ClickHouse twin of view %s; give the per-type table another name", v)
+		}
 		s.tables = append(s.tables, t)
 		s.byType[t.eventType] = append(s.byType[t.eventType], t)
 	}
 	return s, nil
+}
+
+// twinNamed is the view whose twin has a table or view called name, or "".
+func (s *Sink) twinNamed(name string) string {
+	for _, t := range s.twins {
+		reader, _, _ := t.readerDef()
+		if name == t.table || name == t.rowsTable() || name == reader {
+			return t.spec.Name
+		}
+	}
+	return ""
 }
 
 func or(v, def string) string {

@@ -56,15 +56,24 @@ var eventColumns = []column{
 type tableDef struct {
 	name    string   // table name, without database
 	cols    []column // in insert order
+	engine  string   // the ENGINE clause before ORDER BY
 	orderBy string
 	// strict refuses ordinary columns that cols does not name: a per-type
 	// table's columns are all the config's, so one it lacks was removed from
 	// the config. The events table may carry the analysts' own columns.
 	strict bool
+	// twin is the view whose twin the table holds, or nil. A twin's columns
+	// are the view's definition: one missing is refused rather than added,
+	// since its place in the sorting key and the materialized view's
+	// GROUP BY cannot be added.
+	twin *twin
 }
 
+// mergeTree is the engine of the events table and of per-type tables.
+const mergeTree = "ReplacingMergeTree PARTITION BY toYYYYMM(time)"
+
 func (s *Sink) eventsDef() tableDef {
-	return tableDef{name: s.events, cols: eventColumns, orderBy: "type, time, id"}
+	return tableDef{name: s.events, cols: eventColumns, engine: mergeTree, orderBy: "type, time, id"}
 }
 
 func (t *typedTable) def() tableDef {
@@ -72,12 +81,12 @@ func (t *typedTable) def() tableDef {
 	for _, c := range t.cols {
 		cols = append(cols, column{c.name, c.typ.String()})
 	}
-	return tableDef{name: t.name, cols: cols, orderBy: "time, id", strict: true}
+	return tableDef{name: t.name, cols: cols, engine: mergeTree, orderBy: "time, id", strict: true}
 }
 
-// ensureSchema creates the database and the tables, and adds missing
-// columns. It checks every table before it alters any, so a refused
-// migration changes nothing.
+// ensureSchema creates the database, the tables and the twins of views,
+// and adds missing columns. It checks everything before it alters anything,
+// so a refused migration changes nothing.
 func (s *Sink) ensureSchema(ctx context.Context, conn driver.Conn) error {
 	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quote(s.database)); err != nil {
 		return fmt.Errorf("clickhouse: create database %s: %w", s.database, err)
@@ -86,12 +95,16 @@ func (s *Sink) ensureSchema(ctx context.Context, conn driver.Conn) error {
 	for _, t := range s.tables {
 		defs = append(defs, t.def())
 	}
+	for _, t := range s.twins {
+		defs = append(defs, t.def())
+	}
 	type plan struct {
 		def     tableDef
 		create  bool
 		missing []column
 	}
 	plans := make([]plan, 0, len(defs))
+	created := map[string]bool{}
 	var refused []error
 	for _, d := range defs {
 		p := plan{def: d}
@@ -101,12 +114,25 @@ func (s *Sink) ensureSchema(ctx context.Context, conn driver.Conn) error {
 		}
 		if engine == "" {
 			p.create = true
+			created[d.name] = true
 		} else {
 			var errs []error
 			p.missing, errs = s.compare(d, have, engine)
 			refused = append(refused, errs...)
 		}
 		plans = append(plans, p)
+	}
+	// What analysts read of a twin, once its table is there.
+	var readers []string
+	for _, t := range s.twins {
+		create, errs, err := s.checkReader(ctx, conn, t)
+		if err != nil {
+			return err
+		}
+		refused = append(refused, errs...)
+		if create {
+			readers = append(readers, s.createReader(t, !created[t.rowsTable()]))
+		}
 	}
 	if len(refused) > 0 {
 		return errors.Join(refused...)
@@ -123,6 +149,11 @@ func (s *Sink) ensureSchema(ctx context.Context, conn driver.Conn) error {
 			if err := conn.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("clickhouse: add column %s to %s: %w", c.name, s.qualified(p.def.name), err)
 			}
+		}
+	}
+	for _, stmt := range readers {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("clickhouse: create a view's twin: %w", err)
 		}
 	}
 	return nil
@@ -170,6 +201,9 @@ func (s *Sink) describe(ctx context.Context, conn driver.Conn, table string) (ma
 // compare returns the columns to add and the changes it refuses.
 func (s *Sink) compare(d tableDef, have map[string]existing, engine string) (missing []column, refused []error) {
 	table := s.qualified(d.name)
+	if d.twin != nil {
+		return nil, s.compareTwin(d, have, engine)
+	}
 	if !strings.HasSuffix(engine, "ReplacingMergeTree") {
 		refused = append(refused, &MigrationError{Table: table, Reason: fmt.Sprintf(
 			"the table's engine is %s, but weir writes an event again after a crash or a replay and relies on a ReplacingMergeTree to keep one copy; "+
@@ -218,7 +252,7 @@ func (s *Sink) createTable(d tableDef) string {
 		}
 		b.WriteString(quote(c.name) + " " + c.typ)
 	}
-	b.WriteString(") ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(time) ORDER BY (" + d.orderBy + ")")
+	b.WriteString(") ENGINE = " + d.engine + " ORDER BY (" + d.orderBy + ")")
 	return b.String()
 }
 
@@ -238,6 +272,6 @@ func (s *Sink) qualified(table string) string { return s.database + "." + table 
 // quoted is `database`.`table`, for statements.
 func (s *Sink) quoted(table string) string { return quote(s.database) + "." + quote(table) }
 
-// quote backquotes a name. Names are checked against identifier first, so
-// none holds a backquote.
+// quote backquotes a name. Names are checked against identifier first, or
+// are view names (letters, digits, - and _), so none holds a backquote.
 func quote(name string) string { return "`" + name + "`" }

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,12 @@ type Sink struct {
 	batching sink.Batching
 	tables   []*typedTable
 	byType   map[string][]*typedTable
+	// twins are the views whose copies the sink keeps (see twin.go).
+	twins []*twin
+	log   *slog.Logger
+	// logged is set once the twins were logged, at the first Start that
+	// succeeded.
+	logged bool
 
 	mu      sync.Mutex
 	conn    driver.Conn
@@ -77,7 +84,24 @@ func (s *Sink) Start(ctx context.Context) error {
 		return err
 	}
 	s.stale.Store(false)
+	s.logTwins(ctx)
 	return nil
+}
+
+// logTwins says, once, which views the sink keeps twins of.
+func (s *Sink) logTwins(ctx context.Context) {
+	s.mu.Lock()
+	done := s.logged
+	s.logged = true
+	s.mu.Unlock()
+	if done || len(s.twins) == 0 {
+		return
+	}
+	names := make([]string, len(s.twins))
+	for i, t := range s.twins {
+		names[i] = t.spec.Name
+	}
+	s.log.InfoContext(ctx, "the sink keeps the ClickHouse twins of views", slog.String("database", s.database), slog.Any("views", names))
 }
 
 // open returns the connection pool, opening it on the first Start. The pool

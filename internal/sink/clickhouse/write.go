@@ -14,7 +14,8 @@ import (
 )
 
 // Write inserts the batch into the events table, then the records of each
-// per-type table's type into that table, one insert per table. An insert
+// per-type table's type into that table, then what the batch contributes to
+// each view's twin, one insert per table. An insert
 // that fails leaves the tables it already wrote: the Runner writes the whole
 // batch again, and the ReplacingMergeTree keeps one copy of each row.
 func (s *Sink) Write(ctx context.Context, batch []sink.Record) error {
@@ -36,6 +37,11 @@ func (s *Sink) Write(ctx context.Context, batch []sink.Record) error {
 	}
 	for _, t := range s.tables {
 		if err := s.writeTyped(ctx, conn, t, batch); err != nil {
+			return err
+		}
+	}
+	for _, t := range s.twins {
+		if err := s.writeTwin(ctx, conn, t, batch); err != nil {
 			return err
 		}
 	}
