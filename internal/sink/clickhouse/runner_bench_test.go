@@ -18,7 +18,7 @@ import (
 )
 
 // BenchmarkSinkClickHouse measures a ClickHouse sink draining the bus into
-// the default table: b.N events of ~300 bytes over three types are stored on
+// the default table: b.N events of ~320 bytes over three types are stored on
 // an embedded bus first, then a sink.Runner (batches of 10,000 rows or 1 s)
 // reads them from the start, and the clock stops when its consumer has
 // nothing pending and nothing unacknowledged. The figure is events/s, from
@@ -95,9 +95,10 @@ func benchBus(b *testing.B) (*bus.Bus, *deadletter.Store) {
 // benchTypes are the preloaded events' types, taken in turn.
 var benchTypes = []string{"order.created", "order.paid", "shipment.sent"}
 
-// preload stores n CloudEvents of ~300 bytes on the bus as ingress does
-// (subject events.<type>, id and type headers), asynchronously, and waits
-// for every ack.
+// preload stores n CloudEvents of ~320 bytes, shaped as webhook ingress
+// stores them (a ULID-long id, time, traceparent, JSON data), on the bus as
+// ingress does (subject events.<type>, id and type headers),
+// asynchronously, and waits for every ack.
 func preload(b *testing.B, bs *bus.Bus, n int) {
 	js := bs.JetStream()
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -106,11 +107,11 @@ func preload(b *testing.B, bs *bus.Bus, n int) {
 		id := fmt.Sprintf("01J%023d", i)
 		raw, err := json.Marshal(map[string]any{
 			"specversion": "1.0", "id": id, "source": "/apps/shop", "type": typ,
-			"subject": fmt.Sprintf("orders/%d", i), "time": base.Add(time.Duration(i) * time.Millisecond),
+			"time":            base.Add(time.Duration(i) * time.Millisecond),
 			"datacontenttype": "application/json",
 			"traceparent":     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-			"data": json.RawMessage(fmt.Sprintf(`{"order_id":"o-%d","customer":{"id":"c-%d"},"total":%d.99,"currency":"EUR","items":[{"sku":"SKU-%d","qty":%d}]}`,
-				i, i%977, i%500, i%100, i%5+1)),
+			"data": json.RawMessage(fmt.Sprintf(`{"order_id":"o-%d","customer":"c-%d","total":%d.99,"items":%d}`,
+				i, i%977, i%500, i%5+1)),
 		})
 		if err != nil {
 			b.Fatal(err)
