@@ -16,6 +16,10 @@ import (
 	"github.com/weir-dev/weir/internal/event"
 )
 
+// fillSlice is the longest fetch while a batch fills: how long Stop may
+// wait for the batch in hand to stop growing.
+const fillSlice = 100 * time.Millisecond
+
 // pending is one event in hand: its bus message and its record.
 type pending struct {
 	msg jetstream.Msg
@@ -30,27 +34,29 @@ func (r *Runner) fill() []pending {
 	var batch []pending
 	var deadline time.Time
 	for len(batch) < r.batch.MaxRows && r.soft.Err() == nil {
-		// An empty batch asks for one event, so that the first to come
-		// starts the batch's clock at once; then for the rest, until the
-		// clock runs out.
-		n, wait := 1, idlePoll
-		if len(batch) > 0 {
-			n, wait = r.batch.MaxRows-len(batch), time.Until(deadline)
+		var msgs jetstream.MessageBatch
+		var err error
+		cancel := func() {}
+		if len(batch) == 0 {
+			// An empty batch asks for one event, so that the first to come
+			// starts the batch's clock at once. Stop ends this wait.
+			var ctx context.Context
+			ctx, cancel = context.WithTimeout(r.soft, idlePoll)
+			msgs, err = r.cons.Fetch(1, jetstream.FetchContext(ctx))
+		} else {
+			// Then the rest, until the clock runs out, in slices of at
+			// most fillSlice. The bus ends each of these fetches itself,
+			// after the last event it sent: a fetch ended by the client's
+			// clock drops the events on their way, which the bus then
+			// holds back until AckWait.
+			wait := min(time.Until(deadline), fillSlice)
 			if wait < time.Millisecond {
 				break
 			}
+			msgs, err = r.cons.Fetch(r.batch.MaxRows-len(batch), jetstream.FetchMaxWait(wait))
 		}
-		ctx, cancel := context.WithTimeout(r.soft, wait)
-		msgs, err := r.cons.Fetch(n, jetstream.FetchContext(ctx))
 		if err == nil {
-			for msg := range msgs.Messages() {
-				if p, ok := r.admit(msg); ok {
-					if len(batch) == 0 {
-						deadline = time.Now().Add(r.batch.MaxWait)
-					}
-					batch = append(batch, p)
-				}
-			}
+			r.take(msgs, &batch, &deadline)
 			err = msgs.Error()
 		}
 		cancel()
@@ -61,6 +67,21 @@ func (r *Runner) fill() []pending {
 		}
 	}
 	return batch
+}
+
+// take adds a fetch's events to batch until the fetch ends; the first
+// event starts the batch's clock. Stop ends an idle fetch at once (its
+// context) and a filling one within fillSlice; take still reads it to its
+// end, so that no event is left with a fetch nobody reads.
+func (r *Runner) take(msgs jetstream.MessageBatch, batch *[]pending, deadline *time.Time) {
+	for msg := range msgs.Messages() {
+		if p, ok := r.admit(msg); ok {
+			if len(*batch) == 0 {
+				*deadline = time.Now().Add(r.batch.MaxWait)
+			}
+			*batch = append(*batch, p)
+		}
+	}
 }
 
 // admit turns a message into a record the batch takes, or settles it
@@ -93,14 +114,9 @@ func (r *Runner) admit(msg jetstream.Msg) (pending, bool) {
 // write writes batch, retrying a transient failure with backoff until it
 // succeeds or ctx ends, and splitting a refused batch in halves until the
 // refused records stand alone; those become dead letters. Each event is
-// acknowledged once it is stored or dead-lettered, never before.
+// acknowledged once it is stored or dead-lettered, never before. The
+// caller tells the bus the batch is at work meanwhile (holding).
 func (r *Runner) write(ctx context.Context, batch []pending) {
-	release := r.holding(ctx, batch)
-	defer release()
-	r.writeSplit(ctx, batch)
-}
-
-func (r *Runner) writeSplit(ctx context.Context, batch []pending) {
 	recs := make([]Record, len(batch))
 	for i, p := range batch {
 		recs[i] = p.rec
@@ -124,8 +140,8 @@ func (r *Runner) writeSplit(ctx context.Context, batch []pending) {
 				return
 			}
 			half := len(batch) / 2
-			r.writeSplit(ctx, batch[:half])
-			r.writeSplit(ctx, batch[half:])
+			r.write(ctx, batch[:half])
+			r.write(ctx, batch[half:])
 			return
 		}
 		r.cfg.Progress.failed(err)

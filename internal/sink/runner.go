@@ -74,7 +74,8 @@ type RunnerConfig struct {
 //
 // At-least-once: the events of a batch are acknowledged only after the
 // sink's Write returned nil. A crash between the two hands the batch again
-// (after AckWait), which the Sink contract makes harmless.
+// (after AckWait), which the Sink contract makes harmless. One batch fills
+// while the one before it is written; they are written in order.
 type Runner struct {
 	cfg     RunnerConfig
 	js      jetstream.JetStream
@@ -188,11 +189,12 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops reading, writes the batch in hand (retrying while ctx lets
-// it), stops the sink and waits for all of it. If ctx ends first, whatever
-// is in hand is abandoned unacknowledged (the bus hands it out again after
-// AckWait) and Stop returns ctx's error; a ctx already ended is thus a hard
-// stop that writes nothing more. Stop is safe to call twice, and before Start.
+// Stop stops reading, writes the batches in hand (the one being written
+// and the one filled behind it, retrying while ctx lets it), stops the sink
+// and waits for all of it. If ctx ends first, whatever is in hand is
+// abandoned unacknowledged (the bus hands it out again after AckWait) and
+// Stop returns ctx's error; a ctx already ended is thus a hard stop that
+// writes nothing more. Stop is safe to call twice, and before Start.
 func (r *Runner) Stop(ctx context.Context) error {
 	r.mu.Lock()
 	r.stopped = true
@@ -242,15 +244,44 @@ func (r *Runner) run() {
 			r.log.Warn("the sink did not stop cleanly", slog.Any("error", err))
 		}
 	}()
+	// One batch is written while the next one fills, so that reading the
+	// bus and the store's insert overlap. The channel holds nothing: at
+	// most one batch is being written and one waits for it, which the
+	// consumer's MaxAckPending (two batches) leaves room for.
+	batches := make(chan held)
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for h := range batches {
+			r.write(r.hard, h.batch)
+			h.release()
+		}
+	})
+	defer writer.Wait()
+	defer close(batches)
 	for {
 		batch := r.fill()
 		if len(batch) > 0 {
-			r.write(r.hard, batch)
+			// The bus is told the batch is at work from now on, while it
+			// waits for the writer too.
+			h := held{batch: batch, release: r.holding(r.hard, batch)}
+			select {
+			case batches <- h:
+			case <-r.hard.Done():
+				h.release() // killed: nothing more is written
+				return
+			}
 		}
 		if r.soft.Err() != nil {
 			return
 		}
 	}
+}
+
+// held is a filled batch on its way to the writer, and what stops telling
+// the bus it is at work.
+type held struct {
+	batch   []pending
+	release func()
 }
 
 // startSink calls the sink's Start until it succeeds (true) or the runner
