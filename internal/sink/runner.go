@@ -298,7 +298,7 @@ func (r *Runner) startSink() bool {
 		}
 		r.cfg.Progress.failed(err)
 		d := r.backoff.Delay(attempt, nil)
-		r.log.Warn("the sink's store cannot be reached; trying again", slog.Any("error", err), slog.Duration("retry_in", d))
+		r.log.Warn("the sink cannot start; trying again", slog.Any("error", err), slog.Duration("retry_in", d))
 		if !sleep(r.soft, d) {
 			return false
 		}
