@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,35 +16,6 @@ import (
 
 	"github.com/weir-dev/weir/internal/weirtest"
 )
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startWeir runs `weir serve` and waits until it is ready.
-func startWeir(t *testing.T, bin, cfg, addr string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--config", cfg)
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return cmd
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "weir did not become ready")
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // TestKillDuringDeliveryLosesNothing kills weir with SIGKILL while it takes
 // webhooks and delivers them, restarts it, and checks that every event that got
@@ -73,7 +40,7 @@ func TestKillDuringDeliveryLosesNothing(t *testing.T) {
 	defer app.Close()
 
 	dir := t.TempDir()
-	addr := freePort(t)
+	addr := weirtest.FreeAddr(t)
 	cfg := filepath.Join(dir, "weir.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
 data_dir: %s
@@ -104,17 +71,16 @@ subscriptions:
 	}
 	n := 0
 	for round := range 3 {
-		cmd := startWeir(t, bin, cfg, addr)
+		w := weirtest.Serve(t, bin, cfg, addr, os.Stderr)
 		for range 150 {
 			require.True(t, send(n))
 			n++
 		}
 		// Kill while deliveries are still going on.
-		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-		_, _ = cmd.Process.Wait()
+		w.Kill()
 		t.Logf("round %d: killed with %d events acked so far", round, len(acked))
 	}
-	startWeir(t, bin, cfg, addr)
+	weirtest.Serve(t, bin, cfg, addr, os.Stderr)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		mu.Lock()

@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,49 +19,6 @@ import (
 
 func TestMain(m *testing.M) { weirtest.Main(m) }
 
-// weirProcess is the weir binary run on a configuration, killed with -9.
-type weirProcess struct {
-	t    *testing.T
-	bin  string
-	conf string
-	addr string
-	log  *os.File
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (p *weirProcess) start() {
-	p.t.Helper()
-	cmd := exec.Command(p.bin, "serve", "--config", p.conf)
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	require.NoError(p.t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	p.cmd, p.done = cmd, done
-	weirtest.Eventually(p.t, time.Minute, func() error {
-		select {
-		case <-done:
-			return fmt.Errorf("weir exited at start")
-		default:
-		}
-		resp, err := http.Get("http://" + p.addr + "/readyz")
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	})
-}
-
-func (p *weirProcess) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
 // A kill -9 of weir while it loads ClickHouse, three times, while events keep
 // arriving: nothing accepted is lost, and after FINAL nothing is doubled.
 func TestClickHouseSinkSurvivesKill9(t *testing.T) {
@@ -72,7 +26,7 @@ func TestClickHouseSinkSurvivesKill9(t *testing.T) {
 	bin := weirtest.BuildWeir(t)
 	ch := weirtest.StartClickHouse(t)
 	dir := t.TempDir()
-	addr := freeLoopback(t)
+	addr := weirtest.FreeAddr(t)
 	conf := fmt.Sprintf(`data_dir: %q
 server: {addr: %q}
 log: {level: warn}
@@ -93,8 +47,7 @@ sinks:
 			t.Logf("weir's log:\n%s", b)
 		}
 	})
-	p := &weirProcess{t: t, bin: bin, conf: path, addr: addr, log: logf}
-	p.start()
+	p := weirtest.Serve(t, bin, path, addr, logf)
 
 	// The publisher: batches of 200 until stopped; a batch refused or cut off
 	// by a kill is sent again until accepted (ingress de-duplicates by id).
@@ -154,8 +107,8 @@ sinks:
 	for round := 1; round <= 3; round++ {
 		floor := rows()
 		weirtest.EventuallyTrue(t, time.Minute, func() bool { return rows() > floor+1000 }, "the sink loads nothing")
-		p.kill()
-		p.start()
+		p.Kill()
+		p.Start()
 	}
 	weirtest.EventuallyTrue(t, time.Minute, func() bool { return rows() > 0 }, "nothing loaded after the last restart")
 	close(stop)
@@ -175,13 +128,5 @@ sinks:
 		}
 		return nil
 	})
-	p.kill()
-}
-
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
+	p.Kill()
 }
