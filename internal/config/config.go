@@ -46,6 +46,9 @@ type Config struct {
 	// Views are read models kept up to date from the bus, keyed by name.
 	Views map[string]*View `yaml:"views"`
 
+	// CDC sources turn row changes of databases into events, keyed by name.
+	CDC map[string]*CDC `yaml:"cdc"`
+
 	// Policy holds rules for every event (contracts required, invalid events).
 	Policy Policy `yaml:"policy"`
 
