@@ -1,0 +1,519 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/weir-dev/weir/internal/cdc"
+)
+
+// statusEvery is how often the reader tells the server the confirmed
+// position when it has moved; standbyEvery when it has not.
+const (
+	statusEvery  = time.Second
+	standbyEvery = 10 * time.Second
+)
+
+// run reads the snapshot if one is due, then streams, reconnecting with
+// backoff after a failure, until ctx ends.
+func (r *Reader) run(ctx context.Context, repl *pgconn.PgConn, snap snapshotPlan) {
+	defer close(r.done)
+	if snap.name != "" || snap.state != nil {
+		r.setState("snapshot")
+		for {
+			err := r.snapshot(ctx, snap)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				_ = repl.Close(context.Background())
+				return
+			}
+			r.fail(err)
+			// The exported snapshot ended with the error: go on with fresh
+			// reads from the saved progress.
+			snap.name = ""
+			st, lerr := r.loadSnapshot(ctx)
+			if lerr == nil && st != nil {
+				snap.state = st
+			}
+			if !sleep(ctx, 2*time.Second) {
+				_ = repl.Close(context.Background())
+				return
+			}
+		}
+	}
+	backoff := 100 * time.Millisecond
+	s := &streamer{r: r, rels: map[uint32]*relation{}, shapes: map[string]*cdc.Table{}}
+	for {
+		if repl == nil {
+			c, err := r.connectReplication(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.fail(err)
+				if !sleep(ctx, backoff) {
+					return
+				}
+				backoff = min(backoff*2, 30*time.Second)
+				continue
+			}
+			repl = c
+		}
+		r.setState("streaming")
+		start := time.Now()
+		err := s.stream(ctx, repl)
+		_ = repl.Close(context.Background())
+		repl = nil
+		if ctx.Err() != nil {
+			return
+		}
+		r.fail(err)
+		if time.Since(start) > time.Minute {
+			backoff = 100 * time.Millisecond
+		}
+		if !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+func (r *Reader) fail(err error) {
+	r.log.Warn("postgres cdc failed; retrying", "err", err)
+	r.setError(err)
+	r.setState("failing")
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// streamer is the state of the stream across reconnections.
+type streamer struct {
+	r      *Reader
+	rels   map[uint32]*relation
+	shapes map[string]*cdc.Table // the shape last told to the emitter, per table
+
+	// lastEnd is the end LSN of the last transaction handed on whole;
+	// lastWithChanges that of the last one that carried changes.
+	lastEnd, lastWithChanges pglogrepl.LSN
+	// sent is the flush position last reported, sentAt when.
+	sent   pglogrepl.LSN
+	sentAt time.Time
+	// walEnd is the server's sent position from its last keepalive.
+	walEnd   pglogrepl.LSN
+	lastData time.Time
+
+	inTx    bool
+	skipTx  bool
+	txXid   uint32
+	txLSN   pglogrepl.LSN
+	txTime  time.Time
+	txIndex int
+	held    *cdc.Change // the transaction's latest change, emitted once the next one (or the commit) comes
+	anyInTx bool
+	locked  bool // emitMu is held for the open transaction
+}
+
+// stream starts replication from the slot's confirmed position and hands
+// on changes until an error or ctx's end.
+func (s *streamer) stream(ctx context.Context, conn *pgconn.PgConn) error {
+	r := s.r
+	s.inTx, s.held = false, nil
+	defer func() {
+		if s.locked {
+			r.emitMu.Unlock()
+			s.locked = false
+		}
+	}()
+	err := pglogrepl.StartReplication(ctx, conn, r.slot, 0, pglogrepl.StartReplicationOptions{
+		Mode:       pglogrepl.LogicalReplication,
+		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(r.publication)},
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: start replication: %w", err)
+	}
+	r.log.Info("streaming", "slot", r.slot, "confirmed", pglogrepl.LSN(r.confirmed.Load()))
+	s.sentAt, s.lastData = time.Time{}, time.Now()
+	nc := conn.Conn()
+	bg := context.Background() // no context watcher: deadlines are set on the socket
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.tick(ctx, conn, false); err != nil {
+			return err
+		}
+		_ = nc.SetReadDeadline(time.Now().Add(statusEvery))
+		for {
+			msg, err := conn.ReceiveMessage(bg)
+			if err != nil {
+				var ne net.Error
+				if pgconn.Timeout(err) || (errors.As(err, &ne) && ne.Timeout()) {
+					break
+				}
+				return fmt.Errorf("postgres: receive: %w", err)
+			}
+			switch m := msg.(type) {
+			case *pgproto3.CopyData:
+				if err := s.copyData(ctx, conn, m.Data); err != nil {
+					return err
+				}
+			case *pgproto3.ErrorResponse:
+				return fmt.Errorf("postgres: %w", pgconn.ErrorResponseToPgError(m))
+			case *pgproto3.CopyDone:
+				return errors.New("postgres: the server ended replication")
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if time.Since(s.sentAt) > statusEvery {
+				break
+			}
+		}
+		_ = nc.SetReadDeadline(time.Time{})
+	}
+}
+
+// tick sends a status update when the flush position moved (at most every
+// statusEvery), at least every standbyEvery, or when asked; when the
+// source has been idle for the heartbeat, it asks the server for a
+// keepalive, whose position moves the slot on (see flushPosition).
+func (s *streamer) tick(ctx context.Context, conn *pgconn.PgConn, asked bool) error {
+	flush := s.flushPosition()
+	idle := time.Since(s.lastData) >= s.r.heartbeat
+	due := asked || time.Since(s.sentAt) >= standbyEvery || (flush != s.sent && time.Since(s.sentAt) >= statusEvery) || (idle && time.Since(s.sentAt) >= s.r.heartbeat)
+	if !due {
+		return nil
+	}
+	err := pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: flush, WALFlushPosition: flush, WALApplyPosition: flush,
+		ReplyRequested: idle && !asked,
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: status update: %w", err)
+	}
+	s.sent, s.sentAt = flush, time.Now()
+	return nil
+}
+
+// flushPosition is what the slot may forget: what Confirm was given; or,
+// when every transaction with changes is confirmed and none is open, the
+// server's position from its last keepalive (nothing before it concerns
+// the reader any more: it has all been read and confirmed).
+func (s *streamer) flushPosition() pglogrepl.LSN {
+	c := pglogrepl.LSN(s.r.confirmed.Load())
+	if !s.inTx && c >= s.lastWithChanges {
+		c = max(c, s.walEnd, s.lastEnd)
+	}
+	return c
+}
+
+func (s *streamer) copyData(ctx context.Context, conn *pgconn.PgConn, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	switch data[0] {
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		k, err := pglogrepl.ParsePrimaryKeepaliveMessage(data[1:])
+		if err != nil {
+			return fmt.Errorf("postgres: keepalive: %w", err)
+		}
+		if !s.inTx {
+			s.walEnd = max(s.walEnd, k.ServerWALEnd)
+		}
+		if k.ReplyRequested {
+			return s.tick(ctx, conn, true)
+		}
+	case pglogrepl.XLogDataByteID:
+		x, err := pglogrepl.ParseXLogData(data[1:])
+		if err != nil {
+			return fmt.Errorf("postgres: xlog data: %w", err)
+		}
+		s.lastData = time.Now()
+		msg, err := pglogrepl.Parse(x.WALData)
+		if err != nil {
+			return fmt.Errorf("postgres: pgoutput: %w", err)
+		}
+		return s.message(ctx, msg)
+	}
+	return nil
+}
+
+func (s *streamer) message(ctx context.Context, msg pglogrepl.Message) error {
+	r := s.r
+	switch m := msg.(type) {
+	case *pglogrepl.RelationMessage:
+		return s.relation(ctx, m)
+	case *pglogrepl.BeginMessage:
+		s.inTx, s.held, s.txIndex, s.anyInTx = true, nil, 0, false
+		s.txXid, s.txLSN, s.txTime = m.Xid, m.FinalLSN, m.CommitTime
+		// After a reconnection the server sends again what was not
+		// confirmed; what this reader already handed on is skipped.
+		s.skipTx = m.FinalLSN < s.lastEnd
+	case *pglogrepl.CommitMessage:
+		s.inTx = false
+		if s.skipTx {
+			return nil
+		}
+		end := m.TransactionEndLSN
+		if s.held != nil {
+			s.held.EndOfTx, s.held.Position = true, end
+			if err := s.emit(ctx, s.held); err != nil {
+				return err
+			}
+			s.held = nil
+		}
+		if s.anyInTx {
+			s.lastWithChanges = end
+			r.mu.Lock()
+			r.pending = append(r.pending, txTime{end: end, commit: m.CommitTime})
+			if len(r.pending) > 4096 {
+				r.dropConfirmedLocked(pglogrepl.LSN(r.confirmed.Load()))
+			}
+			r.mu.Unlock()
+		}
+		s.lastEnd = end
+	case *pglogrepl.InsertMessage:
+		return s.change(ctx, m.RelationID, cdc.OpCreate, nil, 0, m.Tuple)
+	case *pglogrepl.UpdateMessage:
+		return s.change(ctx, m.RelationID, cdc.OpUpdate, m.OldTuple, m.OldTupleType, m.NewTuple)
+	case *pglogrepl.DeleteMessage:
+		return s.change(ctx, m.RelationID, cdc.OpDelete, m.OldTuple, m.OldTupleType, nil)
+	case *pglogrepl.TruncateMessage:
+		for _, id := range m.RelationIDs {
+			if err := s.change(ctx, id, cdc.OpTruncate, nil, 0, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// relation records a table's shape from a relation message, with not-null
+// and the primary key from the catalog.
+func (s *streamer) relation(ctx context.Context, m *pglogrepl.RelationMessage) error {
+	q := m.Namespace + "." + m.RelationName
+	ex, ok := s.r.exclude[q]
+	if !ok { // a table of the publication weir was not asked for
+		s.rels[m.RelationID] = &relation{oid: m.RelationID, schema: m.Namespace, name: m.RelationName}
+		return nil
+	}
+	_, _, cat, err := loadCatalog(ctx, s.r.db, m.Namespace, m.RelationName)
+	if err != nil && !errors.Is(err, ErrNoTable) {
+		return fmt.Errorf("postgres: catalog of %s: %w", q, err)
+	}
+	names := make([]string, len(m.Columns))
+	oids := make([]uint32, len(m.Columns))
+	keys := make([]bool, len(m.Columns))
+	for i, c := range m.Columns {
+		names[i], oids[i], keys[i] = c.Name, c.DataType, c.Flags&1 != 0
+	}
+	s.rels[m.RelationID] = buildRelation(m.RelationID, m.Namespace, m.RelationName, names, oids, keys, cat, ex)
+	return nil
+}
+
+// change builds one change and hands on the one held before it.
+func (s *streamer) change(ctx context.Context, relID uint32, op string, old *pglogrepl.TupleData, oldType uint8, tuple *pglogrepl.TupleData) error {
+	if s.skipTx {
+		s.txIndex++
+		return nil
+	}
+	rel, ok := s.rels[relID]
+	if !ok {
+		return fmt.Errorf("postgres: change of relation %d before its relation message", relID)
+	}
+	if rel.table == nil { // not captured
+		return nil
+	}
+	if !sameShape(s.shapes[rel.qualified()], rel.table) {
+		if err := s.r.emitter.TableChanged(ctx, rel.table); err != nil {
+			return err
+		}
+		s.shapes[rel.qualified()] = rel.table
+	}
+	c := &cdc.Change{
+		ID:       s.r.slot + ":" + s.txLSN.String() + ":" + strconv.Itoa(s.txIndex),
+		Table:    rel.table,
+		Time:     s.txTime,
+		Position: s.lastEnd,
+	}
+	s.txIndex++
+	var err error
+	var after, before []byte
+	var keyFrom *pglogrepl.TupleData
+	if tuple != nil {
+		if after, err = s.r.row(rel, tuple, nil, false); err != nil {
+			return err
+		}
+		keyFrom = tuple
+	}
+	if old != nil {
+		if before, err = s.r.row(rel, old, nil, oldType == pglogrepl.UpdateMessageTupleTypeKey); err != nil {
+			return err
+		}
+		if keyFrom == nil {
+			keyFrom = old
+		}
+	}
+	if tuple != nil && old != nil && oldType == pglogrepl.UpdateMessageTupleTypeOld {
+		// An unchanged TOASTed value is absent from the new tuple but
+		// present in the full old one.
+		if after, err = s.r.row(rel, tuple, old, false); err != nil {
+			return err
+		}
+	}
+	if keyFrom != nil {
+		c.Key, err = s.r.key(rel, keyFrom)
+		if err != nil {
+			return err
+		}
+	}
+	c.Value = cdc.Value{
+		Before: nullable(before), After: nullable(after), Op: op, TsMs: time.Now().UnixMilli(),
+		Source: cdc.Source{Connector: Connector, Name: s.r.name, DB: s.r.dbName, Schema: rel.schema, Table: rel.name,
+			TxID: int64(s.txXid), LSN: int64(s.txLSN), TsMs: s.txTime.UnixMilli(), Snapshot: "false"},
+	}
+	if s.held != nil {
+		if err := s.emit(ctx, s.held); err != nil {
+			return err
+		}
+	}
+	s.held, s.anyInTx = c, true
+	return nil
+}
+
+// emit hands a change on. A transaction's changes go on together: a
+// backfill's rows wait for its end (emitMu).
+func (s *streamer) emit(ctx context.Context, c *cdc.Change) error {
+	if !s.locked {
+		s.r.emitMu.Lock()
+		s.locked = true
+	}
+	if c.EndOfTx {
+		defer func() { s.r.emitMu.Unlock(); s.locked = false }()
+	}
+	if err := s.r.emitter.Emit(ctx, c); err != nil {
+		return fmt.Errorf("postgres: emit %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+func nullable(b []byte) json.RawMessage {
+	if b == nil {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+// row encodes a tuple as a JSON object of the kept columns, in table
+// order. A column the server did not send (an unchanged TOASTed value) is
+// taken from fallback when given, else it is cdc.Unavailable.
+func (r *Reader) row(rel *relation, t *pglogrepl.TupleData, fallback *pglogrepl.TupleData, keyOnly bool) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	first := true
+	for i, c := range rel.cols {
+		if c.excluded || i >= len(t.Columns) || (keyOnly && !c.key) {
+			continue
+		}
+		col := t.Columns[i]
+		if col.DataType == pglogrepl.TupleDataTypeToast && fallback != nil && i < len(fallback.Columns) && fallback.Columns[i].DataType != pglogrepl.TupleDataTypeToast {
+			col = fallback.Columns[i]
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		name, _ := json.Marshal(c.name)
+		b.Write(name)
+		b.WriteByte(':')
+		switch col.DataType {
+		case pglogrepl.TupleDataTypeNull:
+			b.WriteString("null")
+		case pglogrepl.TupleDataTypeToast:
+			b.WriteString(strconv.Quote(cdc.Unavailable))
+		case pglogrepl.TupleDataTypeText:
+			v, err := r.dec.value(c.typeOID, col.Data)
+			if err != nil {
+				return nil, fmt.Errorf("postgres: %s.%s: %w", rel.qualified(), c.name, err)
+			}
+			if err := writeJSON(&b, v); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("postgres: %s.%s: binary tuple data", rel.qualified(), c.name)
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func writeJSON(b *bytes.Buffer, v any) error {
+	switch v := v.(type) {
+	case json.RawMessage:
+		b.Write(v)
+		return nil
+	case string:
+		j, _ := json.Marshal(v)
+		b.Write(j)
+		return nil
+	case bool:
+		b.WriteString(strconv.FormatBool(v))
+		return nil
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b.Write(j)
+	return nil
+}
+
+// key is the primary key's values from a tuple.
+func (r *Reader) key(rel *relation, t *pglogrepl.TupleData) ([]any, error) {
+	out := make([]any, 0, len(rel.keyIdx))
+	for _, i := range rel.keyIdx {
+		if i >= len(t.Columns) {
+			continue
+		}
+		col := t.Columns[i]
+		if col.DataType != pglogrepl.TupleDataTypeText {
+			out = append(out, nil)
+			continue
+		}
+		v, err := r.dec.value(rel.cols[i].typeOID, col.Data)
+		if err != nil {
+			return nil, err
+		}
+		if raw, ok := v.(json.RawMessage); ok {
+			d := json.NewDecoder(bytes.NewReader(raw))
+			d.UseNumber()
+			var x any
+			if err := d.Decode(&x); err == nil {
+				v = x
+			}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
