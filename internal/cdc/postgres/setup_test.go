@@ -92,7 +92,9 @@ type env struct {
 	kv jetstream.KeyValue
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	log := weirtest.Logger(t)
 	b, err := bus.Open(context.Background(), bus.Config{StoreDir: t.TempDir(), Replicas: 1, MaxAge: time.Hour,
@@ -118,6 +120,10 @@ func (e *env) spec(snapshot string, tables ...string) *config.CDC {
 
 // start builds and starts a reader with a recorder.
 func (e *env) start(t *testing.T, spec *config.CDC, rec *recorder) *Reader {
+	return e.startTB(t, spec, rec)
+}
+
+func (e *env) startTB(t testing.TB, spec *config.CDC, rec *recorder) *Reader {
 	t.Helper()
 	r, err := New("shop", spec, rec, e.kv, weirtest.Logger(t))
 	require.NoError(t, err)

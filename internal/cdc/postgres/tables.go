@@ -63,7 +63,7 @@ type catalogColumn struct {
 func loadCatalog(ctx context.Context, db *pgxpool.Pool, schema, name string) (oid uint32, names []string, cols map[string]catalogColumn, err error) {
 	rows, err := db.Query(ctx, `
 SELECT c.oid, a.attname, t.typname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.attnotnull,
-       coalesce(array_position(i.indkey::int2[], a.attnum), 0)
+       coalesce(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0) -- int2vector counts from 0
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
