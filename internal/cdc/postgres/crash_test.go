@@ -94,3 +94,26 @@ func TestHeartbeatKeepsTheSlotMoving(t *testing.T) {
 		return nil
 	})
 }
+
+func TestStatusAndStopBeforeStart(t *testing.T) {
+	e := newEnv(t)
+	e.pg.Exec(t, "", `CREATE TABLE ev (id int PRIMARY KEY)`)
+	rec := &recorder{}
+	r, err := New("shop", e.spec("", "ev"), rec, e.kv, nil)
+	require.NoError(t, err)
+	require.NoError(t, r.Stop(context.Background())) // before start
+	rec.reader = func() *Reader { return r }
+	require.NoError(t, r.Start(context.Background()))
+	e.pg.Exec(t, "", `INSERT INTO ev VALUES (1)`)
+	rec.waitFor(t, 1)
+	st := r.Status(context.Background())
+	require.Equal(t, "postgresql", st.Connector)
+	require.Equal(t, "streaming", st.State)
+	require.GreaterOrEqual(t, st.RetainedBytes, int64(0))
+	require.Zero(t, st.LagSeconds)
+	require.NoError(t, r.Stop(context.Background()))
+	require.NoError(t, r.Stop(context.Background())) // twice
+	require.NoError(t, r.Drop(context.Background()))
+	require.Empty(t, e.pg.Exec(t, "", `SELECT 1 FROM pg_replication_slots`))
+	require.Empty(t, e.pg.Exec(t, "", `SELECT 1 FROM pg_publication`))
+}

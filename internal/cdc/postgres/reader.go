@@ -312,6 +312,13 @@ func (r *Reader) Status(ctx context.Context) cdc.Status {
 		err := db.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8 FROM pg_replication_slots WHERE slot_name = $1`, r.slot).Scan(&retained)
 		if err == nil && retained != nil {
 			s.RetainedBytes = *retained
+			limit := r.pg.MaxRetainedWAL
+			if limit <= 0 {
+				limit = 1 << 30
+			}
+			if *retained > limit {
+				r.log.Warn("the replication slot keeps more WAL than max_retained_wal", "slot", r.slot, "retained_bytes", *retained, "max_retained_wal", limit)
+			}
 		}
 	}
 	return s

@@ -318,9 +318,22 @@ func (s *streamer) relation(ctx context.Context, m *pglogrepl.RelationMessage) e
 		s.rels[m.RelationID] = &relation{oid: m.RelationID, schema: m.Namespace, name: m.RelationName}
 		return nil
 	}
-	_, _, cat, err := loadCatalog(ctx, s.r.db, m.Namespace, m.RelationName)
-	if err != nil && !errors.Is(err, ErrNoTable) {
-		return fmt.Errorf("postgres: catalog of %s: %w", q, err)
+	// The server sends a transaction once its commit is in the WAL, a
+	// moment before the commit is visible to other sessions: a catalog
+	// that misses a column of the message is read again, briefly.
+	var cat map[string]catalogColumn
+	for try := 0; ; try++ {
+		var err error
+		_, _, cat, err = loadCatalog(ctx, s.r.db, m.Namespace, m.RelationName)
+		if err != nil && !errors.Is(err, ErrNoTable) {
+			return fmt.Errorf("postgres: catalog of %s: %w", q, err)
+		}
+		if try >= 50 || catalogCovers(cat, m) {
+			break
+		}
+		if !sleep(ctx, 10*time.Millisecond) {
+			return ctx.Err()
+		}
 	}
 	names := make([]string, len(m.Columns))
 	oids := make([]uint32, len(m.Columns))
@@ -516,4 +529,15 @@ func (r *Reader) key(rel *relation, t *pglogrepl.TupleData) ([]any, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// catalogCovers reports whether the catalog has every column of the
+// relation message with its type.
+func catalogCovers(cat map[string]catalogColumn, m *pglogrepl.RelationMessage) bool {
+	for _, c := range m.Columns {
+		if cc, ok := cat[c.Name]; !ok || cc.typeOID != c.DataType {
+			return false
+		}
+	}
+	return true
 }

@@ -125,6 +125,9 @@ func TestAddedColumnCallsTableChanged(t *testing.T) {
 	require.Equal(t, "y", obj(t, cs[1].Value.After)["name"])
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
+	for _, tb := range rec.tables {
+		t.Logf("%+v", tb)
+	}
 	require.Len(t, rec.tables, 2)
 	require.Equal(t, cdc.Column{Name: "name", Type: "text", NotNull: true}, rec.tables[1].Columns[1])
 	require.Same(t, rec.tables[1], cs[1].Table)
