@@ -17,6 +17,7 @@ type column struct {
 	Binary   bool     // binary, varbinary, blob types: base64
 	JSON     bool     // MariaDB's json (longtext checked by json_valid)
 	Elems    []string // enum and set members
+	Latin1   bool     // latin1 text (MySQL's latin1 is cp1252), turned into UTF-8
 	Key      bool
 	NotNull  bool
 	Excluded bool // kept out of events
@@ -34,7 +35,7 @@ type table struct {
 // loadTable reads a table's columns from information_schema. A table that
 // does not exist gives a nil table and no error.
 func loadTable(ctx context.Context, db *sql.DB, schema, name string, exclude []string) (*table, error) {
-	rows, err := db.QueryContext(ctx, `SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.IS_NULLABLE,
+	rows, err := db.QueryContext(ctx, `SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.IS_NULLABLE, COALESCE(c.CHARACTER_SET_NAME, ''),
   COALESCE(k.ORDINAL_POSITION, 0),
   EXISTS(SELECT 1 FROM information_schema.CHECK_CONSTRAINTS cc WHERE cc.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA
     AND cc.TABLE_NAME = c.TABLE_NAME AND cc.CHECK_CLAUSE LIKE CONCAT('json\_valid(_', c.COLUMN_NAME, '_)'))
@@ -51,15 +52,16 @@ ORDER BY c.ORDINAL_POSITION`, schema, name)
 	keyOrder := map[int]int{}
 	for rows.Next() {
 		var c column
-		var colType, nullable string
+		var colType, nullable, charset string
 		var keyPos int
 		var isJSON bool
-		if err := rows.Scan(&c.Name, &c.DataType, &colType, &nullable, &keyPos, &isJSON); err != nil {
+		if err := rows.Scan(&c.Name, &c.DataType, &colType, &nullable, &charset, &keyPos, &isJSON); err != nil {
 			return nil, err
 		}
 		c.DataType = strings.ToLower(c.DataType)
 		c.Unsigned = strings.Contains(strings.ToLower(colType), "unsigned")
 		c.NotNull = nullable == "NO"
+		c.Latin1 = charset == "latin1"
 		c.JSON = isJSON || c.DataType == "json"
 		switch c.DataType {
 		case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "geometry", "point", "linestring", "polygon":
@@ -101,7 +103,7 @@ ORDER BY c.ORDINAL_POSITION`, schema, name)
 	return t, nil
 }
 
-// parseElems reads the members of enum('a','b''c') or set(...).
+// parseElems reads the members of enum('a','b”c') or set(...).
 func parseElems(colType string) []string {
 	open := strings.IndexByte(colType, '(')
 	if open < 0 || !strings.HasSuffix(colType, ")") {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/text/encoding/charmap"
 )
 
 // Column types of the binlog (enum_field_types).
@@ -262,6 +264,10 @@ func (c *column) bytesValue(v []byte) any {
 		return string(v)
 	case c.Binary:
 		return base64.StdEncoding.EncodeToString(v)
+	case c.Latin1:
+		if s, err := charmap.Windows1252.NewDecoder().Bytes(v); err == nil {
+			return string(s)
+		}
 	}
 	return string(v)
 }
