@@ -94,13 +94,33 @@ ORDER BY c.ORDINAL_POSITION`, schema, name)
 		if c.Excluded {
 			continue
 		}
-		typ := c.DataType
-		if c.JSON {
-			typ = "json"
-		}
-		t.Shape.Columns = append(t.Shape.Columns, cdc.Column{Name: c.Name, Type: typ, Key: c.Key, NotNull: c.NotNull})
+		t.Shape.Columns = append(t.Shape.Columns, shapeColumn(c))
 	}
 	return t, nil
+}
+
+func shapeColumn(c *column) cdc.Column {
+	typ := c.DataType
+	if c.JSON {
+		typ = "json"
+	}
+	return cdc.Column{Name: c.Name, Type: typ, Key: c.Key, NotNull: c.NotNull}
+}
+
+// prefix is the table with its first n columns only.
+func (t *table) prefix(n int) *table {
+	p := &table{DB: t.DB, Name: t.Name, Columns: t.Columns[:n], Shape: &cdc.Table{Schema: t.DB, Name: t.Name}}
+	for _, k := range t.Keys {
+		if k < n {
+			p.Keys = append(p.Keys, k)
+		}
+	}
+	for _, c := range p.Columns {
+		if !c.Excluded {
+			p.Shape.Columns = append(p.Shape.Columns, shapeColumn(c))
+		}
+	}
+	return p
 }
 
 // parseElems reads the members of enum('a','b”c') or set(...).

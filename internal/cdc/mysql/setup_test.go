@@ -73,7 +73,7 @@ func (e *recorder) waitN(t testing.TB, n int) []*cdc.Change {
 	t.Helper()
 	weirtest.Eventually(t, 60*time.Second, func() error {
 		if got := len(e.all()); got < n {
-			return fmt.Errorf("%d changes of %d", got, n)
+			return fmt.Errorf("%d changes of %d (reader: %+v)", got, n, e.reader.Status(context.Background()))
 		}
 		return nil
 	})

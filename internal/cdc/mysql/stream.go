@@ -411,6 +411,12 @@ func (r *Reader) tableDef(ctx context.Context, db, name string, cols int) (*tabl
 	if err != nil || t == nil {
 		return nil, err
 	}
+	if cols >= 0 && len(t.Columns) > cols {
+		// The binlog is older than a column added since: columns are added
+		// at the end (ADD COLUMN without FIRST or AFTER), so the binlog's
+		// are the first ones.
+		t = t.prefix(cols)
+	}
 	r.defs[k] = t
 	if !sameShape(r.shapes[k], t.Shape) {
 		if err := r.emitter.TableChanged(ctx, t.Shape); err != nil {
