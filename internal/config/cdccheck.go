@@ -219,4 +219,3 @@ func (c *Config) validateCDC() error {
 	}
 	return nil
 }
-
