@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
@@ -36,7 +38,8 @@ func EventType(prefix string, t *Table) (string, error) {
 
 // Subject is the event's subject for a key: the one value as text, or the
 // JSON array of several. Text that a CloudEvents string refuses (control
-// characters, invalid UTF-8) is written as a JSON string instead.
+// characters, invalid UTF-8, noncharacters) is written as a JSON string
+// instead, with those characters escaped.
 func Subject(key []any) string {
 	if len(key) == 1 {
 		if s, ok := key[0].(string); ok && plainText(s) {
@@ -45,32 +48,58 @@ func Subject(key []any) string {
 		b, err := json.Marshal(key[0])
 		if err != nil {
 			b, _ = json.Marshal(fmt.Sprint(key[0]))
-			return string(b)
 		}
 		var s string
 		if _, isString := key[0].(string); !isString && json.Unmarshal(b, &s) == nil && plainText(s) {
 			return s // a value that marshals to a JSON string, e.g. a time
 		}
-		return string(b)
+		return escapeJSON(b)
 	}
 	b, err := json.Marshal(key)
 	if err != nil {
 		b, _ = json.Marshal(fmt.Sprint(key))
 	}
-	return string(b)
+	return escapeJSON(b)
 }
 
-// plainText is true when s is valid UTF-8 without control characters.
+// refused is true for a rune a CloudEvents string may not hold.
+func refused(r rune) bool {
+	return r < 0x20 || (r >= 0x7f && r <= 0x9f) || (r >= 0xfdd0 && r <= 0xfdef) || r&0xfffe == 0xfffe
+}
+
+// plainText is true when s is valid UTF-8 without refused characters.
 func plainText(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
-		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+		if refused(r) {
 			return false
 		}
 	}
 	return true
+}
+
+// escapeJSON writes the refused characters of JSON text (which can only be
+// inside its strings) as \u escapes; the JSON means the same.
+func escapeJSON(b []byte) string {
+	s := string(b)
+	if plainText(s) {
+		return s
+	}
+	var out strings.Builder
+	for _, r := range s {
+		switch {
+		case !refused(r):
+			out.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&out, "\\u%04x\\u%04x", r1, r2)
+		default:
+			fmt.Fprintf(&out, "\\u%04x", r)
+		}
+	}
+	return out.String()
 }
 
 // DedupeKey is the message id and de-duplication record key of a change of

@@ -33,8 +33,10 @@ func TableSchema(t *Table, numeric string) []byte {
 		}
 		props[c.Name] = s
 	}
-	row := map[string]any{"type": "object", "properties": props}
-	after := map[string]any{"type": "object", "properties": props}
+	// Rows are closed objects: a row has exactly the table's columns, so an
+	// added column is a compatible new version and a dropped one is not.
+	row := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	after := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
 	if len(required) > 0 {
 		after["required"] = required
 	}
