@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-dev/weir/internal/cdc"
 	"github.com/weir-dev/weir/internal/contract"
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
@@ -47,6 +48,7 @@ type API struct {
 	sources       *ingress.Sources
 	requests      *ingress.RequestLog
 	views         *view.Manager
+	cdc           *cdc.Manager
 	corsOrigins   []string
 }
 
@@ -100,6 +102,8 @@ type Deps struct {
 	Tails *tail.Tailer
 	// Views serve /v1/views; nil hides the routes.
 	Views *view.Manager
+	// CDC runs the cdc sources; nil hides /v1/cdc.
+	CDC *cdc.Manager
 }
 
 // New builds the API.
@@ -109,7 +113,7 @@ func New(cfg Config, deps Deps) *API {
 		dedupeWindow: cfg.DedupeWindow, onInvalid: cfg.OnInvalid, contracts: cfg.Contracts, catalog: cfg.Catalog,
 		keeper: cfg.Retention, archiveStatus: cfg.ArchiveStatus, links: deps.Links, publicURL: cfg.PublicURL,
 		traffic: deps.Traffic, tails: deps.Tails,
-		sources: cfg.Sources, requests: cfg.Requests, views: deps.Views, corsOrigins: cfg.CORSOrigins}
+		sources: cfg.Sources, requests: cfg.Requests, views: deps.Views, cdc: deps.CDC, corsOrigins: cfg.CORSOrigins}
 }
 
 // Register adds the /v1/ routes to mux.
@@ -123,6 +127,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerTraffic(mux)
 	a.registerSources(mux)
 	a.registerSinks(mux)
+	a.registerCDC(mux)
 	a.registerViews(mux)
 	// Profiles show how weir spends its time; only admins may take them.
 	mux.Handle("/debug/pprof/", a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

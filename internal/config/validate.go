@@ -107,6 +107,11 @@ func (c *Config) WithDefaults() {
 			v.WithDefaults()
 		}
 	}
+	for name, s := range c.CDC {
+		if s != nil {
+			s.WithDefaults(name)
+		}
+	}
 }
 
 // Schemes are the signature schemes a source can name.
@@ -264,7 +269,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return c.validateCDC()
 }
 
 // ValidRole reports why r is not admin, publish:<pattern> or subscribe:<pattern>.

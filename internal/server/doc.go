@@ -36,7 +36,9 @@
 // HTTP listener. Each part starts after the parts it uses.
 //
 // Server.Stop stops in the reverse order: the HTTP listener (in-flight
-// requests finish, bounded by Stop's ctx), then the views, the archiver, the
+// requests finish, bounded by Stop's ctx), then the cdc sources (each
+// reader, then its publisher, whose last changes are stored and confirmed),
+// then the views, the archiver, the
 // retention keeper, delivery's manager, the sinks' manager (each sink writes
 // the batch in hand), the sources' follower, the request log (its
 // records in flight), the contract registry, and last the bus. The

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/weir-dev/weir/internal/archive"
+	"github.com/weir-dev/weir/internal/cdc"
 	"github.com/weir-dev/weir/internal/contract"
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
@@ -31,6 +32,7 @@ var (
 	_ Component = (*ingress.Sources)(nil)
 	_ Component = (*ingress.RequestLog)(nil)
 	_ Component = (*view.Manager)(nil)
+	_ Component = (*cdc.Manager)(nil)
 )
 
 // namedComponent is a component and its name in logs.
@@ -43,6 +45,9 @@ type namedComponent struct {
 // they stop (the reverse of the order they start).
 func (s *Server) components() []namedComponent {
 	var out []namedComponent
+	if s.cdc != nil {
+		out = append(out, namedComponent{"cdc", s.cdc})
+	}
 	if s.views != nil {
 		out = append(out, namedComponent{"views", s.views})
 	}

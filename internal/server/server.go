@@ -21,6 +21,9 @@ import (
 	"github.com/weir-dev/weir/internal/api"
 	"github.com/weir-dev/weir/internal/archive"
 	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/cdc"
+	"github.com/weir-dev/weir/internal/cdc/mysql"
+	"github.com/weir-dev/weir/internal/cdc/postgres"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/contract"
 	"github.com/weir-dev/weir/internal/deadletter"
@@ -54,6 +57,7 @@ type Server struct {
 	sources   *ingress.Sources
 	requests  *ingress.RequestLog
 	views     *view.Manager
+	cdc       *cdc.Manager
 	http      *http.Server
 	listener  net.Listener
 	limited   *clientLimitListener
@@ -177,6 +181,16 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.views.Start(ctx); err != nil {
 		return err
 	}
+	// Capture starts once contracts take registrations and the bus takes
+	// events; it stops first, so that its last changes are confirmed.
+	s.cdc = cdc.NewManager(s.bus, cdc.ManagerConfig{
+		Sources: cfg.CDC, Registry: cdcReaders(), Contracts: s.contracts, Metrics: cdc.NewMetrics(s.registry),
+		Log: s.log, Replicas: cfg.Bus.Replicas,
+	})
+	if err := s.cdc.Start(ctx); err != nil {
+		return err
+	}
+	s.registry.MustRegister(cdc.NewStatusCollector(s.cdc))
 
 	// In-flight requests are what a graceful shutdown waits for; operators see them.
 	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -200,7 +214,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		Contracts: s.contracts, Catalog: s.catalog, Retention: s.keeper, ArchiveStatus: s.archiveStatus(), PublicURL: publicURL,
 		CORSOrigins: cfg.Server.CORSOrigins,
 	}, api.Deps{Tokens: tokens, Publisher: pub, Delivery: s.deliv, Sinks: s.sinks, Metrics: metrics, Log: s.log, Links: links,
-		Traffic: s.traffic, Tails: s.tails, Views: s.views}).Register(apiMux)
+		Traffic: s.traffic, Tails: s.tails, Views: s.views, CDC: s.cdc}).Register(apiMux)
 	// Both muxes answer an unknown route or method with a problem
 	// (docs/errors.md). Probes and metrics are not counted in flight.
 	counted := promhttp.InstrumentHandlerInFlight(inFlight, problem.Routes(apiMux))
@@ -362,7 +376,17 @@ func Check(cfg *config.Config) error {
 	if err := sink.CheckConfig(sinkProviders(), cfg.Sinks); err != nil {
 		return err
 	}
+	if err := cdc.CheckConfig(cdcReaders(), cfg.CDC); err != nil {
+		return err
+	}
 	return view.CheckConfig(cfg.Views)
+}
+
+// cdcReaders are the kinds of database this weir can capture, registered
+// explicitly: a reader factory is one more argument here. A cdc source of
+// weir.yaml of another kind is refused by Check, naming its section.
+func cdcReaders() *cdc.Registry {
+	return cdc.NewRegistry(postgres.Factory{}, mysql.Factory{})
 }
 
 // sinkProviders are the kinds of sink this weir can run, registered

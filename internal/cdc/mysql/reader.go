@@ -198,14 +198,31 @@ func (r *Reader) Status(ctx context.Context) cdc.Status {
 // Drop deletes the saved position and snapshot progress, so that a source
 // removed from weir.yaml leaves nothing behind (MariaDB keeps no replica
 // state of its own for weir). Call it on a stopped reader.
-func (r *Reader) Drop(ctx context.Context) error {
+func (r *Reader) Drop(ctx context.Context) (removed []string, err error) {
 	for _, k := range []string{r.positionKey(), r.snapshotKey()} {
 		if err := r.kv.Purge(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return fmt.Errorf("mysql: drop %s: %w", k, err)
+			return removed, fmt.Errorf("mysql: drop %s: %w", k, err)
 		}
+		removed = append(removed, "saved "+k)
 	}
-	return nil
+	return removed, nil
 }
+
+// Factory builds MariaDB readers for the cdc registry.
+type Factory struct{}
+
+// Kind is "mysql".
+func (Factory) Kind() string { return "mysql" }
+
+// New builds a reader (see New).
+func (Factory) New(name string, spec *config.CDC, deps cdc.Deps) (cdc.Reader, error) {
+	return New(name, spec, deps.Emitter, deps.KV, deps.Log)
+}
+
+var (
+	_ cdc.ReaderFactory = Factory{}
+	_ cdc.Dropper       = (*Reader)(nil)
+)
 
 func (r *Reader) loadPosition(ctx context.Context) (*Position, error) {
 	e, err := r.kv.Get(ctx, r.positionKey())

@@ -72,8 +72,10 @@ func TestSnapshotWhileWriting(t *testing.T) {
 		return err
 	})
 	require.NoError(t, r.Stop(context.Background()))
-	require.NoError(t, r.Drop(context.Background()))
-	_, err := kv.Get(context.Background(), "shop.position")
+	removed, err := r.Drop(context.Background())
+	require.NoError(t, err)
+	require.Len(t, removed, 2)
+	_, err = kv.Get(context.Background(), "shop.position")
 	require.Error(t, err)
 }
 

@@ -113,7 +113,9 @@ func TestStatusAndStopBeforeStart(t *testing.T) {
 	require.Zero(t, st.LagSeconds)
 	require.NoError(t, r.Stop(context.Background()))
 	require.NoError(t, r.Stop(context.Background())) // twice
-	require.NoError(t, r.Drop(context.Background()))
+	removed, err := r.Drop(context.Background())
+	require.NoError(t, err)
+	require.Contains(t, removed, "replication slot "+r.slot)
 	require.Empty(t, e.pg.Exec(t, "", `SELECT 1 FROM pg_replication_slots`))
 	require.Empty(t, e.pg.Exec(t, "", `SELECT 1 FROM pg_publication`))
 }

@@ -38,9 +38,14 @@ type Factory struct{}
 func (Factory) Kind() string { return Kind }
 
 // New builds a reader (see New).
-func (Factory) New(name string, spec *config.CDC, emitter cdc.Emitter, kv jetstream.KeyValue, log *slog.Logger) (cdc.Reader, error) {
-	return New(name, spec, emitter, kv, log)
+func (Factory) New(name string, spec *config.CDC, deps cdc.Deps) (cdc.Reader, error) {
+	return New(name, spec, deps.Emitter, deps.KV, deps.Log)
 }
+
+var (
+	_ cdc.ReaderFactory = Factory{}
+	_ cdc.Dropper       = (*Reader)(nil)
+)
 
 // Reader follows one PostgreSQL database's slot. It implements cdc.Reader.
 type Reader struct {
@@ -347,23 +352,25 @@ func (r *Reader) setError(err error) {
 // Drop removes the slot (so that it pins no WAL) and the publication when
 // weir created it, and forgets the snapshot progress. The reader must be
 // stopped.
-func (r *Reader) Drop(ctx context.Context) error {
+func (r *Reader) Drop(ctx context.Context) (removed []string, err error) {
 	conn, err := pgx.Connect(ctx, r.pg.DSN)
 	if err != nil {
-		return fmt.Errorf("postgres: %w", err)
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, r.slot); err != nil {
-		return fmt.Errorf("postgres: drop slot %s: %w", r.slot, err)
+		return nil, fmt.Errorf("postgres: drop slot %s: %w", r.slot, err)
 	}
+	removed = append(removed, "replication slot "+r.slot)
 	if v, _ := r.getKV(ctx, "publication"); string(v) == "created" {
 		if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+quoteIdent(r.publication)); err != nil {
-			return fmt.Errorf("postgres: drop publication %s: %w", r.publication, err)
+			return removed, fmt.Errorf("postgres: drop publication %s: %w", r.publication, err)
 		}
+		removed = append(removed, "publication "+r.publication)
 	}
 	r.deleteKV(ctx, "publication")
 	r.deleteKV(ctx, "snapshot")
-	return nil
+	return append(removed, "saved snapshot progress"), nil
 }
 
 // kvKey is the key of one of the reader's entries in the KV bucket.

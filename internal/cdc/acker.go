@@ -1,0 +1,155 @@
+package cdc
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// ack follows the bus's acks in Emit order until Stop. A change counts as
+// stored only once it and every change before it are acked; the position of
+// the latest stored end of transaction is handed to Confirm, at most every
+// ConfirmEvery while changes keep coming and at once when none wait.
+//
+// A failed publish (the bus down, no ack in time) is retried with the same
+// message id, and so is every change after it that was already sent: the
+// stream's de-duplication drops those it had stored, and the order on the
+// bus is kept except for changes the bus stored before the one that failed
+// (a stored change cannot be taken back).
+func (p *Publisher) ack(ctx context.Context) {
+	var (
+		confirmable any  // the position to confirm next
+		dirty       bool // confirmable was not handed to Confirm yet
+		lastConfirm time.Time
+		wait        = 50 * time.Millisecond
+	)
+	confirm := func() {
+		if dirty {
+			p.cfg.Confirm(confirmable)
+			dirty, lastConfirm = false, time.Now()
+		}
+	}
+	defer confirm()
+	for {
+		head, retrying, stopping := p.head()
+		if head == nil {
+			confirm()
+			if stopping {
+				close(p.drained)
+				return
+			}
+			select {
+			case <-p.wake:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		if retrying {
+			if !p.republish() {
+				if !sleep(ctx, wait) {
+					return
+				}
+				wait = min(wait*2, 5*time.Second)
+				continue
+			}
+		}
+		var flush <-chan time.Time
+		if dirty {
+			flush = time.After(max(0, p.cfg.ConfirmEvery-time.Since(lastConfirm)))
+		}
+		stored := head.done
+		if !stored {
+			timeout := time.NewTimer(p.cfg.AckTimeout)
+			select {
+			case <-head.fut.Ok():
+				stored = true
+				wait = 50 * time.Millisecond
+			case err := <-head.fut.Err():
+				p.cfg.Log.WarnContext(ctx, "cdc: change not stored; retrying it and the changes after it", slog.String("source", p.cfg.Name), slog.String("id", head.c.ID), slog.Any("error", err))
+				p.setFailing()
+			case <-flush:
+				confirm()
+			case <-timeout.C:
+				p.cfg.Log.WarnContext(ctx, "cdc: no ack from the bus in time; retrying", slog.String("source", p.cfg.Name), slog.String("id", head.c.ID))
+				p.setFailing()
+			case <-ctx.Done():
+				timeout.Stop()
+				return
+			}
+			timeout.Stop()
+			if !stored {
+				continue
+			}
+		}
+		if !head.done {
+			p.cfg.Metrics.published(p.cfg.Name)
+			// Only after the ack: a failed publish leaves no record behind.
+			_ = p.bus.Remember(head.key, []byte(head.c.ID))
+		}
+		if head.c.EndOfTx {
+			confirmable, dirty = head.c.Position, true
+		}
+		if p.pop() == 0 || time.Since(lastConfirm) >= p.cfg.ConfirmEvery {
+			confirm()
+		}
+	}
+}
+
+// head is the oldest change waiting, whether the acker must republish from
+// it, and whether Stop began.
+func (p *Publisher) head() (*entry, bool, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) == 0 {
+		return nil, false, p.stopping
+	}
+	return p.queue[0], p.failing || (p.queue[0].fut == nil && !p.queue[0].done), p.stopping
+}
+
+// pop removes the head, frees its slot and returns how many remain.
+func (p *Publisher) pop() int {
+	p.mu.Lock()
+	p.queue[0] = nil
+	p.queue = p.queue[1:]
+	n := len(p.queue)
+	p.mu.Unlock()
+	<-p.slots
+	p.cfg.Metrics.pending(p.cfg.Name, len(p.slots))
+	return n
+}
+
+func (p *Publisher) setFailing() {
+	p.mu.Lock()
+	p.failing = true
+	p.mu.Unlock()
+}
+
+// republish sends every waiting change again, in order; false when one
+// failed at once (the bus is down), leaving the publisher failing.
+func (p *Publisher) republish() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.queue {
+		if e.done {
+			continue
+		}
+		if err := p.publish(e); err != nil {
+			p.failing = true
+			return false
+		}
+	}
+	p.failing = false
+	return true
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,50 @@
+package server
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/field"
+)
+
+// This build registers no reader: a cdc source of weir.yaml is refused by
+// Check, naming its section.
+func TestCheckRefusesACDCSourceNoReaderReads(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.CDC = map[string]*config.CDC{"shop": {Postgres: &config.PostgresCDC{DSN: "postgres://localhost/shop", Tables: map[string]*config.CDCTable{"orders": {}}}}}
+	cfg.WithDefaults()
+	var fe *field.Error
+	require.ErrorAs(t, Check(cfg), &fe)
+	require.Equal(t, "cdc.shop.postgres", fe.Path)
+
+	cfg.CDC["shop"].Postgres.DSN = ""
+	require.ErrorAs(t, Check(cfg), &fe)
+	require.Equal(t, "cdc.shop.postgres.dsn", fe.Path)
+}
+
+func TestCDCRoutesAreForAdmins(t *testing.T) {
+	t.Parallel()
+	b := start(t, testConfig(t))
+	r := do(t, sinkRequest(t, "GET", b.base+"/v1/cdc", pubSecret, ""))
+	require.Equal(t, http.StatusForbidden, r.status, string(r.raw))
+	r = do(t, sinkRequest(t, "POST", b.base+"/v1/cdc/shop/pause", pubSecret, ""))
+	require.Equal(t, http.StatusForbidden, r.status, string(r.raw))
+
+	r = do(t, sinkRequest(t, "GET", b.base+"/v1/cdc", adminSecret, ""))
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	require.JSONEq(t, `{"sources":[]}`, string(r.raw))
+	for _, path := range []string{"/v1/cdc/nope"} {
+		r = do(t, sinkRequest(t, "GET", b.base+path, adminSecret, ""))
+		require.Equal(t, http.StatusNotFound, r.status, string(r.raw))
+		require.Contains(t, string(r.raw), "unknown-cdc-source")
+	}
+	r = do(t, sinkRequest(t, "POST", b.base+"/v1/cdc/nope/backfill", adminSecret, `{"table":"public.orders"}`))
+	require.Equal(t, http.StatusNotFound, r.status, string(r.raw))
+	r = do(t, sinkRequest(t, "POST", b.base+"/v1/cdc/nope/backfill", adminSecret, `{"table":"orders; drop table x"}`))
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
+	require.Contains(t, string(r.raw), `"table"`)
+}
