@@ -270,8 +270,24 @@ func (m *Manager) loadStates(ctx context.Context) error {
 	return nil
 }
 
-// dropUndeclared deletes the consumers of sinks declared nowhere any more.
+// dropUndeclared deletes the consumers of sinks declared nowhere any more:
+// neither in weir.yaml nor in the bucket. A sink of the bucket this node
+// could not apply (a kind it lacks, a store it cannot build) is still
+// declared: other nodes may run it, and its consumer holds its position.
 func (m *Manager) dropUndeclared(ctx context.Context) error {
+	declared := map[string]bool{}
+	for name := range m.cfg.Sinks {
+		declared[name] = true
+	}
+	keys, err := m.kv.ListKeys(ctx)
+	if err != nil {
+		return bus.Unavailable("reading bucket "+Bucket, err)
+	}
+	for k := range keys.Keys() {
+		if name, ok := strings.CutPrefix(k, "spec."); ok {
+			declared[name] = true
+		}
+	}
 	names := m.bus.Events().ConsumerNames(ctx)
 	for c := range names.Name() {
 		name, ok := strings.CutPrefix(c, ConsumerPrefix)
@@ -281,7 +297,7 @@ func (m *Manager) dropUndeclared(ctx context.Context) error {
 		m.mu.Lock()
 		_, known := m.sinks[name]
 		m.mu.Unlock()
-		if !known {
+		if !known && !declared[name] {
 			if err := m.js.DeleteConsumer(ctx, bus.EventsStream, c); err == nil {
 				m.log.InfoContext(ctx, "removed the consumer of a sink no longer declared", slog.String("sink", name))
 			}
