@@ -421,6 +421,15 @@ func (m *Manager) startRunner(ctx context.Context, e *entry) error {
 		return err
 	}
 	m.mu.Lock()
+	if m.stopped {
+		// Stop took its list of runners while this one started: it would
+		// run on unowned. It is stopped here as Stop stops the others.
+		m.mu.Unlock()
+		sctx, cancel := context.WithTimeout(context.Background(), m.stopWait)
+		defer cancel()
+		_ = r.Stop(sctx)
+		return ErrStarted
+	}
 	e.runner = r
 	m.mu.Unlock()
 	return nil
