@@ -50,6 +50,10 @@ type SinkBatch struct {
 	MaxRows int `yaml:"max_rows" json:"max_rows,omitempty"`
 	// MaxWait is the longest an event waits for its batch to fill. Default 1s.
 	MaxWait Duration `yaml:"max_wait" json:"max_wait,omitempty"`
+	// MaxBytes bounds the events of one batch, in bytes: a batch is
+	// written once its events reach it (it may pass it by one event).
+	// Default 16 MiB (16777216), from 1 MiB to 256 MiB.
+	MaxBytes int `yaml:"max_bytes" json:"max_bytes,omitempty"`
 }
 
 // ClickHouseTable is a per-type table of a ClickHouse sink.

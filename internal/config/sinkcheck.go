@@ -21,6 +21,11 @@ import (
 const (
 	// MaxSinkRows is the largest batch.max_rows.
 	MaxSinkRows = 1_000_000
+	// DefaultSinkBytes is batch.max_bytes when not given; MinSinkBytes and
+	// MaxSinkBytes bound it.
+	DefaultSinkBytes = 16 << 20
+	MinSinkBytes     = 1 << 20
+	MaxSinkBytes     = 256 << 20
 	// MinSinkWait and MaxSinkWait bound batch.max_wait.
 	MinSinkWait = 10 * time.Millisecond
 	MaxSinkWait = time.Minute
@@ -67,6 +72,9 @@ func (c *ClickHouseSink) WithDefaults() {
 	}
 	if c.Batch.MaxWait == 0 {
 		c.Batch.MaxWait = Duration(time.Second)
+	}
+	if c.Batch.MaxBytes == 0 {
+		c.Batch.MaxBytes = DefaultSinkBytes
 	}
 }
 
@@ -125,6 +133,9 @@ func (c *ClickHouseSink) validate() *field.Error {
 	}
 	if w := c.Batch.MaxWait.D(); w < MinSinkWait || w > MaxSinkWait {
 		return field.Errorf("batch.max_wait", "%s is out of range %s..%s", w, MinSinkWait, MaxSinkWait)
+	}
+	if b := c.Batch.MaxBytes; b < MinSinkBytes || b > MaxSinkBytes {
+		return field.Errorf("batch.max_bytes", "%d is out of range %d..%d (1 MiB..256 MiB)", b, MinSinkBytes, MaxSinkBytes)
 	}
 	if len(c.Tables) > maxSinkTables {
 		return field.Errorf("tables", "%d tables are more than the %d one sink may have", len(c.Tables), maxSinkTables)

@@ -28,6 +28,7 @@ func TestSinkDefaults(t *testing.T) {
 	require.Equal(t, "weir_events", c.Table)
 	require.Equal(t, "default", c.User)
 	require.Equal(t, 10000, c.Batch.MaxRows)
+	require.Equal(t, DefaultSinkBytes, c.Batch.MaxBytes)
 	require.Equal(t, time.Second, c.Batch.MaxWait.D())
 	require.NoError(t, s.Validate("sinks.orders"))
 }
@@ -52,6 +53,8 @@ func TestSinkValidateNamesTheField(t *testing.T) {
 		{"table", func(s *Sink) { s.ClickHouse.Table = "1x" }, "clickhouse.table"},
 		{"rows low", func(s *Sink) { s.ClickHouse.Batch.MaxRows = -1 }, "clickhouse.batch.max_rows"},
 		{"rows high", func(s *Sink) { s.ClickHouse.Batch.MaxRows = MaxSinkRows + 1 }, "clickhouse.batch.max_rows"},
+		{"bytes low", func(s *Sink) { s.ClickHouse.Batch.MaxBytes = MinSinkBytes - 1 }, "clickhouse.batch.max_bytes"},
+		{"bytes high", func(s *Sink) { s.ClickHouse.Batch.MaxBytes = MaxSinkBytes + 1 }, "clickhouse.batch.max_bytes"},
 		{"wait low", func(s *Sink) { s.ClickHouse.Batch.MaxWait = Duration(time.Millisecond) }, "clickhouse.batch.max_wait"},
 		{"wait high", func(s *Sink) { s.ClickHouse.Batch.MaxWait = Duration(2 * time.Minute) }, "clickhouse.batch.max_wait"},
 		{"table name", func(s *Sink) { s.ClickHouse.Tables["x y"] = s.ClickHouse.Tables["orders"] }, "clickhouse.tables.x y"},

@@ -339,7 +339,7 @@ func (s *Server) registerBusMetrics() {
 
 // closeParts closes what Start opened, when it fails half-way.
 func (s *Server) closeParts(ctx context.Context) {
-	s.closeBelowHTTP(ctx)
+	s.closeBelowHTTP(ctx, ctx)
 	if s.listener != nil {
 		_ = s.listener.Close()
 	}
@@ -504,17 +504,25 @@ func (s *Server) stop(ctx context.Context) error {
 	}
 	// The parts behind the listener stop completely, even when ctx ended
 	// while requests drained: the archive's last flush is not cut short.
-	s.closeBelowHTTP(context.WithoutCancel(ctx))
+	// The sinks are the exception: a store that is down would hold their
+	// last batch for ever, so they get ctx itself, and what they hold when
+	// it ends goes back to the bus (at-least-once).
+	s.closeBelowHTTP(context.WithoutCancel(ctx), ctx)
 	return err
 }
 
 // closeBelowHTTP stops, in the order doc.go gives, what runs behind the
 // listener: the archive, the retention sweeper, delivery, the contract
 // registry, then the bus. A part that was never built is skipped; one built
-// and not started stops at once.
-func (s *Server) closeBelowHTTP(ctx context.Context) {
+// and not started stops at once. The sinks stop within sinksCtx, every
+// other part within ctx.
+func (s *Server) closeBelowHTTP(ctx, sinksCtx context.Context) {
 	for _, c := range s.components() {
-		if err := c.part.Stop(ctx); err != nil {
+		pctx := ctx
+		if _, sinks := c.part.(*sink.Manager); sinks {
+			pctx = sinksCtx
+		}
+		if err := c.part.Stop(pctx); err != nil {
 			s.log.Warn("a part did not stop in time", slog.String("part", c.name), slog.Any("error", err))
 		}
 	}

@@ -26,14 +26,16 @@ type pending struct {
 	rec Record
 }
 
-// fill reads events until the batch holds MaxRows of them, its first has
-// waited MaxWait, or Stop asks for the batch in hand. Events the filter
-// skips are acknowledged at once; events that cannot be read or judged
-// become dead letters.
+// fill reads events until the batch holds MaxRows of them or MaxBytes of
+// their bytes, its first has waited MaxWait, or Stop asks for the batch in
+// hand. Events the filter skips are acknowledged at once; events that
+// cannot be read or judged become dead letters.
 func (r *Runner) fill() []pending {
 	var batch []pending
 	var deadline time.Time
-	for len(batch) < r.batch.MaxRows && r.soft.Err() == nil {
+	size := 0      // bytes of the events in batch
+	empty := false // the last fetch brought nothing
+	for len(batch) < r.batch.MaxRows && size < r.batch.MaxBytes && r.soft.Err() == nil {
 		var msgs jetstream.MessageBatch
 		var err error
 		cancel := func() {}
@@ -53,10 +55,23 @@ func (r *Runner) fill() []pending {
 			if wait < time.Millisecond {
 				break
 			}
-			msgs, err = r.cons.Fetch(r.batch.MaxRows-len(batch), jetstream.FetchMaxWait(wait))
+			//
+			// A fetch asks for no more bytes than the batch has room for:
+			// every event it hands over is kept. The bus ends a fetch
+			// whose next event does not fit, at once and empty; so after
+			// an empty fetch the next one asks for one event whatever
+			// its size, which is the most a batch passes its budget by.
+			if empty {
+				msgs, err = r.cons.Fetch(1, jetstream.FetchMaxWait(wait))
+			} else {
+				msgs, err = r.cons.Fetch(r.batch.MaxRows-len(batch), jetstream.FetchMaxWait(wait),
+					jetstream.FetchMaxBytes(r.batch.MaxBytes-size))
+			}
 		}
 		if err == nil {
-			r.take(msgs, &batch, &deadline)
+			n := len(batch)
+			r.take(msgs, &batch, &size, &deadline)
+			empty = len(batch) == n
 			err = msgs.Error()
 		}
 		cancel()
@@ -69,17 +84,18 @@ func (r *Runner) fill() []pending {
 	return batch
 }
 
-// take adds a fetch's events to batch until the fetch ends; the first
-// event starts the batch's clock. Stop ends an idle fetch at once (its
+// take adds a fetch's events to batch, and their bytes to size, until the
+// fetch ends; the first event starts the batch's clock. Stop ends an idle fetch at once (its
 // context) and a filling one within fillSlice; take still reads it to its
 // end, so that no event is left with a fetch nobody reads.
-func (r *Runner) take(msgs jetstream.MessageBatch, batch *[]pending, deadline *time.Time) {
+func (r *Runner) take(msgs jetstream.MessageBatch, batch *[]pending, size *int, deadline *time.Time) {
 	for msg := range msgs.Messages() {
 		if p, ok := r.admit(msg); ok {
 			if len(*batch) == 0 {
 				*deadline = time.Now().Add(r.batch.MaxWait)
 			}
 			*batch = append(*batch, p)
+			*size += len(p.rec.Raw)
 		}
 	}
 }

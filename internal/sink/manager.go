@@ -50,7 +50,7 @@ const (
 )
 
 // stopWait bounds the flush of a runner that stops for a change, a pause
-// or a replay (the node's own shutdown has its own bound).
+// or a replay, and each runner's in the manager's Stop.
 const stopWait = 30 * time.Second
 
 // State is what weir remembers about a sink between restarts.
@@ -98,6 +98,7 @@ type Manager struct {
 	states   map[string]State // from the bucket, also of sinks not (yet) known here
 	bg       context.Context  // the background context; nil before Start
 	stopped  bool
+	stopWait time.Duration // bounds each runner's flush in Stop
 }
 
 // entry is one sink known to the manager.
@@ -125,7 +126,7 @@ func NewManager(b *bus.Bus, cfg ManagerConfig, m *Metrics) (*Manager, error) {
 		return nil, err
 	}
 	mgr := &Manager{js: b.JetStream(), bus: b, cfg: cfg, metrics: m, log: cfg.Log,
-		sinks: map[string]*entry{}, states: map[string]State{}}
+		sinks: map[string]*entry{}, states: map[string]State{}, stopWait: stopWait}
 	if m != nil {
 		if err := m.reg.Register(lagCollector{mgr}); err != nil {
 			return nil, fmt.Errorf("sink: register the lag metrics (one Metrics serves one manager): %w", err)
@@ -221,7 +222,9 @@ func (m *Manager) Start(ctx context.Context) error {
 }
 
 // Stop stops following the bucket, then every runner, each writing the
-// batch in hand within ctx. It is safe to call twice, and before Start.
+// batch in hand within ctx and at most 30 s; a runner that has not
+// finished by then stops hard, its batch left to the bus to hand out
+// again. It is safe to call twice, and before Start.
 func (m *Manager) Stop(ctx context.Context) error {
 	err := m.once.Stop(ctx)
 	m.mu.Lock()
@@ -235,7 +238,13 @@ func (m *Manager) Stop(ctx context.Context) error {
 		m.mu.Unlock()
 		if r != nil {
 			wg.Go(func() {
-				if serr := r.Stop(ctx); serr != nil {
+				// A store that is down would have the batch in hand retried
+				// for ever: each runner gets stopWait at most, then stops
+				// hard, leaving what it holds unacknowledged for the bus to
+				// hand out again (at-least-once).
+				rctx, cancel := context.WithTimeout(ctx, m.stopWait)
+				defer cancel()
+				if serr := r.Stop(rctx); serr != nil {
 					m.log.Warn("a sink did not finish its last batch in time; the bus hands it out again", slog.String("sink", e.name), slog.Any("error", serr))
 				}
 			})
@@ -270,8 +279,24 @@ func (m *Manager) loadStates(ctx context.Context) error {
 	return nil
 }
 
-// dropUndeclared deletes the consumers of sinks declared nowhere any more.
+// dropUndeclared deletes the consumers of sinks declared nowhere any more:
+// neither in weir.yaml nor in the bucket. A sink of the bucket this node
+// could not apply (a kind it lacks, a store it cannot build) is still
+// declared: other nodes may run it, and its consumer holds its position.
 func (m *Manager) dropUndeclared(ctx context.Context) error {
+	declared := map[string]bool{}
+	for name := range m.cfg.Sinks {
+		declared[name] = true
+	}
+	keys, err := m.kv.ListKeys(ctx)
+	if err != nil {
+		return bus.Unavailable("reading bucket "+Bucket, err)
+	}
+	for k := range keys.Keys() {
+		if name, ok := strings.CutPrefix(k, "spec."); ok {
+			declared[name] = true
+		}
+	}
 	names := m.bus.Events().ConsumerNames(ctx)
 	for c := range names.Name() {
 		name, ok := strings.CutPrefix(c, ConsumerPrefix)
@@ -281,7 +306,7 @@ func (m *Manager) dropUndeclared(ctx context.Context) error {
 		m.mu.Lock()
 		_, known := m.sinks[name]
 		m.mu.Unlock()
-		if !known {
+		if !known && !declared[name] {
 			if err := m.js.DeleteConsumer(ctx, bus.EventsStream, c); err == nil {
 				m.log.InfoContext(ctx, "removed the consumer of a sink no longer declared", slog.String("sink", name))
 			}
@@ -396,6 +421,15 @@ func (m *Manager) startRunner(ctx context.Context, e *entry) error {
 		return err
 	}
 	m.mu.Lock()
+	if m.stopped {
+		// Stop took its list of runners while this one started: it would
+		// run on unowned. It is stopped here as Stop stops the others.
+		m.mu.Unlock()
+		sctx, cancel := context.WithTimeout(context.Background(), m.stopWait)
+		defer cancel()
+		_ = r.Stop(sctx)
+		return ErrStarted
+	}
 	e.runner = r
 	m.mu.Unlock()
 	return nil

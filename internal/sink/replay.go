@@ -71,18 +71,53 @@ func (m *Manager) Replay(ctx context.Context, name string, from ReplayFrom) (*Re
 		t := from.Time.UTC()
 		cc.DeliverPolicy, cc.OptStartTime, out.From = jetstream.DeliverByStartTimePolicy, &t, t
 	}
+	// The runner starts again whatever happens below, with a context of
+	// its own: ctx may have ended.
+	defer func() {
+		rctx, cancel := context.WithTimeout(m.background(), stopWait)
+		defer cancel()
+		m.restart(rctx, e)
+	}()
 	err := m.js.DeleteConsumer(ctx, bus.EventsStream, cc.Durable)
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		m.restart(ctx, e)
 		return nil, bus.Unavailable("deleting the sink's consumer", err)
 	}
-	cons, err := m.js.CreateConsumer(ctx, bus.EventsStream, cc)
+	cons, err := m.recreate(ctx, cc)
 	if err != nil {
 		return nil, bus.Unavailable("creating the sink's consumer", err)
 	}
 	out.Pending = cons.CachedInfo().NumPending
-	m.restart(ctx, e)
 	return out, nil
+}
+
+// recreate creates the consumer a replay deleted, retrying until it is
+// created or ctx ends. Once the old consumer is gone, giving up would have
+// the restarted runner create it again at the sink's start (new events
+// only, by default) and skip what the replay was to load; so after ctx
+// ends it is tried a little longer on the manager's own context.
+func (m *Manager) recreate(ctx context.Context, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	try := func(ctx context.Context) (jetstream.Consumer, error) {
+		for attempt := 1; ; attempt++ {
+			cons, err := m.js.CreateConsumer(ctx, bus.EventsStream, cc)
+			if err == nil || ctx.Err() != nil {
+				return cons, err
+			}
+			m.log.Warn("a replay could not create the sink's consumer again; trying again", slog.String("consumer", cc.Durable), slog.Any("error", err))
+			if !sleep(ctx, DefaultBackoff.Delay(attempt, nil)) {
+				return nil, err
+			}
+		}
+	}
+	cons, err := try(ctx)
+	if err == nil {
+		return cons, nil
+	}
+	last, cancel := context.WithTimeout(m.background(), stopWait)
+	defer cancel()
+	if cons, lerr := try(last); lerr == nil {
+		return cons, nil
+	}
+	return nil, err
 }
 
 // restart starts e's runner again unless the sink is paused.

@@ -108,6 +108,9 @@ func NewRunner(js jetstream.JetStream, cfg RunnerConfig) (*Runner, error) {
 	if b.MaxRows < 1 || b.MaxWait <= 0 {
 		return nil, fmt.Errorf("sink %s: batching %+v: max rows and max wait must be positive", cfg.Name, b)
 	}
+	if b.MaxBytes <= 0 {
+		b.MaxBytes = DefaultMaxBytes
+	}
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = b.MaxWait + 30*time.Second
 	}

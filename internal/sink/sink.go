@@ -40,7 +40,14 @@ type Batching struct {
 	MaxRows int
 	// MaxWait is the longest a record waits for its batch to fill.
 	MaxWait time.Duration
+	// MaxBytes bounds the events (Record.Raw) of one batch: the batch is
+	// written once they reach it, passing it by one event at most. Zero is
+	// DefaultMaxBytes.
+	MaxBytes int
 }
+
+// DefaultMaxBytes is Batching.MaxBytes when not given.
+const DefaultMaxBytes = config.DefaultSinkBytes
 
 // Sink writes batches of records into one store. The Runner calls Write from
 // one goroutine at a time; Start before the first Write and Stop after the last.

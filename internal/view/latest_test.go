@@ -3,6 +3,7 @@ package view
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +122,40 @@ func TestPageWithCursorAndPrefix(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnknownKey)
 	_, err = m.Get(t.Context(), "nothing", "x")
 	require.ErrorIs(t, err, ErrUnknownView)
+}
+
+// TestPageBoundsItsBytes: a page of large records ends at MaxPageBytes with
+// a cursor to go on, and paging on still returns every record once.
+func TestPageBoundsItsBytes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const n = 12
+	big := strings.Repeat("x", 900<<10)
+	for i := range n {
+		publish(t, b, fmt.Sprint(i), "order.created", time.Now(), map[string]any{"id": fmt.Sprintf("k%02d", i), "status": big})
+	}
+	m := startViews(t, b, orders)
+	caughtUp(t, m, "orders")
+	seen := map[string]bool{}
+	cur, pages := "", 0
+	for {
+		items, next, err := m.Page(t.Context(), "orders", "", cur, MaxLimit)
+		require.NoError(t, err)
+		pages++
+		size := 0
+		for _, raw := range items {
+			size += len(raw)
+			var it Item
+			require.NoError(t, json.Unmarshal(raw, &it))
+			require.False(t, seen[it.Key], it.Key)
+			seen[it.Key] = true
+		}
+		require.LessOrEqual(t, size, MaxPageBytes)
+		if next == "" {
+			break
+		}
+		cur = next
+	}
+	require.Len(t, seen, n)
+	require.Greater(t, pages, 2)
 }

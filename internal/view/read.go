@@ -26,6 +26,10 @@ const (
 	// have ends a page early, with a cursor to go on, rather than reading the
 	// whole bucket in one request.
 	maxScan = 10 * MaxLimit
+	// MaxPageBytes bounds the items of one page: a page whose next item
+	// would pass it ends early, with a cursor to go on (a page always holds
+	// at least one item, however large).
+	MaxPageBytes = 4 << 20
 	// MaxBuckets bounds the time buckets of one series request.
 	MaxBuckets = 10000
 )
@@ -120,6 +124,7 @@ func (m *Manager) Page(ctx context.Context, name, prefix, cur string, limit int)
 	}
 	err = m.retried(name, func(spec *Spec, st *store) error {
 		items, next = nil, ""
+		size := 0
 		want := "$KV." + st.bucket + "." + EncodeKey(prefix)
 		seq := max(c.seq, 1)
 		for scanned := 0; ; scanned++ {
@@ -134,10 +139,16 @@ func (m *Manager) Page(ctx context.Context, name, prefix, cur string, limit int)
 			if err != nil {
 				return err
 			}
-			seq = msg.Sequence + 1
 			if marker(msg) || !strings.HasPrefix(msg.Subject, want) || tombstone(msg.Data) {
+				seq = msg.Sequence + 1
 				continue
 			}
+			if len(items) > 0 && size+len(msg.Data) > MaxPageBytes {
+				next = cursor{seq: msg.Sequence}.String()
+				return nil
+			}
+			seq = msg.Sequence + 1
+			size += len(msg.Data)
 			items = append(items, msg.Data)
 			if len(items) == limit {
 				next = cursor{seq: seq}.String()

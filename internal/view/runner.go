@@ -112,30 +112,48 @@ func (r *runner) follow(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		n := 0
-		for msg := range batch.Messages() {
-			meta, err := msg.Metadata()
-			if err != nil {
-				return err
-			}
-			n++
-			if !r.apply(ctx, msg, meta) {
-				return nil
-			}
-			pos = meta.Sequence.Stream
-			r.setLag(int64(meta.NumPending))
-		}
-		if n == 0 {
-			r.setLag(0)
-		}
+		var ok bool
+		pos, ok, err = r.drain(ctx, batch, pos)
 		if pos != saved {
 			if err := r.save(ctx, pos); err != nil {
 				return err
 			}
 			saved = pos
 		}
+		if err != nil || !ok {
+			return err
+		}
 	}
 	return nil
+}
+
+// drain applies the events of one fetch and returns the position reached.
+// ok is false when ctx ended. A fetch that ended on an error (the consumer
+// deleted, a leadership change, a server shutting down, no responders)
+// is returned as such: it says nothing of how far behind the view is, so it
+// must not count as caught up, which would let a rebuild swap in a
+// generation that has not applied everything.
+func (r *runner) drain(ctx context.Context, batch jetstream.MessageBatch, pos uint64) (uint64, bool, error) {
+	n := 0
+	for msg := range batch.Messages() {
+		meta, err := msg.Metadata()
+		if err != nil {
+			return pos, true, err
+		}
+		n++
+		if !r.apply(ctx, msg, meta) {
+			return pos, false, nil
+		}
+		pos = meta.Sequence.Stream
+		r.setLag(int64(meta.NumPending))
+	}
+	if err := batch.Error(); err != nil {
+		return pos, true, err
+	}
+	if n == 0 {
+		r.setLag(0)
+	}
+	return pos, true, nil
 }
 
 // setLag records the lag and tells the manager when it reaches 0.

@@ -71,7 +71,7 @@ func New(spec *config.Sink, deps sink.Deps) (*Sink, error) {
 		events:   or(c.Table, DefaultTable),
 		user:     or(c.User, DefaultUser),
 		password: c.Password,
-		batching: sink.Batching{MaxRows: DefaultMaxRows, MaxWait: DefaultMaxWait},
+		batching: sink.Batching{MaxRows: DefaultMaxRows, MaxWait: DefaultMaxWait, MaxBytes: sink.DefaultMaxBytes},
 		byType:   map[string][]*typedTable{},
 		twins:    twinsOf(spec, deps.Views),
 		log:      deps.Log,
@@ -98,6 +98,12 @@ func New(spec *config.Sink, deps sink.Deps) (*Sink, error) {
 		return nil, field.Errorf("clickhouse.batch.max_rows", "%d is not between 1 and %d", n, MaxRowsLimit)
 	case n > 0:
 		s.batching.MaxRows = n
+	}
+	switch n := c.Batch.MaxBytes; {
+	case n < 0 || n > config.MaxSinkBytes:
+		return nil, field.Errorf("clickhouse.batch.max_bytes", "%d is not between %d and %d", n, config.MinSinkBytes, config.MaxSinkBytes)
+	case n > 0:
+		s.batching.MaxBytes = n
 	}
 	switch d := c.Batch.MaxWait.D(); {
 	case d < 0 || d > MaxWaitLimit:

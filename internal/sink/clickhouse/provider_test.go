@@ -30,7 +30,7 @@ func TestNewDefaults(t *testing.T) {
 	require.Equal(t, "clickhouse:9000", s.addr)
 	require.Equal(t, "default", s.database)
 	require.Equal(t, "weir_events", s.events)
-	require.Equal(t, sink.Batching{MaxRows: 10000, MaxWait: time.Second}, s.Batching())
+	require.Equal(t, sink.Batching{MaxRows: 10000, MaxWait: time.Second, MaxBytes: 16 << 20}, s.Batching())
 	require.Equal(t, "Decimal(12, 2)", s.tables[0].cols[0].typ.String())
 
 	var p sink.Provider = Provider{}
