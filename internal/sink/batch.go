@@ -24,6 +24,9 @@ const fillSlice = 100 * time.Millisecond
 type pending struct {
 	msg jetstream.Msg
 	rec Record
+	// got is when the runner took the event, set on a batch's first only:
+	// the bus's AckWait of the whole batch runs out first for it.
+	got time.Time
 }
 
 // fill reads events until the batch holds MaxRows of them or MaxBytes of
@@ -92,7 +95,8 @@ func (r *Runner) take(msgs jetstream.MessageBatch, batch *[]pending, size *int, 
 	for msg := range msgs.Messages() {
 		if p, ok := r.admit(msg); ok {
 			if len(*batch) == 0 {
-				*deadline = time.Now().Add(r.batch.MaxWait)
+				p.got = time.Now()
+				*deadline = p.got.Add(r.batch.MaxWait)
 			}
 			*batch = append(*batch, p)
 			*size += len(p.rec.Raw)
@@ -177,7 +181,16 @@ func (r *Runner) holding(ctx context.Context, batch []pending) (release func()) 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(r.cfg.AckWait / 3)
+		// The bus's AckWait runs from when each event was handed out, the
+		// batch's first earliest: the first signal is due a third of it after
+		// that event, not after the batch was filled, which took up to
+		// max_wait already.
+		every := r.cfg.AckWait / 3
+		next := time.Now().Add(every)
+		if got := batch[0].got; !got.IsZero() {
+			next = got.Add(every)
+		}
+		t := time.NewTimer(time.Until(next))
 		defer t.Stop()
 		for {
 			select {
@@ -189,6 +202,7 @@ func (r *Runner) holding(ctx context.Context, batch []pending) (release func()) 
 				for _, p := range batch {
 					_ = p.msg.InProgress()
 				}
+				t.Reset(every)
 			}
 		}
 	})
