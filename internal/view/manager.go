@@ -173,9 +173,21 @@ func (m *Manager) follow(e jetstream.KeyValueEntry) {
 		if gen == 0 {
 			continue
 		}
-		if err := m.ensure(ctx, spec, gen, gen == st.Generation); err != nil {
-			m.log.Error("a view generation cannot start; it is tried again on the next change of its state",
-				slog.String("view", spec.Name), slog.Uint64("generation", gen), slog.Any("error", err))
+		// A bus that hiccups as weir starts must not leave the view without
+		// a runner (and its reads at 503) until its state next changes: try
+		// again, backing off, until it runs or the manager stops.
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+			err := m.ensure(ctx, spec, gen, gen == st.Generation)
+			if err == nil {
+				break
+			}
+			m.log.Error("a view generation cannot start; trying again",
+				slog.String("view", spec.Name), slog.Uint64("generation", gen), slog.Any("error", err), slog.Duration("retry_in", wait))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
 		}
 	}
 	for _, r := range stop {
