@@ -133,7 +133,8 @@ func TestViewPagesShowRowsSeriesAndRetool(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, a.status, a.body)
 	has(t, b.get(a.header.Get("Location")).body, "Rebuild")
 	weirtest.EventuallyTrue(t, 20*time.Second, func() bool {
-		return strings.Contains(b.get("/ui/views/a").body, "<dt>Generation</dt><dd>2</dd>")
+		body := b.get("/ui/views/a").body
+		return strings.Contains(body, "<dt>Generation</dt><dd>") && !strings.Contains(body, "<dt>Generation</dt><dd>1</dd>") && strings.Contains(body, "<dt>Rebuilding</dt><dd>no</dd>")
 	}, "the rebuild never swapped in")
 	has(t, b.get("/ui/views/a?prefix=1054").body, "<code>1054</code>", "the rebuilt view holds the rows")
 }

@@ -293,9 +293,12 @@ func (m *Manager) Rebuild(ctx context.Context, name string) (State, error) {
 	if st.Rebuilding != 0 {
 		return st, ErrRebuilding
 	}
-	next := State{Generation: st.Generation, Rebuilding: st.Generation + 1}
-	// Left over from a rebuild that was cut short: start it afresh.
-	m.drop(ctx, name, next.Rebuilding)
+	// A generation number is never used twice, so that no bucket is ever
+	// shared by two rebuilds: it is taken from the state's revision, which
+	// only grows, and only the rebuild whose update wins uses it. (Deleting a
+	// leftover bucket here instead could delete the bucket of a rebuild that
+	// another call had just started.)
+	next := State{Generation: st.Generation, Rebuilding: max(st.Generation, e.Revision()) + 1}
 	raw, _ := json.Marshal(next)
 	if _, err := m.states.Update(ctx, name, raw, e.Revision()); err != nil {
 		if conflict(err) {
