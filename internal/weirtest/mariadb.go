@@ -44,8 +44,15 @@ func StartMariaDB(t testing.TB) *MariaDB {
 		t.Fatalf("%s is not installed; scripts/test installs it (apt-get install -y mariadb-server)", MariaDBBinary)
 	}
 	dir := t.TempDir()
+	// A private tmpdir: mariadbd deletes every #sql* file of its tmpdir when
+	// it starts, so with the shared /tmp one server starting removed the
+	// temporary tables another one's mariadb-install-db was using
+	// ("Unknown table 'mysql.tmp_user_sys'").
+	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	install := exec.Command("mariadb-install-db", "--no-defaults", "--datadir="+filepath.Join(dir, "data"),
-		"--user=root", "--auth-root-authentication-method=normal", "--skip-test-db")
+		"--user=root", "--auth-root-authentication-method=normal", "--skip-test-db", "--tmpdir="+filepath.Join(dir, "tmp"))
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
@@ -100,7 +107,7 @@ func (m *MariaDB) Start() {
 	_, port, _ := net.SplitHostPort(m.Addr)
 	data := filepath.Join(m.dir, "data")
 	cmd := exec.Command(MariaDBBinary, "--no-defaults", "--datadir="+data, "--port="+port,
-		"--bind-address=127.0.0.1", "--socket="+filepath.Join(m.dir, "sock"), "--user=root",
+		"--bind-address=127.0.0.1", "--socket="+filepath.Join(m.dir, "sock"), "--tmpdir="+filepath.Join(m.dir, "tmp"), "--user=root",
 		"--log-bin="+filepath.Join(data, "binlog"), "--binlog-format=ROW", "--binlog-row-image=FULL",
 		"--server-id=1", "--skip-name-resolve", "--gtid-strict-mode=1",
 		"--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M", "--max-connections=50",

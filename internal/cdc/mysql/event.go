@@ -29,6 +29,10 @@ const (
 // errMalformed is an event shorter or stranger than its type allows.
 var errMalformed = errors.New("mysql: malformed binlog event")
 
+// errNoTable is a rows event of a captured table that no longer exists:
+// without its columns the rows cannot be decoded, and they are not skipped.
+var errNoTable = errors.New("the table of these rows no longer exists")
+
 // header is the 19-byte common header of a binlog event.
 type header struct {
 	Timestamp uint32

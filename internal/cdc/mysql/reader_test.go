@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,4 +172,29 @@ func TestResumeFromConfirmed(t *testing.T) {
 	}
 	m.Exec(t, "INSERT INTO shop.orders VALUES (100, 1)")
 	rec2.waitN(t, 25)
+}
+
+// Rows of a captured table dropped before the reader got to them: the
+// reader reports the table in its last error and does not skip the rows
+// (it used to dereference the missing table and crash the process).
+func TestRowsOfADroppedTable(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "never", "CREATE TABLE shop.orders (id INT PRIMARY KEY)")
+	b.db.Exec(t, "INSERT INTO shop.orders VALUES (1)")
+	b.rec.waitN(t, 1)
+	weirtest.Eventually(t, 10*time.Second, func() error {
+		_, err := b.kv.Get(context.Background(), "shop.position")
+		return err
+	})
+	require.NoError(t, b.r.Stop(context.Background()))
+	b.db.Exec(t, "INSERT INTO shop.orders VALUES (2)", "DROP TABLE shop.orders")
+	r, rec := newReader(t, b.kv, spec(b.db, "never", "shop.orders"), false)
+	weirtest.Eventually(t, 30*time.Second, func() error {
+		st := r.Status(context.Background())
+		if !strings.Contains(st.LastError, "shop.orders") || !strings.Contains(st.LastError, errNoTable.Error()) {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	require.Empty(t, rec.all())
 }

@@ -259,7 +259,11 @@ func (r *Reader) rows(ctx context.Context, h header, body []byte, file string, t
 	if err != nil {
 		return err
 	}
-	if t == nil || len(t.Columns) != len(tm.Types) || ev.Columns != len(tm.Types) {
+	if t == nil {
+		// dropped (or renamed) since: its rows cannot be decoded
+		return fmt.Errorf("table %s.%s: %w", tm.DB, tm.Name, errNoTable)
+	}
+	if len(t.Columns) != len(tm.Types) || ev.Columns != len(tm.Types) {
 		return fmt.Errorf("table %s.%s: the binlog has %d columns, information_schema %d", tm.DB, tm.Name, len(tm.Types), len(t.Columns))
 	}
 	op := cdc.OpCreate
