@@ -29,6 +29,40 @@ func envInt(name string, def int) int {
 // busPassword is the password of the tests' listening embedded bus.
 const busPassword = "test-bus-password-0123456789"
 
+// serveCDC runs the weir binary with the cdc section given, its bus
+// listening for the test, and returns the process, the bus's JetStream and
+// the base URL of its API.
+func serveCDC(t *testing.T, cdcYAML string) (*weirtest.Weir, jetstream.JetStream, string) {
+	t.Helper()
+	bin := weirtest.BuildWeir(t)
+	dir := t.TempDir()
+	addr, busAddr := weirtest.FreeAddr(t), weirtest.FreeAddr(t)
+	conf := fmt.Sprintf(`data_dir: %q
+server: {addr: %q}
+log: {level: warn}
+tokens: [{name: admin, secret: %q, roles: [admin]}]
+bus: {listen: %q, user: weirtest, password: %q}
+`, filepath.Join(dir, "data"), addr, adminSecret, busAddr, busPassword) + cdcYAML
+	path := filepath.Join(dir, "weir.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(conf), 0o600))
+	logf, err := os.Create(filepath.Join(dir, "weir.log"))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("weir's log:\n%s", b)
+		}
+		logf.Close()
+	})
+	p := weirtest.Serve(t, bin, path, addr, logf)
+	nc, err := nats.Connect("nats://"+busAddr, nats.UserInfo("weirtest", busPassword), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return p, js, "http://" + addr
+}
+
 // storedIDs reads every event stored under filter and counts each id.
 func storedIDs(t *testing.T, js jetstream.JetStream, filter string, total uint64) map[string]int {
 	t.Helper()
@@ -67,34 +101,9 @@ func TestPostgresCDCSurvivesKill9(t *testing.T) {
 	const perTx = 2000
 	txs := max(envInt("WEIR_CDC_KILL_CHANGES", 50_000)/perTx, 2)
 	total := txs * perTx
-	bin := weirtest.BuildWeir(t)
 	pg := weirtest.StartPostgres(t)
 	pg.Exec(t, "", `CREATE TABLE kills (id int8 PRIMARY KEY, tx int, v int)`)
-	dir := t.TempDir()
-	addr, busAddr := weirtest.FreeAddr(t), weirtest.FreeAddr(t)
-	conf := fmt.Sprintf(`data_dir: %q
-server: {addr: %q}
-log: {level: warn}
-tokens: [{name: admin, secret: %q, roles: [admin]}]
-bus: {listen: %q, user: weirtest, password: %q}
-`, filepath.Join(dir, "data"), addr, adminSecret, busAddr, busPassword) + pgCDCYAML(pg, []string{"kills"}, "snapshot: never")
-	path := filepath.Join(dir, "weir.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(conf), 0o600))
-	logf, err := os.Create(filepath.Join(dir, "weir.log"))
-	require.NoError(t, err)
-	defer logf.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("weir's log:\n%s", b)
-		}
-	})
-	p := weirtest.Serve(t, bin, path, addr, logf)
-	nc, err := nats.Connect("nats://"+busAddr, nats.UserInfo("weirtest", busPassword), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	p, js, _ := serveCDC(t, pgCDCYAML(pg, []string{"kills"}, "snapshot: never"))
 	const filter = "events.db.public.kills"
 	stored := func() uint64 {
 		n, _ := countStored(js, filter)
