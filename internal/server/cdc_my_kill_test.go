@@ -18,7 +18,6 @@ import (
 	"github.com/weir-dev/weir/internal/weirtest"
 )
 
-const busPassword = "cdc-test-bus-password-0123"
 
 // weirWithMariaDB runs the weir binary with a cdc source "shop" on m's
 // tables and its bus listening for the test; it answers the process, its

@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/weirtest"
+)
+
+// BenchmarkPostgresCDCThroughput: one INSERT ... SELECT generate_series of
+// 1,000,000 rows (WEIR_CDC_BENCH_ROWS) into a table an in-process weir
+// captures, timed from the commit until the EVENTS stream holds every
+// change (each one acknowledged by the bus). Run it once: -benchtime=1x.
+func BenchmarkPostgresCDCThroughput(b *testing.B) {
+	rows := envInt("WEIR_CDC_BENCH_ROWS", 1_000_000)
+	pg := weirtest.StartPostgres(b)
+	pg.Exec(b, "", `CREATE TABLE bench (id int8 PRIMARY KEY, name text, amount numeric, at timestamptz)`)
+	bb := startB(b, pgCDCConfig(b, pg, []string{"bench"}, "snapshot: never", ""))
+	js := bb.srv.Bus().JetStream()
+	const filter = "events.db.public.bench"
+	b.ResetTimer()
+	for i := range b.N {
+		lo := i * rows
+		begin := time.Now()
+		pg.Exec(b, "", fmt.Sprintf(`INSERT INTO bench SELECT g, 'name '||g, g*1.5, now() FROM generate_series(%d, %d) g`, lo+1, lo+rows))
+		commit := time.Now()
+		want := uint64((i + 1) * rows)
+		for {
+			n, err := countStored(js, filter)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n >= want {
+				break
+			}
+			if time.Since(commit) > 10*time.Minute {
+				b.Fatalf("%d of %d changes stored after 10 minutes", n, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		done := time.Since(commit)
+		b.ReportMetric(float64(rows)/done.Seconds(), "changes/s")
+		b.ReportMetric(commit.Sub(begin).Seconds(), "insert-s")
+		b.ReportMetric(done.Seconds(), "commit-to-stored-s")
+	}
+}
+
+// BenchmarkPostgresCDCLatency1000 and 10000: a paced writer commits small
+// transactions (100 a second) for 10 s, each row carrying clock_timestamp()
+// at its insert; a push subscriber reads it from the event and records the
+// time since. p50/p99/max are reported.
+func BenchmarkPostgresCDCLatency1000(b *testing.B)  { benchCDCLatency(b, 1000) }
+func BenchmarkPostgresCDCLatency10000(b *testing.B) { benchCDCLatency(b, 10000) }
+
+func benchCDCLatency(b *testing.B, rate int) {
+	const txPerSecond, seconds = 100, 10
+	perTx := rate / txPerSecond
+	total := int64(rate * seconds)
+	var mu sync.Mutex
+	var lat []time.Duration
+	var got atomic.Int64
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			Data struct {
+				After struct {
+					At time.Time `json:"at"`
+				} `json:"after"`
+			} `json:"data"`
+		}
+		err := json.NewDecoder(r.Body).Decode(&ev)
+		d := time.Since(ev.Data.After.At)
+		if err != nil || ev.Data.After.At.IsZero() {
+			http.Error(w, "no data.after.at", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
+		got.Add(1)
+	}))
+	defer app.Close()
+	pg := weirtest.StartPostgres(b)
+	pg.Exec(b, "", `CREATE TABLE lat (id bigserial PRIMARY KEY, at timestamptz NOT NULL)`)
+	cfg := pgCDCConfig(b, pg, []string{"lat"}, "snapshot: never", "")
+	sub := pushSub(app.URL, "db.public.lat")
+	sub.Push.MaxInFlight = 64
+	cfg.Subscriptions = map[string]*config.Subscription{"lat": sub}
+	cfg.WithDefaults()
+	startB(b, cfg)
+
+	ctx := context.Background()
+	conn, err := pgconn.Connect(ctx, pg.DSN())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	sql := fmt.Sprintf(`INSERT INTO lat (at) SELECT clock_timestamp() FROM generate_series(1, %d)`, perTx)
+	b.ResetTimer()
+	for range b.N {
+		mu.Lock()
+		lat = lat[:0]
+		mu.Unlock()
+		got.Store(0)
+		tick := time.NewTicker(time.Second / txPerSecond)
+		for range txPerSecond * seconds {
+			<-tick.C
+			if _, err := conn.Exec(ctx, sql).ReadAll(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tick.Stop()
+		deadline := time.Now().Add(2 * time.Minute)
+		for got.Load() < total && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got.Load() < total {
+			b.Fatalf("%d of %d changes pushed", got.Load(), total)
+		}
+	}
+	b.StopTimer()
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+}
