@@ -18,7 +18,6 @@ import (
 	"github.com/weir-dev/weir/internal/weirtest"
 )
 
-
 // weirWithMariaDB runs the weir binary with a cdc source "shop" on m's
 // tables and its bus listening for the test; it answers the process, its
 // HTTP address and a JetStream client of its bus.
