@@ -168,6 +168,11 @@ type Status struct {
 	LagSeconds float64 `json:"lag_seconds"`
 	// RetainedBytes is the WAL the slot keeps (PostgreSQL), -1 when unknown.
 	RetainedBytes int64 `json:"retained_bytes"`
+	// MaxRetainedBytes is the source's max_retained_wal (PostgreSQL);
+	// RetainedOverMax is true while RetainedBytes is above it, which weir
+	// also logs and shows on the portal's home.
+	MaxRetainedBytes int64 `json:"max_retained_bytes,omitempty"`
+	RetainedOverMax  bool  `json:"retained_over_max,omitempty"`
 	// Snapshot is the snapshot's or backfill's progress, when one runs or ran.
 	Snapshot []TableProgress `json:"snapshot,omitempty"`
 	// LastError and LastErrorAt are the last failure.
