@@ -184,12 +184,16 @@ type Status struct {
 type TableProgress struct {
 	// Table is schema.table.
 	Table string `json:"table"`
-	// Kind is "snapshot" or "backfill"; Where the backfill's condition.
+	// Kind is "snapshot" or "backfill"; ID and Where the backfill's id (as
+	// POST /v1/cdc/{name}/backfill answered) and condition.
 	Kind  string `json:"kind"`
+	ID    string `json:"id,omitempty"`
 	Where string `json:"where,omitempty"`
 	// Rows read so far, and an estimate of the total.
 	Rows     int64 `json:"rows"`
 	Estimate int64 `json:"estimate"`
 	// Done is true once the table is read.
 	Done bool `json:"done"`
+	// Error is why a backfill stopped before it was done.
+	Error string `json:"error,omitempty"`
 }

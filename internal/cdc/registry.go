@@ -42,6 +42,24 @@ type Backfiller interface {
 	Backfill(ctx context.Context, table, where string) (id string, err error)
 }
 
+// ErrBackfillRunning is returned by Backfill while the source's previous
+// backfill is still reading.
+var ErrBackfillRunning = errors.New("cdc: a backfill of this source is still running; wait for it to be done")
+
+// BackfillError is a backfill request the reader refuses: a table it does
+// not capture, a condition the database does not accept. Field is "table"
+// or "where".
+type BackfillError struct {
+	Field, Reason string
+	// Err is the database's error, when it refused the condition.
+	Err error
+}
+
+func (e *BackfillError) Error() string { return "cdc: backfill " + e.Field + ": " + e.Reason }
+
+// Unwrap is the database's error.
+func (e *BackfillError) Unwrap() error { return e.Err }
+
 // Dropper is a Reader that can remove what it keeps in its database or the
 // bucket (the slot and publication; a saved binlog position), so that a
 // removed source does not pin the database's log. removed says what went.

@@ -45,6 +45,7 @@ func (Factory) New(name string, spec *config.CDC, deps cdc.Deps) (cdc.Reader, er
 var (
 	_ cdc.ReaderFactory = Factory{}
 	_ cdc.Dropper       = (*Reader)(nil)
+	_ cdc.Backfiller    = (*Reader)(nil)
 )
 
 // Reader follows one PostgreSQL database's slot. It implements cdc.Reader.
@@ -66,21 +67,22 @@ type Reader struct {
 	snapConfirmed atomic.Int64  // the highest snapshot row sequence Confirm was given
 	confirmSignal chan struct{}
 
-	mu         sync.Mutex
-	state      string
-	lastErr    string
-	lastErrAt  time.Time
-	progress   []cdc.TableProgress
-	pending    []txTime // emitted transactions not yet confirmed, oldest first
-	db         *pgxpool.Pool
-	dbName     string
-	cancel     context.CancelFunc
-	done       chan struct{}
-	started    bool
-	backfills  sync.WaitGroup
-	snapSeq    atomic.Int64 // the last snapshot or backfill row's sequence
-	backfillID string
-	emitMu     sync.Mutex // one emitter of a transaction or a backfill row at a time
+	mu          sync.Mutex
+	state       string
+	lastErr     string
+	lastErrAt   time.Time
+	progress    []cdc.TableProgress
+	pending     []txTime // emitted transactions not yet confirmed, oldest first
+	db          *pgxpool.Pool
+	dbName      string
+	cancel      context.CancelFunc
+	done        chan struct{}
+	started     bool
+	runCtx      context.Context // ends with Stop; backfills run under it
+	backfills   sync.WaitGroup
+	backfilling bool
+	snapSeq     atomic.Int64 // the last snapshot or backfill row's sequence
+	emitMu      sync.Mutex   // held by the stream through a transaction, by a snapshot or backfill through a chunk
 }
 
 // txTime is an emitted transaction's end LSN and commit time, for the lag.
@@ -229,7 +231,7 @@ func (r *Reader) Start(ctx context.Context) error {
 	conn.Release()
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.mu.Lock()
-	r.db, r.cancel, r.done = db, cancel, make(chan struct{})
+	r.db, r.cancel, r.done, r.runCtx = db, cancel, make(chan struct{}), runCtx
 	r.mu.Unlock()
 	go r.run(runCtx, repl, snap)
 	return nil
