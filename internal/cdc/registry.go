@@ -60,6 +60,18 @@ func (e *BackfillError) Error() string { return "cdc: backfill " + e.Field + ": 
 // Unwrap is the database's error.
 func (e *BackfillError) Unwrap() error { return e.Err }
 
+// ExcludedKeyError is a reader's refusal to start a source whose
+// columns.exclude names a column of a table's primary key: the key is the
+// events' subject and partition key, which would be lost.
+type ExcludedKeyError struct {
+	// Table is schema.table (or database.table); Column the key column.
+	Table, Column string
+}
+
+func (e *ExcludedKeyError) Error() string {
+	return fmt.Sprintf("cdc: tables.%s.columns.exclude names %q, a column of the table's primary key; events need the key as their subject: remove it from exclude", e.Table, e.Column)
+}
+
 // Dropper is a Reader that can remove what it keeps in its database or the
 // bucket (the slot and publication; a saved binlog position), so that a
 // removed source does not pin the database's log. removed says what went.

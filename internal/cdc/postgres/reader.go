@@ -183,6 +183,9 @@ func (r *Reader) Start(ctx context.Context) error {
 	if level != "logical" {
 		return fail(fmt.Errorf("postgres: wal_level is %q; logical replication needs wal_level = logical (ALTER SYSTEM SET wal_level = logical, then restart the server)", level))
 	}
+	if err := r.checkExcludedKeys(ctx, db); err != nil {
+		return fail(err)
+	}
 	created, err := r.ensurePublication(ctx, conn.Conn())
 	if err != nil {
 		return fail(err)
@@ -234,6 +237,32 @@ func (r *Reader) Start(ctx context.Context) error {
 	r.db, r.cancel, r.done, r.runCtx = db, cancel, make(chan struct{}), runCtx
 	r.mu.Unlock()
 	go r.run(runCtx, repl, snap)
+	return nil
+}
+
+// checkExcludedKeys refuses a columns.exclude that names a primary-key
+// column (a *cdc.ExcludedKeyError): only the database knows the keys, so
+// the configuration cannot check it. A table that does not exist is left
+// to the publication's check.
+func (r *Reader) checkExcludedKeys(ctx context.Context, db *pgxpool.Pool) error {
+	for _, t := range r.tableNames {
+		if len(r.exclude[t]) == 0 {
+			continue
+		}
+		schema, name := splitTable(t)
+		_, names, cat, err := loadCatalog(ctx, db, schema, name)
+		if errors.Is(err, ErrNoTable) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: catalog of %s: %w", t, err)
+		}
+		for _, n := range names {
+			if cat[n].keyPos > 0 && r.exclude[t][n] {
+				return &cdc.ExcludedKeyError{Table: t, Column: n}
+			}
+		}
+	}
 	return nil
 }
 
