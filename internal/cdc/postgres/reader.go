@@ -81,8 +81,9 @@ type Reader struct {
 	runCtx      context.Context // ends with Stop; backfills run under it
 	backfills   sync.WaitGroup
 	backfilling bool
-	snapSeq     atomic.Int64 // the last snapshot or backfill row's sequence
-	emitMu      sync.Mutex   // held by the stream through a transaction, by a snapshot or backfill through a chunk
+	watch       sync.WaitGroup // watchRetained
+	snapSeq     atomic.Int64   // the last snapshot or backfill row's sequence
+	emitMu      sync.Mutex     // held by the stream through a transaction, by a snapshot or backfill through a chunk
 }
 
 // txTime is an emitted transaction's end LSN and commit time, for the lag.
@@ -237,6 +238,8 @@ func (r *Reader) Start(ctx context.Context) error {
 	r.db, r.cancel, r.done, r.runCtx = db, cancel, make(chan struct{}), runCtx
 	r.mu.Unlock()
 	go r.run(runCtx, repl, snap)
+	r.watch.Add(1)
+	go func() { defer r.watch.Done(); r.watchRetained(runCtx, db) }()
 	return nil
 }
 
@@ -299,6 +302,7 @@ func (r *Reader) Stop(ctx context.Context) error {
 		return ctx.Err()
 	}
 	r.backfills.Wait()
+	r.watch.Wait()
 	db.Close()
 	return nil
 }
@@ -344,19 +348,12 @@ func (r *Reader) Status(ctx context.Context) cdc.Status {
 	db := r.db
 	r.mu.Unlock()
 	if db != nil {
-		var retained *int64
-		err := db.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8 FROM pg_replication_slots WHERE slot_name = $1`, r.slot).Scan(&retained)
-		if err == nil && retained != nil {
-			s.RetainedBytes = *retained
-			limit := r.pg.MaxRetainedWAL
-			if limit <= 0 {
-				limit = 1 << 30
-			}
-			if *retained > limit {
-				r.log.Warn("the replication slot keeps more WAL than max_retained_wal", "slot", r.slot, "retained_bytes", *retained, "max_retained_wal", limit)
-			}
+		if n, ok := r.retainedBytes(ctx, db); ok {
+			s.RetainedBytes = n
+			s.RetainedOverMax = n > r.maxRetained()
 		}
 	}
+	s.MaxRetainedBytes = r.maxRetained()
 	return s
 }
 

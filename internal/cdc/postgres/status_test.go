@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,4 +78,35 @@ func TestStatusUpdatesContinueWhileEmitBlocks(t *testing.T) {
 	require.Empty(t, r.Status(context.Background()).LastError)
 	lsn := e.pg.Exec(t, "", `SELECT confirmed_flush_lsn <= '`+confirmedBefore+`'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'weir_shop'`)
 	require.Equal(t, "t", lsn[0][0], "the slot stayed at what was confirmed before the blocked change")
+}
+
+// A running reader warns on its own timer when the slot keeps more WAL
+// than max_retained_wal, without anyone reading its status; the status
+// says so too.
+func TestRetainedWALWarningOnATimer(t *testing.T) {
+	old := RetainedCheckEvery
+	RetainedCheckEvery = 50 * time.Millisecond
+	t.Cleanup(func() { RetainedCheckEvery = old })
+	e := newEnv(t)
+	e.pg.Exec(t, "", `CREATE TABLE acc (id int PRIMARY KEY)`)
+	spec := e.spec("", "acc")
+	spec.Postgres.MaxRetainedWAL = 1
+	logs := &weirtest.LockedBuffer{}
+	r, err := New("shop", spec, &recorder{}, e.kv, slog.New(slog.NewTextHandler(logs, nil)))
+	require.NoError(t, err)
+	rec := &recorder{reader: func() *Reader { return r }}
+	r.emitter = rec
+	require.NoError(t, r.Start(context.Background()))
+	t.Cleanup(func() { _ = r.Stop(context.Background()) })
+	weirtest.Eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(logs.String(), "keeps more WAL than max_retained_wal") {
+			return fmt.Errorf("no warning yet: %s", logs.String())
+		}
+		return nil
+	})
+	require.Equal(t, 1, strings.Count(logs.String(), "keeps more WAL than max_retained_wal"), "warned once, not at every check")
+	st := r.Status(context.Background())
+	require.True(t, st.RetainedOverMax)
+	require.Equal(t, int64(1), st.MaxRetainedBytes)
+	require.Greater(t, st.RetainedBytes, int64(1))
 }
