@@ -44,6 +44,7 @@ func (a *API) cdcAdminOnly(next http.HandlerFunc) http.HandlerFunc {
 
 // cdcError answers a manager's error as a problem.
 func cdcError(w http.ResponseWriter, r *http.Request, name string, err error) {
+	var be *cdc.BackfillError
 	switch {
 	case errors.Is(err, cdc.ErrNotFound):
 		problem.New(http.StatusNotFound, "unknown-cdc-source", "there is no cdc source named "+quote(name)).WithField("name").Write(w, r)
@@ -51,6 +52,10 @@ func cdcError(w http.ResponseWriter, r *http.Request, name string, err error) {
 		problem.New(http.StatusConflict, "cdc-unsupported", "the reader of cdc source "+quote(name)+" cannot do this").Write(w, r)
 	case errors.Is(err, cdc.ErrNotPaused):
 		problem.New(http.StatusConflict, "cdc-not-paused", "cdc source "+quote(name)+" is running: pause it (POST /v1/cdc/"+name+"/pause), then drop it").Write(w, r)
+	case errors.Is(err, cdc.ErrBackfillRunning):
+		problem.New(http.StatusConflict, "cdc-backfill-running", "a backfill of cdc source "+quote(name)+" is still running: see its progress at GET /v1/cdc/"+name+", then ask again").Write(w, r)
+	case errors.As(err, &be):
+		problem.New(http.StatusBadRequest, "invalid-backfill", be.Field+": "+be.Reason).WithField(be.Field).Write(w, r)
 	case errors.Is(err, cdc.ErrPaused):
 		problem.New(http.StatusConflict, "cdc-paused", "cdc source "+quote(name)+" is paused or not running: resume it first").Write(w, r)
 	case errors.Is(err, bus.ErrUnavailable):

@@ -168,6 +168,11 @@ type Status struct {
 	LagSeconds float64 `json:"lag_seconds"`
 	// RetainedBytes is the WAL the slot keeps (PostgreSQL), -1 when unknown.
 	RetainedBytes int64 `json:"retained_bytes"`
+	// MaxRetainedBytes is the source's max_retained_wal (PostgreSQL);
+	// RetainedOverMax is true while RetainedBytes is above it, which weir
+	// also logs and shows on the portal's home.
+	MaxRetainedBytes int64 `json:"max_retained_bytes,omitempty"`
+	RetainedOverMax  bool  `json:"retained_over_max,omitempty"`
 	// Snapshot is the snapshot's or backfill's progress, when one runs or ran.
 	Snapshot []TableProgress `json:"snapshot,omitempty"`
 	// LastError and LastErrorAt are the last failure.
@@ -179,12 +184,16 @@ type Status struct {
 type TableProgress struct {
 	// Table is schema.table.
 	Table string `json:"table"`
-	// Kind is "snapshot" or "backfill"; Where the backfill's condition.
+	// Kind is "snapshot" or "backfill"; ID and Where the backfill's id (as
+	// POST /v1/cdc/{name}/backfill answered) and condition.
 	Kind  string `json:"kind"`
+	ID    string `json:"id,omitempty"`
 	Where string `json:"where,omitempty"`
 	// Rows read so far, and an estimate of the total.
 	Rows     int64 `json:"rows"`
 	Estimate int64 `json:"estimate"`
 	// Done is true once the table is read.
 	Done bool `json:"done"`
+	// Error is why a backfill stopped before it was done.
+	Error string `json:"error,omitempty"`
 }

@@ -270,6 +270,19 @@ func (m *Manager) Statuses(ctx context.Context) map[string]Status {
 	return out
 }
 
+// RetainedWarnings are the running sources whose database keeps more log
+// for them than they allow (a PostgreSQL slot above max_retained_wal), for
+// the portal's home. It reads each running reader's status under ctx.
+func (m *Manager) RetainedWarnings(ctx context.Context) []SourceStatus {
+	var out []SourceStatus
+	for _, st := range m.List(ctx) {
+		if st.RetainedOverMax {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
 // Backfill asks a running source's reader to read a table again.
 func (m *Manager) Backfill(ctx context.Context, name, table, where string) (string, error) {
 	if _, ok := m.cfg.Sources[name]; !ok {

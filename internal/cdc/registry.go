@@ -42,6 +42,36 @@ type Backfiller interface {
 	Backfill(ctx context.Context, table, where string) (id string, err error)
 }
 
+// ErrBackfillRunning is returned by Backfill while the source's previous
+// backfill is still reading.
+var ErrBackfillRunning = errors.New("cdc: a backfill of this source is still running; wait for it to be done")
+
+// BackfillError is a backfill request the reader refuses: a table it does
+// not capture, a condition the database does not accept. Field is "table"
+// or "where".
+type BackfillError struct {
+	Field, Reason string
+	// Err is the database's error, when it refused the condition.
+	Err error
+}
+
+func (e *BackfillError) Error() string { return "cdc: backfill " + e.Field + ": " + e.Reason }
+
+// Unwrap is the database's error.
+func (e *BackfillError) Unwrap() error { return e.Err }
+
+// ExcludedKeyError is a reader's refusal to start a source whose
+// columns.exclude names a column of a table's primary key: the key is the
+// events' subject and partition key, which would be lost.
+type ExcludedKeyError struct {
+	// Table is schema.table (or database.table); Column the key column.
+	Table, Column string
+}
+
+func (e *ExcludedKeyError) Error() string {
+	return fmt.Sprintf("cdc: tables.%s.columns.exclude names %q, a column of the table's primary key; events need the key as their subject: remove it from exclude", e.Table, e.Column)
+}
+
 // Dropper is a Reader that can remove what it keeps in its database or the
 // bucket (the slot and publication; a saved binlog position), so that a
 // removed source does not pin the database's log. removed says what went.

@@ -30,6 +30,8 @@ Usage:
         see why events stopped, send them on (redrive), or close them (resolve)
   weir replay SUBSCRIPTION --from TIME|SEQ [--to TIME|SEQ] [--from-archive]
         deliver a range of history to a subscription again
+  weir cdc status [NAME] | pause NAME | resume NAME | drop NAME
+        see the change-data-capture sources; drop a paused one's slot or position
   weir portal link --roles ROLE[,ROLE...] [--ttl 24h]
         print a one-time sign-in link to the portal (/ui/), scoped to roles
   weir bench [--suite] [--short] [--rate N] [--duration D] [--crash K] [--bus-sync always|DUR] [--json FILE] [--target URL]
@@ -67,6 +69,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = replay(args[1:], stdout, stderr)
 	case "contract":
 		err = contractCmd(args[1:], stdout, stderr)
+	case "cdc":
+		err = cdcCmd(args[1:], stdout, stderr)
 	case "portal":
 		err = portalCmd(args[1:], stdout, stderr)
 	case "bench":

@@ -37,6 +37,16 @@ type homeData struct {
 	Traffic *homeTraffic
 	// DeadLetters counts the open dead letters the viewer may handle.
 	DeadLetters deadLetterCount
+	// CDC are the change-data-capture sources whose slot keeps more WAL
+	// than max_retained_wal (admins only).
+	CDC []cdcWarning
+}
+
+// cdcWarning is a cdc source whose database keeps too much WAL for it.
+type cdcWarning struct {
+	Name, State   string
+	Retained, Max string
+	Paused        bool
 }
 
 // homeTraffic is the viewer's share of the live figures (traffic.Snapshot.For).
@@ -101,6 +111,12 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request, v *viewer) {
 		}
 	}
 	d.DeadLetters = p.openDeadLetters(ctx, v)
+	if p.deps.CDC != nil && v.Token.IsAdmin() {
+		for _, st := range p.deps.CDC.RetainedWarnings(ctx) {
+			d.CDC = append(d.CDC, cdcWarning{Name: st.Name, State: st.State, Paused: st.Paused,
+				Retained: bytesText(st.RetainedBytes), Max: bytesText(st.MaxRetainedBytes)})
+		}
+	}
 	p.render(w, r, http.StatusOK, "home", page{Title: "Home", Nav: "home", Viewer: v, Data: d})
 }
 
@@ -154,4 +170,18 @@ func (p *Portal) openDeadLetters(ctx context.Context, v *viewer) deadLetterCount
 		return deadLetterCount{Failed: true}
 	}
 	return deadLetterCount{N: len(list), More: next != ""}
+}
+
+// bytesText is a size in binary units: 512 B, 3.0 MiB, 1.2 GiB.
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGTPE"[exp]) + "iB"
 }

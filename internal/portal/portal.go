@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-dev/weir/internal/cdc"
 	"github.com/weir-dev/weir/internal/contract"
 	"github.com/weir-dev/weir/internal/delivery"
 	"github.com/weir-dev/weir/internal/ingress"
@@ -88,6 +89,10 @@ type Deps struct {
 	// chart reads a count view when one fits. Without it the view pages
 	// are absent.
 	Views *view.Manager
+	// CDC runs the change-data-capture sources; admins' home warns about a
+	// source whose database keeps more WAL for it than max_retained_wal.
+	// Without it the home shows none.
+	CDC *cdc.Manager
 	// Log receives the portal's logs.
 	Log *slog.Logger
 }

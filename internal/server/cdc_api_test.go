@@ -6,20 +6,24 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/weir-dev/weir/internal/cdc"
 	"github.com/weir-dev/weir/internal/config"
 	"github.com/weir-dev/weir/internal/field"
 )
 
-// Check accepts a PostgreSQL cdc source (this build reads PostgreSQL), and
-// refuses a bad one naming the field.
+// This build reads PostgreSQL: Check takes a postgres source and names a
+// bad field of it; a kind no registered reader reads is refused, naming
+// its section.
 func TestCheckCDCSource(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	cfg.CDC = map[string]*config.CDC{"shop": {Postgres: &config.PostgresCDC{DSN: "postgres://localhost/shop", Tables: map[string]*config.CDCTable{"orders": {}}}}}
 	cfg.WithDefaults()
 	require.NoError(t, Check(cfg))
-
 	var fe *field.Error
+	require.ErrorAs(t, cdc.CheckConfig(cdc.NewRegistry(), cfg.CDC), &fe)
+	require.Equal(t, "cdc.shop.postgres", fe.Path)
+
 	cfg.CDC["shop"].Postgres.DSN = ""
 	require.ErrorAs(t, Check(cfg), &fe)
 	require.Equal(t, "cdc.shop.postgres.dsn", fe.Path)

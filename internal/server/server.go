@@ -236,7 +236,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		Tokens: tokens, Links: links, Delivery: s.deliv, Contracts: s.contracts, Catalog: s.catalog,
 		Publisher: pub, Ready: s.bus.Ready, Log: s.log, Sources: s.sources, Requests: requests,
 		Readmitter: &ingress.Readmitter{Publisher: pub, Window: cfg.Ingress.DedupeWindow, Sources: s.sources},
-		Traffic:    s.traffic, Tails: s.tails, Sinks: s.sinks, Views: s.views,
+		Traffic:    s.traffic, Tails: s.tails, Sinks: s.sinks, Views: s.views, CDC: s.cdc,
 	})
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ func (Factory) New(name string, spec *config.CDC, deps cdc.Deps) (cdc.Reader, er
 var (
 	_ cdc.ReaderFactory = Factory{}
 	_ cdc.Dropper       = (*Reader)(nil)
+	_ cdc.Backfiller    = (*Reader)(nil)
 )
 
 // Reader follows one PostgreSQL database's slot. It implements cdc.Reader.
@@ -66,21 +67,23 @@ type Reader struct {
 	snapConfirmed atomic.Int64  // the highest snapshot row sequence Confirm was given
 	confirmSignal chan struct{}
 
-	mu         sync.Mutex
-	state      string
-	lastErr    string
-	lastErrAt  time.Time
-	progress   []cdc.TableProgress
-	pending    []txTime // emitted transactions not yet confirmed, oldest first
-	db         *pgxpool.Pool
-	dbName     string
-	cancel     context.CancelFunc
-	done       chan struct{}
-	started    bool
-	backfills  sync.WaitGroup
-	snapSeq    atomic.Int64 // the last snapshot or backfill row's sequence
-	backfillID string
-	emitMu     sync.Mutex // one emitter of a transaction or a backfill row at a time
+	mu          sync.Mutex
+	state       string
+	lastErr     string
+	lastErrAt   time.Time
+	progress    []cdc.TableProgress
+	pending     []txTime // emitted transactions not yet confirmed, oldest first
+	db          *pgxpool.Pool
+	dbName      string
+	cancel      context.CancelFunc
+	done        chan struct{}
+	started     bool
+	runCtx      context.Context // ends with Stop; backfills run under it
+	backfills   sync.WaitGroup
+	backfilling bool
+	watch       sync.WaitGroup // watchRetained
+	snapSeq     atomic.Int64   // the last snapshot or backfill row's sequence
+	emitMu      sync.Mutex     // held by the stream through a transaction, by a snapshot or backfill through a chunk
 }
 
 // txTime is an emitted transaction's end LSN and commit time, for the lag.
@@ -181,6 +184,9 @@ func (r *Reader) Start(ctx context.Context) error {
 	if level != "logical" {
 		return fail(fmt.Errorf("postgres: wal_level is %q; logical replication needs wal_level = logical (ALTER SYSTEM SET wal_level = logical, then restart the server)", level))
 	}
+	if err := r.checkExcludedKeys(ctx, db); err != nil {
+		return fail(err)
+	}
 	created, err := r.ensurePublication(ctx, conn.Conn())
 	if err != nil {
 		return fail(err)
@@ -229,9 +235,37 @@ func (r *Reader) Start(ctx context.Context) error {
 	conn.Release()
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.mu.Lock()
-	r.db, r.cancel, r.done = db, cancel, make(chan struct{})
+	r.db, r.cancel, r.done, r.runCtx = db, cancel, make(chan struct{}), runCtx
 	r.mu.Unlock()
 	go r.run(runCtx, repl, snap)
+	r.watch.Add(1)
+	go func() { defer r.watch.Done(); r.watchRetained(runCtx, db) }()
+	return nil
+}
+
+// checkExcludedKeys refuses a columns.exclude that names a primary-key
+// column (a *cdc.ExcludedKeyError): only the database knows the keys, so
+// the configuration cannot check it. A table that does not exist is left
+// to the publication's check.
+func (r *Reader) checkExcludedKeys(ctx context.Context, db *pgxpool.Pool) error {
+	for _, t := range r.tableNames {
+		if len(r.exclude[t]) == 0 {
+			continue
+		}
+		schema, name := splitTable(t)
+		_, names, cat, err := loadCatalog(ctx, db, schema, name)
+		if errors.Is(err, ErrNoTable) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: catalog of %s: %w", t, err)
+		}
+		for _, n := range names {
+			if cat[n].keyPos > 0 && r.exclude[t][n] {
+				return &cdc.ExcludedKeyError{Table: t, Column: n}
+			}
+		}
+	}
 	return nil
 }
 
@@ -268,6 +302,7 @@ func (r *Reader) Stop(ctx context.Context) error {
 		return ctx.Err()
 	}
 	r.backfills.Wait()
+	r.watch.Wait()
 	db.Close()
 	return nil
 }
@@ -313,19 +348,12 @@ func (r *Reader) Status(ctx context.Context) cdc.Status {
 	db := r.db
 	r.mu.Unlock()
 	if db != nil {
-		var retained *int64
-		err := db.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8 FROM pg_replication_slots WHERE slot_name = $1`, r.slot).Scan(&retained)
-		if err == nil && retained != nil {
-			s.RetainedBytes = *retained
-			limit := r.pg.MaxRetainedWAL
-			if limit <= 0 {
-				limit = 1 << 30
-			}
-			if *retained > limit {
-				r.log.Warn("the replication slot keeps more WAL than max_retained_wal", "slot", r.slot, "retained_bytes", *retained, "max_retained_wal", limit)
-			}
+		if n, ok := r.retainedBytes(ctx, db); ok {
+			s.RetainedBytes = n
+			s.RetainedOverMax = n > r.maxRetained()
 		}
 	}
+	s.MaxRetainedBytes = r.maxRetained()
 	return s
 }
 

@@ -3,8 +3,8 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,7 +118,7 @@ func (r *Reader) snapshot(ctx context.Context, plan snapshotPlan) error {
 		}
 		est := r.estimate(ctx, rel)
 		lastTable := ti == len(r.tableNames)-1
-		err = r.readChunks(ctx, q, rel, "", ts.After, func(last []string, rows int64, done bool) error {
+		err = r.readChunks(ctx, readWith(q), rel, "", ts.After, func(last []string, rows int64, done bool) error {
 			ts.After, ts.Rows, ts.Done = last, ts.Rows+rows, done
 			r.setProgress(cdc.TableProgress{Table: t, Kind: "snapshot", Rows: ts.Rows, Estimate: max(est, ts.Rows), Done: done})
 			return r.saveSnapshot(ctx, st)
@@ -139,6 +139,37 @@ func (r *Reader) snapshot(ctx context.Context, plan snapshotPlan) error {
 // querier is a connection or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// chunkReader runs one chunk's query and returns its rows, each column's
+// text (nil for null).
+type chunkReader func(ctx context.Context, sql string, args ...any) ([][][]byte, error)
+
+// readWith is a chunkReader querying q.
+func readWith(q querier) chunkReader {
+	return func(ctx context.Context, sql string, args ...any) ([][][]byte, error) {
+		rows, err := q.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
+		if err != nil {
+			return nil, err
+		}
+		return collectRows(rows)
+	}
+}
+
+func collectRows(rows pgx.Rows) ([][][]byte, error) {
+	defer rows.Close()
+	var batch [][][]byte
+	for rows.Next() {
+		raw := rows.RawValues()
+		row := make([][]byte, len(raw))
+		for i, v := range raw {
+			if v != nil {
+				row[i] = append([]byte{}, v...)
+			}
+		}
+		batch = append(batch, row)
+	}
+	return batch, rows.Err()
 }
 
 // catalogRelation is a configured table's shape from the catalog.
@@ -165,20 +196,44 @@ func (r *Reader) setProgress(p cdc.TableProgress) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := range r.progress {
-		if r.progress[i].Table == p.Table && r.progress[i].Kind == p.Kind && r.progress[i].Where == p.Where {
+		if r.progress[i].Table == p.Table && r.progress[i].Kind == p.Kind && r.progress[i].ID == p.ID {
 			r.progress[i] = p
 			return
 		}
 	}
 	r.progress = append(r.progress, p)
+	// Only the latest backfills are kept: a source may be backfilled
+	// many times over its life.
+	n := 0
+	for _, q := range r.progress {
+		if q.Kind == "backfill" {
+			n++
+		}
+	}
+	for i := 0; n > maxBackfills && i < len(r.progress); {
+		if r.progress[i].Kind == "backfill" {
+			r.progress = slices.Delete(r.progress, i, i+1)
+			n--
+			continue
+		}
+		i++
+	}
 }
 
 // readChunks reads rel's rows after the key after (nil: from the start),
 // ChunkSize at a time in key order, filtered by where, and emits each as op
-// "r". After each chunk is confirmed it calls saved with the chunk's last
-// key. A table without a primary key is read in one pass.
-func (r *Reader) readChunks(ctx context.Context, q querier, rel *relation, where string, after []string,
-	saved func(last []string, rows int64, done bool) error, snapMark func(done bool) string, kind string) error {
+// "r" with an id starting "<slot>:<idPrefix>:". After each chunk is
+// confirmed it calls saved with the chunk's last key. A table without a
+// primary key is read in one pass.
+//
+// Each chunk is read and emitted holding emitMu, which the stream holds
+// from a transaction's first change to its commit: the chunk is read after
+// every change the stream handed on and before any it hands on next. A row
+// read can thus only be newer than what came before it on the bus, and a
+// change committed after the read comes after it, so the last event per
+// key stays the table's while streaming goes on.
+func (r *Reader) readChunks(ctx context.Context, read chunkReader, rel *relation, where string, after []string,
+	saved func(last []string, rows int64, done bool) error, snapMark func(done bool) string, idPrefix string) error {
 	cols := make([]string, len(rel.cols))
 	for i, c := range rel.cols {
 		cols[i] = quoteIdent(c.name)
@@ -188,7 +243,6 @@ func (r *Reader) readChunks(ctx context.Context, q querier, rel *relation, where
 		keyCols = append(keyCols, quoteIdent(rel.cols[i].name))
 		keyParams = append(keyParams, fmt.Sprintf("$%d::text::%s", j+1, rel.cols[i].sqlType))
 	}
-	var seq int64
 	for {
 		var conds []string
 		var args []any
@@ -210,47 +264,17 @@ func (r *Reader) readChunks(ctx context.Context, q querier, rel *relation, where
 			sql += " WHERE " + strings.Join(conds, " AND ")
 		}
 		sql += limit
-		rows, err := q.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
+		last, n, seq, done, err := r.chunk(ctx, read, rel, sql, args, len(keyCols) == 0, snapMark, idPrefix)
 		if err != nil {
-			return fmt.Errorf("postgres: %s %s: %w", kind, rel.qualified(), err)
+			return err
 		}
-		var batch [][][]byte
-		for rows.Next() {
-			raw := rows.RawValues()
-			row := make([][]byte, len(raw))
-			for i, v := range raw {
-				if v != nil {
-					row[i] = append([]byte{}, v...)
-				}
-			}
-			batch = append(batch, row)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("postgres: %s %s: %w", kind, rel.qualified(), err)
-		}
-		done := len(keyCols) == 0 || len(batch) <= ChunkSize
-		if !done {
-			batch = batch[:ChunkSize]
-		}
-		var last []string
-		for i, row := range batch {
-			mark := snapMark(false)
-			if done && i == len(batch)-1 {
-				mark = snapMark(true)
-			}
-			seq = r.snapSeq.Add(1)
-			if last, err = r.emitRow(ctx, rel, row, mark, snapshotPos(seq)); err != nil {
-				return err
-			}
-		}
-		if len(batch) > 0 {
+		if n > 0 {
 			if err := r.waitSnapConfirmed(ctx, seq); err != nil {
 				return err
 			}
 			after = last
 		}
-		if err := saved(after, int64(len(batch)), done); err != nil {
+		if err := saved(after, n, done); err != nil {
 			return err
 		}
 		if done {
@@ -259,8 +283,37 @@ func (r *Reader) readChunks(ctx context.Context, q querier, rel *relation, where
 	}
 }
 
+// chunk reads and emits one chunk under emitMu (see readChunks) and answers
+// its last key, its row count, the last row's sequence and whether the
+// table is done.
+func (r *Reader) chunk(ctx context.Context, read chunkReader, rel *relation, sql string, args []any, onePass bool,
+	snapMark func(done bool) string, idPrefix string) (last []string, n int64, seq int64, done bool, err error) {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	batch, err := read(ctx, sql, args...)
+	if err != nil {
+		return nil, 0, 0, false, fmt.Errorf("postgres: %s %s: %w", idPrefix, rel.qualified(), err)
+	}
+	done = onePass || len(batch) <= ChunkSize
+	if !done {
+		batch = batch[:ChunkSize]
+	}
+	for i, row := range batch {
+		mark := snapMark(false)
+		if done && i == len(batch)-1 {
+			mark = snapMark(true)
+		}
+		seq = r.snapSeq.Add(1)
+		if last, err = r.emitRow(ctx, rel, row, mark, idPrefix, snapshotPos(seq)); err != nil {
+			return nil, 0, 0, false, err
+		}
+	}
+	return last, int64(len(batch)), seq, done, nil
+}
+
 // emitRow emits one snapshot or backfill row and returns its key as text.
-func (r *Reader) emitRow(ctx context.Context, rel *relation, raw [][]byte, mark string, pos snapshotPos) ([]string, error) {
+// The caller holds emitMu.
+func (r *Reader) emitRow(ctx context.Context, rel *relation, raw [][]byte, mark, idPrefix string, pos snapshotPos) ([]string, error) {
 	t := &pglogrepl.TupleData{Columns: make([]*pglogrepl.TupleDataColumn, len(raw))}
 	for i, v := range raw {
 		if v == nil {
@@ -286,20 +339,13 @@ func (r *Reader) emitRow(ctx context.Context, rel *relation, raw [][]byte, mark 
 		b, _ := json.Marshal(keyText)
 		id = string(b)
 	}
-	prefix := "snapshot"
-	if mark == "incremental" {
-		prefix = "backfill:" + r.backfillID
-	}
 	now := time.Now()
 	c := &cdc.Change{
-		ID: r.slot + ":" + prefix + ":" + rel.qualified() + ":" + id, Table: rel.table, Key: key, Time: now, EndOfTx: true, Position: pos,
+		ID: r.slot + ":" + idPrefix + ":" + rel.qualified() + ":" + id, Table: rel.table, Key: key, Time: now, EndOfTx: true, Position: pos,
 		Value: cdc.Value{Before: nullable(nil), After: after, Op: cdc.OpRead, TsMs: now.UnixMilli(),
 			Source: cdc.Source{Connector: Connector, Name: r.name, DB: r.dbName, Schema: rel.schema, Table: rel.name, TsMs: now.UnixMilli(), Snapshot: mark}},
 	}
-	r.emitMu.Lock()
-	err = r.emitter.Emit(ctx, c)
-	r.emitMu.Unlock()
-	if err != nil {
+	if err := r.emitter.Emit(ctx, c); err != nil {
 		return nil, fmt.Errorf("postgres: emit %s: %w", c.ID, err)
 	}
 	return keyText, nil
@@ -317,6 +363,3 @@ func (r *Reader) waitSnapConfirmed(ctx context.Context, seq int64) error {
 	}
 	return nil
 }
-
-// ErrBusy is returned by Backfill while another backfill runs.
-var ErrBusy = errors.New("postgres: a backfill is running")

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -116,9 +118,13 @@ type streamer struct {
 	// lastEnd is the end LSN of the last transaction handed on whole;
 	// lastWithChanges that of the last one that carried changes.
 	lastEnd, lastWithChanges pglogrepl.LSN
-	// sent is the flush position last reported, sentAt when.
-	sent   pglogrepl.LSN
-	sentAt time.Time
+	// status sends the standby status updates of the current connection;
+	// busy is when the message being handled began (Unix ns), 0 between
+	// messages, for status's keeper.
+	status *statusWriter
+	busy   atomic.Int64
+	// askedAt is when the reader last asked the server for a keepalive.
+	askedAt time.Time
 	// walEnd is the server's sent position from its last keepalive.
 	walEnd   pglogrepl.LSN
 	lastData time.Time
@@ -153,14 +159,21 @@ func (s *streamer) stream(ctx context.Context, conn *pgconn.PgConn) error {
 		return fmt.Errorf("postgres: start replication: %w", err)
 	}
 	r.log.Info("streaming", "slot", r.slot, "confirmed", pglogrepl.LSN(r.confirmed.Load()))
-	s.sentAt, s.lastData = time.Time{}, time.Now()
+	s.lastData, s.askedAt = time.Now(), time.Time{}
+	s.status = &statusWriter{conn: conn, sent: pglogrepl.LSN(r.confirmed.Load())}
+	keepCtx, stopKeeper := context.WithCancel(context.Background())
+	var keeper sync.WaitGroup
+	keeper.Add(1)
+	go func() { defer keeper.Done(); s.status.keep(keepCtx, &s.busy, &r.confirmed) }()
+	defer keeper.Wait()
+	defer stopKeeper()
 	nc := conn.Conn()
 	bg := context.Background() // no context watcher: deadlines are set on the socket
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.tick(ctx, conn, false); err != nil {
+		if err := s.tick(ctx, false); err != nil {
 			return err
 		}
 		_ = nc.SetReadDeadline(time.Now().Add(statusEvery))
@@ -175,7 +188,10 @@ func (s *streamer) stream(ctx context.Context, conn *pgconn.PgConn) error {
 			}
 			switch m := msg.(type) {
 			case *pgproto3.CopyData:
-				if err := s.copyData(ctx, conn, m.Data); err != nil {
+				s.busy.Store(time.Now().UnixNano())
+				err := s.copyData(ctx, m.Data)
+				s.busy.Store(0)
+				if err != nil {
 					return err
 				}
 			case *pgproto3.ErrorResponse:
@@ -186,7 +202,7 @@ func (s *streamer) stream(ctx context.Context, conn *pgconn.PgConn) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if time.Since(s.sentAt) > statusEvery {
+			if _, at := s.status.last(); time.Since(at) > statusEvery {
 				break
 			}
 		}
@@ -198,22 +214,19 @@ func (s *streamer) stream(ctx context.Context, conn *pgconn.PgConn) error {
 // statusEvery), at least every standbyEvery, or when asked; when the
 // source has been idle for the heartbeat, it asks the server for a
 // keepalive, whose position moves the slot on (see flushPosition).
-func (s *streamer) tick(ctx context.Context, conn *pgconn.PgConn, asked bool) error {
+func (s *streamer) tick(ctx context.Context, asked bool) error {
 	flush := s.flushPosition()
+	sent, sentAt := s.status.last()
 	idle := time.Since(s.lastData) >= s.r.heartbeat
-	due := asked || time.Since(s.sentAt) >= standbyEvery || (flush != s.sent && time.Since(s.sentAt) >= statusEvery) || (idle && time.Since(s.sentAt) >= s.r.heartbeat)
+	ask := idle && !asked && time.Since(s.askedAt) >= s.r.heartbeat
+	due := asked || ask || time.Since(sentAt) >= standbyEvery || (flush > sent && time.Since(sentAt) >= statusEvery)
 	if !due {
 		return nil
 	}
-	err := pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{
-		WALWritePosition: flush, WALFlushPosition: flush, WALApplyPosition: flush,
-		ReplyRequested: idle && !asked,
-	})
-	if err != nil {
-		return fmt.Errorf("postgres: status update: %w", err)
+	if ask {
+		s.askedAt = time.Now()
 	}
-	s.sent, s.sentAt = flush, time.Now()
-	return nil
+	return s.status.send(ctx, flush, ask)
 }
 
 // flushPosition is what the slot may forget: what Confirm was given; or,
@@ -228,7 +241,7 @@ func (s *streamer) flushPosition() pglogrepl.LSN {
 	return c
 }
 
-func (s *streamer) copyData(ctx context.Context, conn *pgconn.PgConn, data []byte) error {
+func (s *streamer) copyData(ctx context.Context, data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
@@ -242,7 +255,7 @@ func (s *streamer) copyData(ctx context.Context, conn *pgconn.PgConn, data []byt
 			s.walEnd = max(s.walEnd, k.ServerWALEnd)
 		}
 		if k.ReplyRequested {
-			return s.tick(ctx, conn, true)
+			return s.tick(ctx, true)
 		}
 	case pglogrepl.XLogDataByteID:
 		x, err := pglogrepl.ParseXLogData(data[1:])

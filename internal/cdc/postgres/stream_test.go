@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/cdc"
+	"github.com/weir-dev/weir/internal/weirtest"
 )
 
 func TestInsertUpdateDeleteTruncateInCommitOrder(t *testing.T) {
@@ -158,4 +159,22 @@ func TestPrivilegeErrorNamesTheReplicationAttribute(t *testing.T) {
 	err = r.Start(context.Background())
 	require.True(t, errors.As(err, &pe), "%v", err)
 	require.Contains(t, pe.Privilege, "ownership of public.t1")
+}
+
+// A columns.exclude naming a primary-key column is refused at start, naming
+// the table and the column: the events would lose their subject.
+func TestExcludingAKeyColumnIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.pg.Exec(t, "", `CREATE TABLE users (tenant int, id int, email text, PRIMARY KEY (tenant, id))`)
+	spec := e.spec("", "users")
+	spec.Postgres.Tables["users"].Columns.Exclude = []string{"email", "id"}
+	r, err := New("shop", spec, &recorder{}, e.kv, weirtest.Logger(t))
+	require.NoError(t, err)
+	err = r.Start(context.Background())
+	var ke *cdc.ExcludedKeyError
+	require.ErrorAs(t, err, &ke)
+	require.Equal(t, cdc.ExcludedKeyError{Table: "public.users", Column: "id"}, *ke)
+	require.Contains(t, err.Error(), "tables.public.users.columns.exclude")
+	require.Equal(t, [][]string{{"0"}}, e.pg.Exec(t, "", `SELECT count(*) FROM pg_replication_slots`), "nothing was created")
+	require.NoError(t, r.Stop(context.Background()))
 }
