@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -23,44 +20,19 @@ import (
 // HTTP address and a JetStream client of its bus.
 func weirWithMariaDB(t *testing.T, m *weirtest.MariaDB, snapshot string, tables ...string) (*weirtest.Weir, string, jetstream.JetStream) {
 	t.Helper()
-	bin := weirtest.BuildWeir(t)
-	dir := t.TempDir()
-	addr, busAddr := weirtest.FreeAddr(t), weirtest.FreeAddr(t)
 	var tb strings.Builder
 	for _, name := range tables {
 		fmt.Fprintf(&tb, "        %s: {}\n", name)
 	}
-	conf := fmt.Sprintf(`data_dir: %q
-server: {addr: %q}
-log: {level: warn}
-tokens: [{name: admin, secret: %q, roles: [admin]}]
-bus: {listen: %q, user: test, password: %q}
-cdc:
+	p, js, base := serveCDC(t, fmt.Sprintf(`cdc:
   shop:
     mysql:
       dsn: %q
       server_id: 3001
       snapshot: %s
       tables:
-%s`, filepath.Join(dir, "data"), addr, adminSecret, busAddr, busPassword, m.DSN(""), snapshot, tb.String())
-	path := filepath.Join(dir, "weir.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(conf), 0o600))
-	logf, err := os.Create(filepath.Join(dir, "weir.log"))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("weir's log:\n%s", b)
-		}
-		logf.Close()
-	})
-	p := weirtest.Serve(t, bin, path, addr, logf)
-	nc, err := nats.Connect("nats://"+busAddr, nats.UserInfo("test", busPassword), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	return p, "http://" + addr, js
+%s`, m.DSN(""), snapshot, tb.String()))
+	return p, base, js
 }
 
 // onBus counts the events on the bus with subject filter; 0 while the bus
