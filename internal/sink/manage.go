@@ -115,14 +115,18 @@ func (m *Manager) Create(ctx context.Context, name string, spec *config.Sink, re
 		return err
 	}
 	raw, _ := json.Marshal(spec)
+	var rev uint64
 	if replace {
-		if _, err := kv.Put(ctx, "spec."+name, raw); err != nil {
+		if rev, err = kv.Put(ctx, "spec."+name, raw); err != nil {
 			return bus.Unavailable("storing the sink", err)
 		}
-	} else if _, err := kv.Create(ctx, "spec."+name, raw); errors.Is(err, jetstream.ErrKeyExists) {
+	} else if rev, err = kv.Create(ctx, "spec."+name, raw); errors.Is(err, jetstream.ErrKeyExists) {
 		return ErrExists
 	} else if err != nil {
 		return bus.Unavailable("storing the sink", err)
+	}
+	if !m.newer("spec."+name, rev) {
+		return nil // the watcher applied this write, or a later one, already
 	}
 	if err := m.upsert(ctx, name, spec, OriginAPI); err != nil {
 		return bus.Unavailable("starting the sink", err)
@@ -183,9 +187,12 @@ func (m *Manager) SetState(ctx context.Context, name, state, reason string) erro
 	}
 	st := State{State: state, Reason: reason, Since: time.Now().UTC()}
 	raw, _ := json.Marshal(st)
-	if _, err := kv.Put(ctx, "state."+name, raw); err != nil {
+	rev, err := kv.Put(ctx, "state."+name, raw)
+	if err != nil {
 		return bus.Unavailable("storing the sink's state", err)
 	}
-	m.setState(ctx, name, st)
+	if m.newer("state."+name, rev) {
+		m.setState(ctx, name, st)
+	}
 	return nil
 }

@@ -96,7 +96,12 @@ type Manager struct {
 	mu       sync.Mutex
 	sinks    map[string]*entry
 	states   map[string]State // from the bucket, also of sinks not (yet) known here
-	bg       context.Context  // the background context; nil before Start
+	// revs is the bucket revision of the last "spec.<name>" and
+	// "state.<name>" this node applied: an API call applies its own write at
+	// once, and the watcher may bring a later one first; whichever comes
+	// second applies only if it is newer.
+	revs     map[string]uint64
+	bg       context.Context // the background context; nil before Start
 	stopped  bool
 	stopWait time.Duration // bounds each runner's flush in Stop
 }
@@ -126,7 +131,7 @@ func NewManager(b *bus.Bus, cfg ManagerConfig, m *Metrics) (*Manager, error) {
 		return nil, err
 	}
 	mgr := &Manager{js: b.JetStream(), bus: b, cfg: cfg, metrics: m, log: cfg.Log,
-		sinks: map[string]*entry{}, states: map[string]State{}, stopWait: stopWait}
+		sinks: map[string]*entry{}, states: map[string]State{}, revs: map[string]uint64{}, stopWait: stopWait}
 	if m != nil {
 		if err := m.reg.Register(lagCollector{mgr}); err != nil {
 			return nil, fmt.Errorf("sink: register the lag metrics (one Metrics serves one manager): %w", err)
@@ -321,6 +326,9 @@ func (m *Manager) dropUndeclared(ctx context.Context) error {
 // apply follows one change of the bucket, made on any node.
 func (m *Manager) apply(e jetstream.KeyValueEntry) {
 	kind, name, _ := strings.Cut(e.Key(), ".")
+	if !m.newer(e.Key(), e.Revision()) {
+		return
+	}
 	deleted := e.Operation() != jetstream.KeyValuePut
 	ctx, cancel := context.WithTimeout(m.background(), stopWait)
 	defer cancel()
@@ -496,4 +504,19 @@ func (m *Manager) names() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Sorted(maps.Keys(m.sinks))
+}
+
+// newer records rev as the last applied revision of key and reports
+// whether it is later than the one applied before.
+func (m *Manager) newer(key string, rev uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.revs == nil {
+		m.revs = map[string]uint64{}
+	}
+	if rev <= m.revs[key] {
+		return false
+	}
+	m.revs[key] = rev
+	return true
 }

@@ -150,3 +150,35 @@ func TestCheckConfigRefusesAnUnknownKind(t *testing.T) {
 	require.Equal(t, "sinks.orders.clickhouse", fe.Path)
 	require.True(t, errors.Is(err, ErrUnknownKind))
 }
+
+// A pause followed at once by a resume ends resumed on this node, even when
+// the watcher brings the pause after the node applied its own resume: an
+// entry older than what the node applied is not applied over it.
+func TestAPauseThatArrivesLateIsNotApplied(t *testing.T) {
+	t.Parallel()
+	b, dead := openBus(t)
+	prov := &pickies{stores: map[string]*picky{}}
+	m, err := NewManager(b, ManagerConfig{Sinks: map[string]*config.Sink{"all": chSink("order.>")}, Registry: NewRegistry(prov),
+		DeadLetters: dead, Log: weirtest.Logger(t)}, NewMetrics(prometheus.NewRegistry()))
+	require.NoError(t, err)
+	require.NoError(t, m.Start(t.Context()))
+	t.Cleanup(func() { _ = m.Stop(context.Background()) })
+	kv, err := m.bucket()
+	require.NoError(t, err)
+
+	require.NoError(t, m.SetState(t.Context(), "all", StateDisabled, "quick"))
+	pause, err := kv.Get(t.Context(), "state.all")
+	require.NoError(t, err)
+	require.NoError(t, m.SetState(t.Context(), "all", StateActive, ""))
+	active, err := kv.Get(t.Context(), "state.all")
+	require.NoError(t, err)
+	weirtest.EventuallyTrue(t, 30*time.Second, func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.revs["state.all"] >= active.Revision()
+	}, "the watcher brought the resume")
+	m.apply(pause) // the pause again, late: as a watcher behind the node's own write brings it
+	v, err := m.Get(t.Context(), "all")
+	require.NoError(t, err)
+	require.Equal(t, StateActive, v.State)
+}
