@@ -15,6 +15,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/cdc"
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/lifecycle"
 )
 
 // Connector is the Debezium source.connector of MySQL and MariaDB changes.
@@ -63,9 +64,7 @@ type Reader struct {
 	progress  []cdc.TableProgress
 	snap      *snapshotState // confirmed snapshot progress
 	snapDirty bool
-	cancel    context.CancelFunc
-	done      chan struct{}
-	stopped   bool
+	life      lifecycle.Once
 
 	save chan struct{} // wakes the saver: a newer confirmed position waits
 	// Streaming state, owned by the reading goroutine.
@@ -107,57 +106,41 @@ func (r *Reader) snapshotKey() string { return r.name + ".snapshot" }
 // the spec asks for one). It returns an error when the server cannot be
 // reached or is not set up for row-based capture.
 func (r *Reader) Start(ctx context.Context) error {
-	r.mu.Lock()
-	if r.done != nil || r.stopped {
+	return r.life.Start(ctx, errStarted, func(bg context.Context) (func(), error) {
+		db, err := sql.Open("mysql", r.spec.DSN)
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(4)
+		if err := checkServer(ctx, db); err != nil {
+			db.Close()
+			return nil, err
+		}
+		saved, err := r.loadPosition(ctx)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		r.mu.Lock()
+		r.db = db
+		r.confirmed, r.caughtUp = saved, true
 		r.mu.Unlock()
-		return errors.New("mysql: reader already started")
-	}
-	r.mu.Unlock()
-	db, err := sql.Open("mysql", r.spec.DSN)
-	if err != nil {
-		return err
-	}
-	db.SetMaxOpenConns(4)
-	if err := checkServer(ctx, db); err != nil {
-		db.Close()
-		return err
-	}
-	saved, err := r.loadPosition(ctx)
-	if err != nil {
-		db.Close()
-		return err
-	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.mu.Lock()
-	r.db, r.cancel, r.done = db, cancel, make(chan struct{})
-	r.confirmed, r.caughtUp = saved, true
-	r.mu.Unlock()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); r.saver(runCtx) }()
-	go func() { defer wg.Done(); r.run(runCtx, saved) }()
-	go func() { wg.Wait(); db.Close(); close(r.done) }()
-	return nil
+		return func() {
+			var wg sync.WaitGroup
+			wg.Go(func() { r.saver(bg) })
+			wg.Go(func() { r.run(bg, saved) })
+			wg.Wait()
+			db.Close()
+		}, nil
+	})
 }
+
+// errStarted means Start came twice, or after Stop.
+var errStarted = errors.New("mysql: reader already started")
 
 // Stop ends reading and waits for it; positions confirmed before are saved.
 // Stopping twice, or before Start, is safe.
-func (r *Reader) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	r.stopped = true
-	cancel, done := r.cancel, r.done
-	r.mu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (r *Reader) Stop(ctx context.Context) error { return r.life.Stop(ctx) }
 
 // Confirm records that every change up to pos is on the bus; the saver
 // writes the newest such position to the KV bucket.
