@@ -59,27 +59,14 @@ func onBus(js jetstream.JetStream, filter string) uint64 {
 // stream order, until want events are read.
 func readBus(t *testing.T, js jetstream.JetStream, filter string, want int, f func(id string, data []byte)) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := js.OrderedConsumer(ctx, bus.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-	require.NoError(t, err)
-	for n := 0; n < want; {
-		batch, err := c.Fetch(min(want-n, 5000), jetstream.FetchMaxWait(5*time.Second))
-		require.NoError(t, err)
-		got := 0
-		for m := range batch.Messages() {
-			var ev struct {
-				ID   string          `json:"id"`
-				Data json.RawMessage `json:"data"`
-			}
-			require.NoError(t, json.Unmarshal(m.Data(), &ev))
-			f(ev.ID, ev.Data)
-			got++
+	eachStored(t, js, filter, uint64(want), func(data []byte) {
+		var ev struct {
+			ID   string          `json:"id"`
+			Data json.RawMessage `json:"data"`
 		}
-		require.NoError(t, batch.Error())
-		require.Positive(t, got, "%d events read of %d", n, want)
-		n += got
-	}
+		require.NoError(t, json.Unmarshal(data, &ev))
+		f(ev.ID, ev.Data)
+	})
 }
 
 // A kill -9 of weir in the middle of 100,000 changes of a MariaDB table,

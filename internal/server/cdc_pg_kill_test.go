@@ -63,14 +63,14 @@ bus: {listen: %q, user: weirtest, password: %q}
 	return p, js, "http://" + addr
 }
 
-// storedIDs reads every event stored under filter and counts each id.
-func storedIDs(t *testing.T, js jetstream.JetStream, filter string, total uint64) map[string]int {
+// eachStored hands fn every one of the total events stored under filter,
+// in stream order.
+func eachStored(t *testing.T, js jetstream.JetStream, filter string, total uint64, fn func(data []byte)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := js.OrderedConsumer(ctx, bus.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
 	require.NoError(t, err)
-	ids := map[string]int{}
 	var read uint64
 	for read < total {
 		batch, err := c.Fetch(int(min(total-read, 5000)), jetstream.FetchMaxWait(5*time.Second))
@@ -78,16 +78,25 @@ func storedIDs(t *testing.T, js jetstream.JetStream, filter string, total uint64
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			var ev struct {
-				ID string `json:"id"`
-			}
-			require.NoError(t, json.Unmarshal(m.Data(), &ev))
-			ids[ev.ID]++
+			fn(m.Data())
 		}
 		require.NoError(t, batch.Error())
 		require.Positive(t, n, "no message after %d of %d", read, total)
 		read += uint64(n)
 	}
+}
+
+// storedIDs reads every event stored under filter and counts each id.
+func storedIDs(t *testing.T, js jetstream.JetStream, filter string, total uint64) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	eachStored(t, js, filter, total, func(data []byte) {
+		var ev struct {
+			ID string `json:"id"`
+		}
+		require.NoError(t, json.Unmarshal(data, &ev))
+		ids[ev.ID]++
+	})
 	return ids
 }
 

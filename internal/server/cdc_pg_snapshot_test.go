@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -13,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/weirtest"
 )
 
@@ -21,42 +19,28 @@ import (
 // latest state per subject: op r, c or u its after, d deleted, t none.
 func latestPerKey(t *testing.T, js jetstream.JetStream, filter string, total uint64) map[string]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := js.OrderedConsumer(ctx, bus.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
-	require.NoError(t, err)
 	state := map[string]string{}
-	var read uint64
-	for read < total {
-		batch, err := c.Fetch(int(min(total-read, 5000)), jetstream.FetchMaxWait(5*time.Second))
-		require.NoError(t, err)
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			var ev struct {
-				Subject string `json:"subject"`
-				Data    struct {
-					Op    string `json:"op"`
-					After *struct {
-						V int64 `json:"v"`
-					} `json:"after"`
-				} `json:"data"`
-			}
-			require.NoError(t, json.Unmarshal(m.Data(), &ev))
-			switch ev.Data.Op {
-			case "r", "c", "u":
-				require.NotNil(t, ev.Data.After, "op %s of %s without after", ev.Data.Op, ev.Subject)
-				state[ev.Subject] = fmt.Sprint(ev.Data.After.V)
-			case "d":
-				delete(state, ev.Subject)
-			case "t":
-				clear(state)
-			}
+	eachStored(t, js, filter, total, func(data []byte) {
+		var ev struct {
+			Subject string `json:"subject"`
+			Data    struct {
+				Op    string `json:"op"`
+				After *struct {
+					V int64 `json:"v"`
+				} `json:"after"`
+			} `json:"data"`
 		}
-		require.NoError(t, batch.Error())
-		require.Positive(t, n, "no message after %d of %d", read, total)
-		read += uint64(n)
-	}
+		require.NoError(t, json.Unmarshal(data, &ev))
+		switch ev.Data.Op {
+		case "r", "c", "u":
+			require.NotNil(t, ev.Data.After, "op %s of %s without after", ev.Data.Op, ev.Subject)
+			state[ev.Subject] = fmt.Sprint(ev.Data.After.V)
+		case "d":
+			delete(state, ev.Subject)
+		case "t":
+			clear(state)
+		}
+	})
 	return state
 }
 
