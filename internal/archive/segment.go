@@ -31,8 +31,7 @@ func segmentPath(typ string, hour time.Time) string {
 
 // hourPath is YYYY/MM/DD/HH of the UTC hour of t.
 func hourPath(t time.Time) string {
-	h := t.UTC()
-	return fmt.Sprintf("%04d/%02d/%02d/%02d", h.Year(), int(h.Month()), h.Day(), h.Hour())
+	return t.UTC().Format("2006/01/02/15")
 }
 
 // parseSegmentPath is segmentPath's inverse; ok is false for anything else.

@@ -156,6 +156,27 @@ func (d *diskKeys) rememberAt(key string, value []byte, now time.Time) error {
 	return d.db.Set(recordKey(key), v, pebble.NoSync)
 }
 
+func (d *diskKeys) rememberAll(recs []Record) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return ErrUnavailable
+	}
+	now := d.now()
+	b := d.db.NewBatch()
+	defer b.Close()
+	var v []byte
+	for _, r := range recs {
+		d.filter.add(r.Key, now)
+		v = binary.BigEndian.AppendUint64(v[:0], uint64(now.UnixNano()))
+		v = append(v, r.Value...)
+		if err := b.Set(recordKey(r.Key), v, nil); err != nil {
+			return err
+		}
+	}
+	return b.Commit(pebble.NoSync)
+}
+
 // importBucket copies the keys of a key-value bucket, with their times.
 func (d *diskKeys) importBucket(ctx context.Context, kv jetstream.KeyValue) (int, error) {
 	lister, err := kv.ListKeys(ctx)

@@ -15,6 +15,8 @@ type keyIndex interface {
 	recall(ctx context.Context, key string) (value []byte, created time.Time, found bool, err error)
 	// remember records key -> value; the caller's event is already stored.
 	remember(key string, value []byte) error
+	// rememberAll records several keys at once, each with its value.
+	rememberAll(recs []Record) error
 	// close releases the store; it may be called again. A closed store's
 	// recall fails with ErrUnavailable and its remember fails.
 	close() error
@@ -34,6 +36,26 @@ func (b *Bus) Remember(key string, value []byte) error {
 	err := b.keys.remember(key, value)
 	if err != nil {
 		b.rememberErrors.Add(1)
+	}
+	return err
+}
+
+// Record is one key and value for RememberAll.
+type Record struct {
+	Key   string
+	Value []byte
+}
+
+// RememberAll records several keys in one write, as Remember does for one:
+// the cheap way for a caller that stores many events in a row (cdc). A
+// failure is counted once per record.
+func (b *Bus) RememberAll(recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	err := b.keys.rememberAll(recs)
+	if err != nil {
+		b.rememberErrors.Add(int64(len(recs)))
 	}
 	return err
 }
@@ -70,6 +92,15 @@ func (k bucketKeys) recall(ctx context.Context, key string) ([]byte, time.Time, 
 func (k bucketKeys) remember(key string, value []byte) error {
 	_, err := k.js.PublishAsync(dedupeSubjectPrefix+key, value, jetstream.WithStallWait(time.Second))
 	return err
+}
+
+func (k bucketKeys) rememberAll(recs []Record) error {
+	for _, r := range recs {
+		if err := k.remember(r.Key, r.Value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (bucketKeys) close() error { return nil }

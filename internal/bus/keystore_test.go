@@ -112,6 +112,22 @@ func testKeyStore(t *testing.T, open openKeyStore) {
 		absent(t, k, "key-2")
 	})
 
+	t.Run("RememberAllRecordsEveryKey", func(t *testing.T) {
+		t.Parallel()
+		k := open(t, t.TempDir(), time.Hour)
+		recs := make([]Record, 300)
+		for i := range recs {
+			recs[i] = Record{Key: fmt.Sprintf("batch-%d", i), Value: []byte(fmt.Sprintf("event-%d", i))}
+		}
+		require.NoError(t, k.rememberAll(recs))
+		for i := range recs {
+			foundWith(t, k, recs[i].Key, fmt.Sprintf("event-%d", i))
+		}
+		absent(t, k, "batch-300")
+		require.NoError(t, k.rememberAll([]Record{{Key: "empty"}}))
+		foundWith(t, k, "empty", "")
+	})
+
 	t.Run("DuplicateKeepsTheNewestValue", func(t *testing.T) {
 		t.Parallel()
 		k := open(t, t.TempDir(), time.Hour)
@@ -160,6 +176,7 @@ func testKeyStore(t *testing.T, open openKeyStore) {
 		require.NoError(t, k.close())
 		require.NoError(t, k.close(), "a second close is harmless")
 		require.Error(t, k.remember("key-1", nil))
+		require.Error(t, k.rememberAll([]Record{{Key: "key-1"}}))
 		_, _, _, err := k.recall(ctx, "key-1")
 		require.ErrorIs(t, err, ErrUnavailable)
 	})

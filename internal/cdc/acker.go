@@ -4,7 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/weir-dev/weir/internal/bus"
 )
+
+// rememberBatch is the most de-duplication records the acker writes at once.
+const rememberBatch = 512
 
 // ack follows the bus's acks in Emit order until Stop. A change counts as
 // stored only once it and every change before it are acked; the position of
@@ -18,12 +23,22 @@ import (
 // (a stored change cannot be taken back).
 func (p *Publisher) ack(ctx context.Context) {
 	var (
-		confirmable any  // the position to confirm next
-		dirty       bool // confirmable was not handed to Confirm yet
+		remember    []bus.Record // stored changes whose de-duplication records are not written yet
+		confirmable any          // the position to confirm next
+		dirty       bool         // confirmable was not handed to Confirm yet
 		lastConfirm time.Time
 		wait        = 50 * time.Millisecond
 	)
+	// Records are written in batches: before the acker waits, before a
+	// confirm, and every rememberBatch changes. Only after the ack: a failed
+	// publish leaves no record behind.
+	flushRecords := func() {
+		_ = p.bus.RememberAll(remember)
+		clear(remember)
+		remember = remember[:0]
+	}
 	confirm := func() {
+		flushRecords()
 		if dirty {
 			p.cfg.Confirm(confirmable)
 			dirty, lastConfirm = false, time.Now()
@@ -54,12 +69,23 @@ func (p *Publisher) ack(ctx context.Context) {
 				continue
 			}
 		}
-		var flush <-chan time.Time
-		if dirty {
-			flush = time.After(max(0, p.cfg.ConfirmEvery-time.Since(lastConfirm)))
-		}
 		stored := head.done
 		if !stored {
+			// Most heads are acked already under load: take the ack without
+			// timers; otherwise write the records while waiting.
+			select {
+			case <-head.fut.Ok():
+				stored = true
+				wait = 50 * time.Millisecond
+			default:
+				flushRecords()
+			}
+		}
+		if !stored {
+			var flush <-chan time.Time
+			if dirty {
+				flush = time.After(max(0, p.cfg.ConfirmEvery-time.Since(lastConfirm)))
+			}
 			timeout := time.NewTimer(p.cfg.AckTimeout)
 			select {
 			case <-head.fut.Ok():
@@ -84,8 +110,10 @@ func (p *Publisher) ack(ctx context.Context) {
 		}
 		if !head.done {
 			p.cfg.Metrics.published(p.cfg.Name)
-			// Only after the ack: a failed publish leaves no record behind.
-			_ = p.bus.Remember(head.key, []byte(head.c.ID))
+			remember = append(remember, bus.Record{Key: head.key})
+			if len(remember) >= rememberBatch {
+				flushRecords()
+			}
 		}
 		if head.c.EndOfTx {
 			confirmable, dirty = head.c.Position, true

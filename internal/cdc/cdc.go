@@ -16,8 +16,10 @@
 package cdc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -196,4 +198,108 @@ type TableProgress struct {
 	Done bool `json:"done"`
 	// Error is why a backfill stopped before it was done.
 	Error string `json:"error,omitempty"`
+}
+
+// MarshalJSON writes the value as encoding/json would from its tags, byte for
+// byte, without reflection: the publisher writes one per change.
+func (v Value) MarshalJSON() ([]byte, error) {
+	return v.AppendJSON(make([]byte, 0, 256+len(v.Before)+len(v.After)))
+}
+
+// AppendJSON appends the value's JSON to b; it fails when Before or After is
+// not valid JSON.
+func (v *Value) AppendJSON(b []byte) ([]byte, error) {
+	var err error
+	b = append(b, `{"before":`...)
+	if b, err = appendRaw(b, v.Before); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"after":`...)
+	if b, err = appendRaw(b, v.After); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"source":`...)
+	b = v.Source.appendJSON(b)
+	b = append(b, `,"op":`...)
+	b = AppendJSONString(b, v.Op)
+	b = append(b, `,"ts_ms":`...)
+	b = strconv.AppendInt(b, v.TsMs, 10)
+	return append(b, '}'), nil
+}
+
+func (s *Source) appendJSON(b []byte) []byte {
+	b = append(b, `{"version":`...)
+	b = AppendJSONString(b, s.Version)
+	b = append(b, `,"connector":`...)
+	b = AppendJSONString(b, s.Connector)
+	b = append(b, `,"name":`...)
+	b = AppendJSONString(b, s.Name)
+	b = append(b, `,"ts_ms":`...)
+	b = strconv.AppendInt(b, s.TsMs, 10)
+	b = append(b, `,"snapshot":`...)
+	b = AppendJSONString(b, s.Snapshot)
+	b = append(b, `,"db":`...)
+	b = AppendJSONString(b, s.DB)
+	if s.Schema != "" {
+		b = append(b, `,"schema":`...)
+		b = AppendJSONString(b, s.Schema)
+	}
+	b = append(b, `,"table":`...)
+	b = AppendJSONString(b, s.Table)
+	if s.TxID != 0 {
+		b = append(b, `,"txId":`...)
+		b = strconv.AppendInt(b, s.TxID, 10)
+	}
+	if s.LSN != 0 {
+		b = append(b, `,"lsn":`...)
+		b = strconv.AppendInt(b, s.LSN, 10)
+	}
+	if s.ServerID != 0 {
+		b = append(b, `,"server_id":`...)
+		b = strconv.AppendInt(b, s.ServerID, 10)
+	}
+	if s.File != "" {
+		b = append(b, `,"file":`...)
+		b = AppendJSONString(b, s.File)
+	}
+	if s.Pos != 0 {
+		b = append(b, `,"pos":`...)
+		b = strconv.AppendInt(b, s.Pos, 10)
+	}
+	if s.GTID != "" {
+		b = append(b, `,"gtid":`...)
+		b = AppendJSONString(b, s.GTID)
+	}
+	if s.Row != 0 {
+		b = append(b, `,"row":`...)
+		b = strconv.AppendInt(b, int64(s.Row), 10)
+	}
+	return append(b, '}')
+}
+
+// appendRaw appends raw JSON compacted, as encoding/json writes a
+// json.RawMessage: null when nil, an error when empty or invalid.
+func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
+	if raw == nil {
+		return append(b, "null"...), nil
+	}
+	buf := bytes.NewBuffer(b)
+	if err := json.Compact(buf, raw); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// AppendJSONString appends s as a JSON string the way encoding/json writes
+// it (including its HTML escaping); plain ASCII takes the short way.
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

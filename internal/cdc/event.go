@@ -42,6 +42,9 @@ func EventType(prefix string, t *Table) (string, error) {
 // instead, with those characters escaped.
 func Subject(key []any) string {
 	if len(key) == 1 {
+		if n, ok := key[0].(json.Number); ok && plainInteger(string(n)) {
+			return string(n) // the common key: its text is its JSON
+		}
 		if s, ok := key[0].(string); ok && plainText(s) {
 			return s
 		}
@@ -60,6 +63,20 @@ func Subject(key []any) string {
 		b, _ = json.Marshal(fmt.Sprint(key))
 	}
 	return escapeJSON(b)
+}
+
+// plainInteger is true for an optional minus and 1 to 19 digits.
+func plainInteger(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if len(s) == 0 || len(s) > 19 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // refused is true for a rune a CloudEvents string may not hold.
@@ -127,14 +144,22 @@ func traceparent(id string) string {
 
 // buildEvent turns a change into the CloudEvent weir stores.
 func buildEvent(name, prefix string, c *Change) (*event.Event, error) {
-	if c.ID == "" || c.Table == nil {
-		return nil, fmt.Errorf("%w: no id or no table", ErrBadChange)
+	if c.Table == nil {
+		return nil, fmt.Errorf("%w: no table", ErrBadChange)
 	}
 	typ, err := EventType(prefix, c.Table)
 	if err != nil {
 		return nil, err
 	}
-	data, err := json.Marshal(c.Value)
+	return buildEventOf(name, typ, c)
+}
+
+// buildEventOf is buildEvent with the table's event type known.
+func buildEventOf(name, typ string, c *Change) (*event.Event, error) {
+	if c.ID == "" || c.Table == nil {
+		return nil, fmt.Errorf("%w: no id or no table", ErrBadChange)
+	}
+	data, err := c.Value.AppendJSON(make([]byte, 0, 256+len(c.Value.Before)+len(c.Value.After)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadChange, c.ID, err)
 	}
@@ -155,13 +180,20 @@ func buildEvent(name, prefix string, c *Change) (*event.Event, error) {
 	return ev, nil
 }
 
-// message is the bus message of an event, with the headers ingress sets.
+// message is the bus message of an event, with the headers ingress sets, and
+// room for the publisher's two (the stream it expects and the message id).
 func message(ev *event.Event) *nats.Msg {
-	msg := nats.NewMsg(bus.EventsPrefix + ev.Type)
-	msg.Header.Set(bus.HeaderEventID, ev.ID)
-	msg.Header.Set(bus.HeaderEventType, ev.Type)
-	msg.Header.Set(bus.HeaderEventSource, ev.Source)
-	msg.Header.Set("Content-Type", "application/cloudevents+json")
-	msg.Data = ev.AppendJSON(make([]byte, 0, 384+len(ev.Data)))
-	return msg
+	// One backing array for every header's value: a map entry each, but
+	// one allocation for their slices.
+	vals := [...]string{ev.ID, ev.Type, ev.Source, "application/cloudevents+json"}
+	h := make(nats.Header, 6)
+	h[bus.HeaderEventID] = vals[0:1:1]
+	h[bus.HeaderEventType] = vals[1:2:2]
+	h[bus.HeaderEventSource] = vals[2:3:3]
+	h["Content-Type"] = vals[3:4:4]
+	return &nats.Msg{
+		Subject: bus.EventsPrefix + ev.Type,
+		Header:  h,
+		Data:    ev.AppendJSON(make([]byte, 0, 384+len(ev.Data))),
+	}
 }

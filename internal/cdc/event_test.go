@@ -1,6 +1,7 @@
 package cdc
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 func TestSubject(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "42", Subject([]any{int64(42)}))
+	require.Equal(t, "-9223372036854775808", Subject([]any{json.Number("-9223372036854775808")}))
+	require.Equal(t, "1.5e3", Subject([]any{json.Number("1.5e3")}), "a number that is not a plain integer takes the long way")
 	require.Equal(t, "abc", Subject([]any{"abc"}))
 	require.Equal(t, `"a\nb"`, Subject([]any{"a\nb"}))
 	require.Equal(t, `[1,"x"]`, Subject([]any{1, "x"}))

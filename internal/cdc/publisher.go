@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sync"
 	"time"
 
@@ -104,6 +103,9 @@ type Publisher struct {
 
 	tables tables // contracts registered per table (contracts.go)
 
+	// types caches the event type of each table shape Emit saw (Emit's own).
+	types map[*Table]string
+
 	// streamDedupe sets Nats-Msg-Id on every message; tests switch it off
 	// to stand for a stream window that has passed.
 	streamDedupe bool
@@ -198,7 +200,11 @@ func (p *Publisher) Pending() int { return len(p.slots) }
 // with ErrBadChange for a change that can never be published, ErrStopped
 // once Stop began, or ctx's error.
 func (p *Publisher) Emit(ctx context.Context, c *Change) error {
-	ev, err := buildEvent(p.cfg.Name, p.cfg.Prefix, c)
+	typ, err := p.eventType(c.Table)
+	if err != nil {
+		return err
+	}
+	ev, err := buildEventOf(p.cfg.Name, typ, c)
 	if err != nil {
 		return err
 	}
@@ -208,6 +214,10 @@ func (p *Publisher) Emit(ctx context.Context, c *Change) error {
 		return ctx.Err()
 	}
 	e := &entry{c: c, msg: message(ev), key: DedupeKey(p.cfg.Name, c.ID)}
+	e.msg.Header.Set(jetstream.ExpectedStreamHeader, bus.EventsStream)
+	if p.streamDedupe {
+		e.msg.Header.Set(jetstream.MsgIDHeader, e.key)
+	}
 	if err := p.prepare(ctx, e); err != nil {
 		<-p.slots
 		return err
@@ -228,6 +238,26 @@ func (p *Publisher) Emit(ctx context.Context, c *Change) error {
 	p.cfg.Metrics.pending(p.cfg.Name, len(p.slots))
 	p.signal()
 	return nil
+}
+
+// eventType is EventType, kept per table shape: readers hand the same
+// *Table for every change of a table until its shape changes.
+func (p *Publisher) eventType(t *Table) (string, error) {
+	if t == nil {
+		return "", fmt.Errorf("%w: no table", ErrBadChange)
+	}
+	if typ, ok := p.types[t]; ok {
+		return typ, nil
+	}
+	typ, err := EventType(p.cfg.Prefix, t)
+	if err != nil {
+		return "", err
+	}
+	if p.types == nil || len(p.types) >= 4096 {
+		p.types = map[*Table]string{} // shapes a reader replaced are let go
+	}
+	p.types[t] = typ
+	return typ, nil
 }
 
 // prepare looks the change up when it may have been published before (see
@@ -288,16 +318,18 @@ func (p *Publisher) retry(ctx context.Context, doing string, f func() error) err
 	}
 }
 
+// stallWait bounds how long a publish waits for room among the connection's
+// unacknowledged publishes.
+var stallWait = jetstream.WithStallWait(time.Second)
+
 // publish hands e to JetStream without waiting for the ack; the caller holds mu.
 func (p *Publisher) publish(e *entry) error {
-	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(bus.EventsStream), jetstream.WithStallWait(time.Second)}
-	if p.streamDedupe {
-		opts = append(opts, jetstream.WithMsgID(e.key))
-	}
 	// A fresh message each time: JetStream sets its reply subject, which a
-	// second publish of the same message refuses.
-	m := &nats.Msg{Subject: e.msg.Subject, Header: maps.Clone(e.msg.Header), Data: e.msg.Data}
-	fut, err := p.bus.JetStream().PublishMsgAsync(m, opts...)
+	// second publish of the same message refuses. The headers that the
+	// options WithExpectStream and WithMsgID would set are in e.msg already
+	// (Emit), so every publish shares them.
+	m := &nats.Msg{Subject: e.msg.Subject, Header: e.msg.Header, Data: e.msg.Data}
+	fut, err := p.bus.JetStream().PublishMsgAsync(m, stallWait)
 	if err != nil {
 		e.fut = nil
 		return err

@@ -43,6 +43,16 @@ func newDecoder(numericNumber bool) *decoder {
 	return &decoder{m: pgtype.NewMap(), numericNumber: numericNumber}
 }
 
+// isInteger is true for the types value checks as integers and returns as
+// their text (a json.RawMessage).
+func isInteger(oid uint32) bool {
+	switch oid {
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.OIDOID, pgtype.XIDOID:
+		return true
+	}
+	return false
+}
+
 // value decodes one non-null column value.
 func (d *decoder) value(oid uint32, raw []byte) (any, error) {
 	switch oid {

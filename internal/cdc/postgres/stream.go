@@ -133,6 +133,7 @@ type streamer struct {
 	skipTx  bool
 	txXid   uint32
 	txLSN   pglogrepl.LSN
+	txIDPre string // "<slot>:<commit lsn>:", the start of the transaction's change ids
 	txTime  time.Time
 	txIndex int
 	held    *cdc.Change // the transaction's latest change, emitted once the next one (or the commit) comes
@@ -280,6 +281,7 @@ func (s *streamer) message(ctx context.Context, msg pglogrepl.Message) error {
 	case *pglogrepl.BeginMessage:
 		s.inTx, s.held, s.txIndex, s.anyInTx = true, nil, 0, false
 		s.txXid, s.txLSN, s.txTime = m.Xid, m.FinalLSN, m.CommitTime
+		s.txIDPre = s.r.slot + ":" + m.FinalLSN.String() + ":"
 		// After a reconnection the server sends again what was not
 		// confirmed; what this reader already handed on is skipped.
 		s.skipTx = m.FinalLSN < s.lastEnd
@@ -378,7 +380,7 @@ func (s *streamer) change(ctx context.Context, relID uint32, op string, old *pgl
 		s.shapes[rel.qualified()] = rel.table
 	}
 	c := &cdc.Change{
-		ID:       s.r.slot + ":" + s.txLSN.String() + ":" + strconv.Itoa(s.txIndex),
+		ID:       s.txIDPre + strconv.Itoa(s.txIndex),
 		Table:    rel.table,
 		Time:     s.txTime,
 		Position: s.lastEnd,
@@ -455,8 +457,8 @@ func nullable(b []byte) json.RawMessage {
 // order. A column the server did not send (an unchanged TOASTed value) is
 // taken from fallback when given, else it is cdc.Unavailable.
 func (r *Reader) row(rel *relation, t *pglogrepl.TupleData, fallback *pglogrepl.TupleData, keyOnly bool) ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
+	b := make([]byte, 0, 64+32*len(rel.cols))
+	b = append(b, '{')
 	first := true
 	for i, c := range rel.cols {
 		if c.excluded || i >= len(t.Columns) || (keyOnly && !c.key) {
@@ -467,52 +469,46 @@ func (r *Reader) row(rel *relation, t *pglogrepl.TupleData, fallback *pglogrepl.
 			col = fallback.Columns[i]
 		}
 		if !first {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
 		first = false
-		name, _ := json.Marshal(c.name)
-		b.Write(name)
-		b.WriteByte(':')
+		b = cdc.AppendJSONString(b, c.name)
+		b = append(b, ':')
 		switch col.DataType {
 		case pglogrepl.TupleDataTypeNull:
-			b.WriteString("null")
+			b = append(b, "null"...)
 		case pglogrepl.TupleDataTypeToast:
-			b.WriteString(strconv.Quote(cdc.Unavailable))
+			b = cdc.AppendJSONString(b, cdc.Unavailable)
 		case pglogrepl.TupleDataTypeText:
 			v, err := r.dec.value(c.typeOID, col.Data)
 			if err != nil {
 				return nil, fmt.Errorf("postgres: %s.%s: %w", rel.qualified(), c.name, err)
 			}
-			if err := writeJSON(&b, v); err != nil {
+			if b, err = appendJSON(b, v); err != nil {
 				return nil, err
 			}
 		default:
 			return nil, fmt.Errorf("postgres: %s.%s: binary tuple data", rel.qualified(), c.name)
 		}
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return append(b, '}'), nil
 }
 
-func writeJSON(b *bytes.Buffer, v any) error {
+// appendJSON appends a decoded value's JSON.
+func appendJSON(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case json.RawMessage:
-		b.Write(v)
-		return nil
+		return append(b, v...), nil
 	case string:
-		j, _ := json.Marshal(v)
-		b.Write(j)
-		return nil
+		return cdc.AppendJSONString(b, v), nil
 	case bool:
-		b.WriteString(strconv.FormatBool(v))
-		return nil
+		return strconv.AppendBool(b, v), nil
 	}
 	j, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b.Write(j)
-	return nil
+	return append(b, j...), nil
 }
 
 // key is the primary key's values from a tuple.
@@ -531,7 +527,9 @@ func (r *Reader) key(rel *relation, t *pglogrepl.TupleData) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if raw, ok := v.(json.RawMessage); ok {
+		if raw, ok := v.(json.RawMessage); ok && isInteger(rel.cols[i].typeOID) {
+			v = json.Number(raw) // checked by value
+		} else if ok {
 			d := json.NewDecoder(bytes.NewReader(raw))
 			d.UseNumber()
 			var x any
