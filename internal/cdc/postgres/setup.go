@@ -26,7 +26,8 @@ type PrivilegeError struct {
 	// Role is the role weir connects as.
 	Role string
 	// Privilege is what is lacking: "REPLICATION", "CREATE on database
-	// <db>", "ownership of <table>" or "SELECT on <table>".
+	// <db>", "ownership of <table>", "SELECT on <table>", or superuser
+	// (ddl: trigger creates event triggers).
 	Privilege string
 	// Fix is the SQL that grants it.
 	Fix string
