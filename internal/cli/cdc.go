@@ -21,6 +21,7 @@ var cdcGroup = group{name: "cdc", subs: []string{
 	"pause NAME",
 	"resume NAME",
 	"drop NAME",
+	"backfill NAME --table SCHEMA.TABLE [--where SQL]",
 }}
 
 // cdcAbout says what each subcommand of weir cdc does, for its --help.
@@ -33,6 +34,9 @@ var cdcAbout = map[string]string{
 	"drop": "Remove what a cdc source keeps so that it no longer pins the database's log: the replication slot and the " +
 		"publication weir made (PostgreSQL), the saved binlog position (MySQL), and the published-up-to mark. " +
 		"The source must be paused first (weir cdc pause NAME); after the drop, remove cdc.NAME from weir.yaml.",
+	"backfill": "Read a captured table of a running source again, whole or the rows matching --where, while streaming " +
+		"goes on: its rows become op r events (source.snapshot incremental). Prints the backfill's id; follow its " +
+		"progress with weir cdc status NAME. One backfill runs at a time per source (PostgreSQL sources only, for now).",
 }
 
 // cdcCmd runs `weir cdc status|pause|resume|drop`.
@@ -43,7 +47,7 @@ func cdcCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	about, ok := cdcAbout[cmd]
 	if !ok {
-		return fmt.Errorf("weir cdc: unknown command %q (want status, pause, resume or drop)", cmd)
+		return fmt.Errorf("weir cdc: unknown command %q (want status, pause, resume, drop or backfill)", cmd)
 	}
 	synopsis := "cdc " + cmd
 	for _, s := range cdcGroup.subs {
@@ -52,12 +56,17 @@ func cdcCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	shown := []string{"config", "server", "token"}
-	if cmd == "status" {
+	switch cmd {
+	case "status":
 		shown = append(shown, "json")
+	case "backfill":
+		shown = append(shown, "table", "where")
 	}
 	fs := newFlags("cdc "+cmd, synopsis, about, stderr, shown...)
 	af := addAPIFlags(fs)
 	asJSON := fs.Bool("json", false, "status: print weir's answer as JSON")
+	table := fs.String("table", "", "backfill: the table to read again, as schema.table")
+	where := fs.String("where", "", "backfill: an SQL condition on the table's rows, e.g. 'id > 100' (default: every row)")
 	if err := parseInterleaved(fs, args[1:], stdout); err != nil {
 		return err
 	}
@@ -72,6 +81,11 @@ func cdcCmd(args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: weir cdc drop NAME (pause it first: weir cdc pause NAME)")
 		}
 		return cdcDrop(af, fs.Arg(0), stdout)
+	case "backfill":
+		if fs.NArg() != 1 || *table == "" {
+			return errors.New("usage: weir cdc backfill NAME --table SCHEMA.TABLE [--where SQL]")
+		}
+		return cdcBackfill(af, fs.Arg(0), *table, *where, stdout)
 	default: // pause, resume
 		if fs.NArg() != 1 {
 			return fmt.Errorf("usage: weir cdc %s NAME", cmd)
@@ -199,6 +213,35 @@ func cdcDrop(af apiFlags, name string, stdout io.Writer) error {
 	if next, _ := out["next"].(string); next != "" {
 		fmt.Fprintf(stdout, "next: %s\n", next)
 	}
+	return nil
+}
+
+// cdcBackfill asks a source to read a table again and prints the
+// backfill's id; refusals that have a next step say it.
+func cdcBackfill(af apiFlags, name, table, where string, stdout io.Writer) error {
+	body := struct {
+		Table string `json:"table"`
+		Where string `json:"where,omitempty"`
+	}{table, where}
+	out, err := af.call(http.MethodPost, "/v1/cdc/"+url.PathEscape(name)+"/backfill", body, stdout)
+	if err != nil {
+		switch t, _ := out["type"].(string); t {
+		case problem.TypeBase + "cdc-backfill-running":
+			return fmt.Errorf("a backfill of cdc source %s is still running: follow it with weir cdc status %s, then ask again", name, name)
+		case problem.TypeBase + "cdc-paused":
+			return fmt.Errorf("cdc source %s is paused or not running: resume it first (weir cdc resume %s)", name, name)
+		case problem.TypeBase + "cdc-unsupported":
+			return fmt.Errorf("cdc source %s cannot backfill: only PostgreSQL sources can, for now", name)
+		}
+		return err
+	}
+	id, _ := out["id"].(string)
+	cond := ""
+	if where != "" {
+		cond = " where " + where
+	}
+	fmt.Fprintf(stdout, "backfill %s of %s%s started\n", id, table, cond)
+	fmt.Fprintf(stdout, "follow it: weir cdc status %s\n", name)
 	return nil
 }
 

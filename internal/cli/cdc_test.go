@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,4 +90,65 @@ func TestBytesText(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3 << 20: "3.0 MiB", 1<<30 + 1<<29: "1.5 GiB"} {
 		require.Equal(t, want, bytesText(n), n)
 	}
+}
+
+// weir cdc backfill starts a backfill of a running source and prints its
+// id; its progress shows in weir cdc status; a table the source does not
+// capture, a condition PostgreSQL refuses and a missing --table fail with
+// the reason.
+func TestCDCBackfill(t *testing.T) {
+	t.Parallel()
+	pg := weirtest.StartPostgres(t)
+	pg.Exec(t, "", `CREATE TABLE orders (id int PRIMARY KEY, total numeric); INSERT INTO orders SELECT g, g FROM generate_series(1, 5) g`)
+	base := runWeir(t, fmt.Sprintf(`
+cdc:
+  shop:
+    postgres:
+      dsn: %q
+      snapshot: never
+      tables: {orders: {}}
+`, pg.DSN()), nil)
+	run := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := Main(append(args, "--server", base, "--token", adminToken), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	weirtest.Eventually(t, 30*time.Second, func() error {
+		if _, o, _ := run("cdc", "status"); !strings.Contains(o, "streaming") {
+			return fmt.Errorf("not streaming yet:\n%s", o)
+		}
+		return nil
+	})
+
+	// Flags before or after the name.
+	code, o, stderr := run("cdc", "backfill", "--where", "id > 2", "shop", "--table", "public.orders")
+	require.Equal(t, 0, code, stderr)
+	require.Regexp(t, `^backfill [0-9a-z]{26} of public\.orders where id > 2 started\nfollow it: weir cdc status shop\n$`, o)
+	weirtest.Eventually(t, 30*time.Second, func() error {
+		_, detail, _ := run("cdc", "status", "shop")
+		if !regexp.MustCompile(`(?m)^\s+public\.orders\s+backfill\s+3\s+\d+\s+true\s+id > 2$`).MatchString(detail) {
+			return fmt.Errorf("backfill not done:\n%s", detail)
+		}
+		return nil
+	})
+
+	code, _, stderr = run("cdc", "backfill", "shop", "--table", "public.nope")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "weir answered 400: table:")
+	code, _, stderr = run("cdc", "backfill", "shop", "--table", "public.orders", "--where", "no_such_column = 1")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "weir answered 400: where:")
+	require.Contains(t, stderr, "no_such_column")
+	code, _, stderr = run("cdc", "backfill", "shop")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "usage: weir cdc backfill NAME --table SCHEMA.TABLE [--where SQL]")
+	code, _, stderr = run("cdc", "backfill", "nope", "--table", "public.orders")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "there is no cdc source named")
+
+	code, _, stderr = run("cdc", "pause", "shop")
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = run("cdc", "backfill", "shop", "--table", "public.orders")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "cdc source shop is paused or not running: resume it first (weir cdc resume shop)")
 }

@@ -30,8 +30,9 @@ Usage:
         see why events stopped, send them on (redrive), or close them (resolve)
   weir replay SUBSCRIPTION --from TIME|SEQ [--to TIME|SEQ] [--from-archive]
         deliver a range of history to a subscription again
-  weir cdc status [NAME] | pause NAME | resume NAME | drop NAME
-        see the change-data-capture sources; drop a paused one's slot or position
+  weir cdc status [NAME] | pause NAME | resume NAME | drop NAME | backfill NAME --table T [--where SQL]
+        see the change-data-capture sources; drop a paused one's slot or position;
+        read a table again while streaming goes on
   weir portal link --roles ROLE[,ROLE...] [--ttl 24h]
         print a one-time sign-in link to the portal (/ui/), scoped to roles
   weir bench [--suite] [--short] [--rate N] [--duration D] [--crash K] [--bus-sync always|DUR] [--json FILE] [--target URL]

@@ -18,7 +18,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		{"serve"}, {"send"}, {"tail"}, {"listen"}, {"replay"}, {"bench"}, {"version"},
 		{"deadletters"}, {"deadletters", "ls"}, {"deadletters", "show"}, {"deadletters", "redrive"}, {"deadletters", "resolve"},
 		{"contract"}, {"contract", "check"}, {"contract", "import"}, {"portal"}, {"portal", "link"},
-		{"cdc"}, {"cdc", "status"}, {"cdc", "pause"}, {"cdc", "resume"}, {"cdc", "drop"},
+		{"cdc"}, {"cdc", "status"}, {"cdc", "pause"}, {"cdc", "resume"}, {"cdc", "drop"}, {"cdc", "backfill"},
 	}
 	// The table covers every command the top-level usage lists.
 	listed := map[string]bool{}
@@ -66,7 +66,7 @@ func TestBadFlagShowsUsageOnStderr(t *testing.T) {
 // --help never prints the token of $WEIR_TOKEN as a flag default.
 func TestHelpDoesNotPrintTheToken(t *testing.T) {
 	t.Setenv("WEIR_TOKEN", "weir_secret-that-must-not-show")
-	for _, c := range [][]string{{"deadletters", "ls"}, {"replay"}, {"contract", "check"}, {"contract", "import"}, {"cdc", "status"}, {"cdc", "drop"}} {
+	for _, c := range [][]string{{"deadletters", "ls"}, {"replay"}, {"contract", "check"}, {"contract", "import"}, {"cdc", "status"}, {"cdc", "drop"}, {"cdc", "backfill"}} {
 		var stdout bytes.Buffer
 		require.Equal(t, 0, Main(append(c, "--help"), &stdout, &bytes.Buffer{}))
 		require.NotContains(t, stdout.String(), "secret-that-must-not-show", c)

@@ -32,6 +32,11 @@ type PostgresCDC struct {
 	// MaxRetainedWAL warns when the slot keeps more WAL than this many bytes.
 	// Default 1 GiB.
 	MaxRetainedWAL int64 `yaml:"max_retained_wal" json:"max_retained_wal,omitempty"`
+	// DDL is how table changes (ALTER, CREATE, DROP TABLE) reach weir:
+	// "off" (default: a changed table is seen at its next row change) or
+	// "trigger" (an event trigger reports them as they happen; weir's role
+	// must be a superuser to create it).
+	DDL string `yaml:"ddl" json:"ddl,omitempty"`
 }
 
 // MySQLCDC is a cdc source's MariaDB/MySQL section.

@@ -21,6 +21,10 @@ const (
 	// DefaultMaxRetainedWAL is a PostgreSQL source's retained-WAL warning
 	// threshold when unset: 1 GiB.
 	DefaultMaxRetainedWAL = 1 << 30
+	// DDLOff and DDLTrigger are the values of a PostgreSQL source's ddl:
+	// no DDL reports, or an event trigger that reports them.
+	DDLOff     = "off"
+	DDLTrigger = "trigger"
 	// maxCDCTables bounds the tables of one source.
 	maxCDCTables = 1024
 	// maxCDCExclude bounds one table's excluded columns.
@@ -47,7 +51,8 @@ func (c *CDC) Kind() string {
 // WithDefaults fills a cdc source's unset fields: prefix "db", numeric
 // "string", snapshot "initial"; for PostgreSQL, publication and slot
 // "weir_<name>" (the name in lower case, '-' as '_'), heartbeat 10s,
-// max_retained_wal 1 GiB, and table keys without a schema put in "public".
+// max_retained_wal 1 GiB, ddl "off", and table keys without a schema put
+// in "public".
 func (c *CDC) WithDefaults(name string) {
 	if c.Prefix == "" {
 		c.Prefix = DefaultCDCPrefix
@@ -71,6 +76,9 @@ func (c *CDC) WithDefaults(name string) {
 		}
 		if p.MaxRetainedWAL == 0 {
 			p.MaxRetainedWAL = DefaultMaxRetainedWAL
+		}
+		if p.DDL == "" {
+			p.DDL = DDLOff
 		}
 		// A key without a schema is in public, unless public.<table> is
 		// declared too: then validation names the duplicate.
@@ -140,6 +148,9 @@ func (p *PostgresCDC) validate(path, prefix string) error {
 	}
 	if p.MaxRetainedWAL < 0 {
 		return field.Errorf(field.Join(path, "max_retained_wal"), "must be positive")
+	}
+	if p.DDL != DDLOff && p.DDL != DDLTrigger {
+		return field.Errorf(field.Join(path, "ddl"), "%q is not off or trigger", p.DDL)
 	}
 	return validTables(field.Join(path, "tables"), p.Tables, prefix, "schema.table")
 }

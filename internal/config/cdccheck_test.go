@@ -39,6 +39,7 @@ cdc:
 	require.Equal(t, "initial", pg.Postgres.Snapshot)
 	require.Equal(t, 10*time.Second, pg.Postgres.Heartbeat.D())
 	require.Equal(t, int64(1<<30), pg.Postgres.MaxRetainedWAL)
+	require.Equal(t, "off", pg.Postgres.DDL)
 	require.Contains(t, pg.Postgres.Tables, "public.orders")
 	require.Contains(t, pg.Postgres.Tables, "billing.invoices")
 	my := c.CDC["shop"]
@@ -78,6 +79,7 @@ func TestCDCValidateNamesTheField(t *testing.T) {
 		{"snapshot", func() *CDC { c := goodPG(); c.Postgres.Snapshot = "always"; return c }, "cdc.x.postgres.snapshot"},
 		{"heartbeat", func() *CDC { c := goodPG(); c.Postgres.Heartbeat = Duration(500 * time.Millisecond); return c }, "cdc.x.postgres.heartbeat"},
 		{"wal", func() *CDC { c := goodPG(); c.Postgres.MaxRetainedWAL = -1; return c }, "cdc.x.postgres.max_retained_wal"},
+		{"ddl", func() *CDC { c := goodPG(); c.Postgres.DDL = "event"; return c }, "cdc.x.postgres.ddl"},
 		{"no tables", func() *CDC { c := goodPG(); c.Postgres.Tables = nil; return c }, "cdc.x.postgres.tables"},
 		{"quoted table", func() *CDC {
 			c := goodPG()

@@ -194,6 +194,9 @@ func (r *Reader) Start(ctx context.Context) error {
 	if created {
 		r.putKV(ctx, "publication", []byte("created"))
 	}
+	if err := r.ensureDDL(ctx, conn.Conn()); err != nil {
+		return fail(err)
+	}
 	slot, err := r.readSlot(ctx, conn.Conn())
 	if err != nil {
 		return fail(err)
@@ -377,9 +380,10 @@ func (r *Reader) setError(err error) {
 	r.mu.Unlock()
 }
 
-// Drop removes the slot (so that it pins no WAL) and the publication when
-// weir created it, and forgets the snapshot progress. The reader must be
-// stopped.
+// Drop removes the slot (so that it pins no WAL), the DDL event triggers
+// and their function when they are there (ddl: trigger), and the
+// publication when weir created it, and forgets the snapshot progress. The
+// reader must be stopped.
 func (r *Reader) Drop(ctx context.Context) (removed []string, err error) {
 	conn, err := pgx.Connect(ctx, r.pg.DSN)
 	if err != nil {
@@ -390,6 +394,11 @@ func (r *Reader) Drop(ctx context.Context) (removed []string, err error) {
 		return nil, fmt.Errorf("postgres: drop slot %s: %w", r.slot, err)
 	}
 	removed = append(removed, "replication slot "+r.slot)
+	ddl, err := r.removeDDL(ctx, conn)
+	if err != nil {
+		return removed, err
+	}
+	removed = append(removed, ddl...)
 	if v, _ := r.getKV(ctx, "publication"); string(v) == "created" {
 		if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+quoteIdent(r.publication)); err != nil {
 			return removed, fmt.Errorf("postgres: drop publication %s: %w", r.publication, err)

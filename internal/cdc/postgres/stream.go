@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/weir-dev/weir/internal/cdc"
+	"github.com/weir-dev/weir/internal/config"
 )
 
 // statusEvery is how often the reader tells the server the confirmed
@@ -152,9 +153,13 @@ func (s *streamer) stream(ctx context.Context, conn *pgconn.PgConn) error {
 			s.locked = false
 		}
 	}()
+	args := []string{"proto_version '1'", "publication_names " + quoteLiteral(r.publication)}
+	if r.pg.DDL == config.DDLTrigger {
+		args = append(args, "messages 'true'") // the DDL reports (PostgreSQL 14+)
+	}
 	err := pglogrepl.StartReplication(ctx, conn, r.slot, 0, pglogrepl.StartReplicationOptions{
 		Mode:       pglogrepl.LogicalReplication,
-		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(r.publication)},
+		PluginArgs: args,
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: start replication: %w", err)
@@ -314,6 +319,12 @@ func (s *streamer) message(ctx context.Context, msg pglogrepl.Message) error {
 		return s.change(ctx, m.RelationID, cdc.OpUpdate, m.OldTuple, m.OldTupleType, m.NewTuple)
 	case *pglogrepl.DeleteMessage:
 		return s.change(ctx, m.RelationID, cdc.OpDelete, m.OldTuple, m.OldTupleType, nil)
+	case *pglogrepl.LogicalDecodingMessage:
+		// A report in a transaction already handed on was handled then.
+		if m.Prefix != ddlPrefix || (m.Transactional && s.skipTx) {
+			return nil
+		}
+		return s.ddl(ctx, m)
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			if err := s.change(ctx, id, cdc.OpTruncate, nil, 0, nil); err != nil {
