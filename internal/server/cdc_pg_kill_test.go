@@ -100,15 +100,14 @@ func storedIDs(t *testing.T, js jetstream.JetStream, filter string, total uint64
 	return ids
 }
 
-// kill -9 of the weir binary twice in the middle of 50,000 changes
-// committed in transactions of 2,000 while weir streams them: after the
-// restarts every change is on the bus exactly once by id, none missing.
-// WEIR_CDC_KILL_CHANGES=100000 runs the issue's size (about 85 s under
-// -race on 2 shared cores, which is too long for the default suite).
+// kill -9 of the weir binary twice in the middle of 100,000 changes
+// (WEIR_CDC_KILL_CHANGES for a quicker run) committed in transactions of
+// 2,000 while weir streams them: after the restarts every change is on the
+// bus exactly once by id, none missing.
 func TestPostgresCDCSurvivesKill9(t *testing.T) {
 	t.Parallel()
 	const perTx = 2000
-	txs := max(envInt("WEIR_CDC_KILL_CHANGES", 50_000)/perTx, 2)
+	txs := max(envInt("WEIR_CDC_KILL_CHANGES", 100_000)/perTx, 2)
 	total := txs * perTx
 	pg := weirtest.StartPostgres(t)
 	pg.Exec(t, "", `CREATE TABLE kills (id int8 PRIMARY KEY, tx int, v int)`)

@@ -44,13 +44,12 @@ func latestPerKey(t *testing.T, js jetstream.JetStream, filter string, total uin
 	return state
 }
 
-// The snapshot of a 50,000-row table taken while updates, inserts and
-// deletes go on ends with the bus's latest state per key equal to the
-// table. WEIR_CDC_SNAPSHOT_ROWS=200000 runs the issue's size (about 120 s
-// under -race on 2 shared cores, too long for the default suite).
+// The snapshot of a 200,000-row table (snapshotRows) taken while updates,
+// inserts and deletes go on ends with the bus's latest state per key equal
+// to the table.
 func TestPostgresCDCSnapshotUnderWritesEndsEqualToTheTable(t *testing.T) {
 	t.Parallel()
-	rows := envInt("WEIR_CDC_SNAPSHOT_ROWS", 50_000)
+	rows := snapshotRows(t)
 	pg := weirtest.StartPostgres(t)
 	pg.Exec(t, "", fmt.Sprintf(`CREATE TABLE snap (id int8 PRIMARY KEY, v int8 NOT NULL, pad text);
 INSERT INTO snap SELECT g, 0, 'row '||g FROM generate_series(1, %d) g;
