@@ -31,6 +31,9 @@ type table struct {
 	Columns  []*column
 	Keys     []int // positions of the key columns, in key order
 	Shape    *cdc.Table
+	// mapShape is the TABLE_MAP shape (tableMap.shape) the columns were
+	// built from; empty when they come from the catalog alone.
+	mapShape string
 }
 
 // loadTable reads a table's columns from information_schema. A table that
@@ -216,4 +219,185 @@ func sameShape(a, b *cdc.Table) bool {
 		}
 	}
 	return true
+}
+
+// fromMap builds the columns of the rows that follow a TABLE_MAP event that
+// carries column names (binlog_row_metadata=FULL), so that rows written
+// before an ALTER TABLE are named as they were written, whatever the
+// catalog says now. What the event says wins: names, nullability,
+// signedness, enum and set members, character sets and the primary key.
+// The catalog's column of the same name (cat, the table as it is now; nil
+// when it is gone) adds what the binlog does not say, the SQL type's name
+// and whether a text column holds JSON, when its type still matches the
+// binlog's.
+func fromMap(tm *tableMap, cat *table, exclude []string) *table {
+	t := &table{DB: tm.DB, Name: tm.Name}
+	for i := range tm.Types {
+		c := &column{}
+		if i < len(tm.Names) {
+			c.Name = tm.Names[i]
+		}
+		derived := binlogTypeName(tm, i)
+		if cat != nil {
+			if k := cat.column(c.Name); k >= 0 && sameFamily(cat.Columns[k].DataType, derived) {
+				*c = *cat.Columns[k]
+				c.Name = tm.Names[i]
+				c.Key = false
+			}
+		}
+		if c.DataType == "" {
+			c.DataType = derived
+			c.Binary = isBinaryType(derived)
+		}
+		if tm.Nullable != nil {
+			c.NotNull = !tm.Nullable[i]
+		}
+		if tm.Unsigned != nil && tm.isNumeric(i) {
+			c.Unsigned = tm.Unsigned[i]
+		}
+		if tm.Charsets != nil && tm.Charsets[i] != 0 {
+			c.Latin1 = isLatin1(tm.Charsets[i])
+			if tm.isCharacter(i) {
+				c.Binary = tm.Charsets[i] == collationBinary
+			}
+		}
+		if tm.Elems != nil && tm.Elems[i] != nil {
+			c.Elems = make([]string, len(tm.Elems[i]))
+			for k, e := range tm.Elems[i] {
+				c.Elems[k] = c.text(e)
+			}
+		}
+		c.Excluded = excluded(exclude, c.Name)
+		t.Columns = append(t.Columns, c)
+	}
+	keys := tm.Keys
+	if !tm.HasKeys && cat != nil {
+		// not logged: the catalog's key, by name
+		keys = nil
+		for _, k := range cat.Keys {
+			if i := t.column(cat.Columns[k].Name); i >= 0 {
+				keys = append(keys, i)
+			}
+		}
+	}
+	for _, k := range keys {
+		if k < len(t.Columns) {
+			t.Columns[k].Key = true
+			t.Keys = append(t.Keys, k)
+		}
+	}
+	t.Shape = t.shape()
+	return t
+}
+
+// collationBinary is the id of the binary character set's collation.
+const collationBinary = 63
+
+// isLatin1 tells MariaDB's latin1 collations (MySQL's latin1 is cp1252).
+func isLatin1(coll uint64) bool {
+	switch coll {
+	case 5, 8, 15, 31, 47, 48, 49, 94, 1032, 1071: // information_schema.COLLATIONS of MariaDB 10.11
+		return true
+	}
+	return false
+}
+
+// text is an enum or set member in the column's character set as UTF-8.
+func (c *column) text(b []byte) string {
+	if s, ok := c.bytesValue(b).(string); ok && !c.Binary {
+		return s
+	}
+	return string(b)
+}
+
+// binlogTypeName is the SQL type a binlog column stands for, as
+// information_schema's DATA_TYPE names it, for a column the catalog no
+// longer has.
+func binlogTypeName(tm *tableMap, i int) string {
+	binary := tm.Charsets != nil && tm.Charsets[i] == collationBinary
+	text := func(bin, txt string) string {
+		if binary {
+			return bin
+		}
+		return txt
+	}
+	switch tm.realType(i) {
+	case tTiny:
+		return "tinyint"
+	case tShort:
+		return "smallint"
+	case tInt24:
+		return "mediumint"
+	case tLong:
+		return "int"
+	case tLongLong:
+		return "bigint"
+	case tFloat:
+		return "float"
+	case tDouble:
+		return "double"
+	case tDecimal, tNewDecimal:
+		return "decimal"
+	case tYear:
+		return "year"
+	case tBit:
+		return "bit"
+	case tDate, tNewDate:
+		return "date"
+	case tTime, tTime2:
+		return "time"
+	case tDatetime, tDatetime2:
+		return "datetime"
+	case tTimestamp, tTimestamp2:
+		return "timestamp"
+	case tVarchar, tVarString:
+		return text("varbinary", "varchar")
+	case tString:
+		return text("binary", "char")
+	case tEnum:
+		return "enum"
+	case tSet:
+		return "set"
+	case tBlob, tTinyBlob, tMediumBlob, tLongBlob:
+		size := map[uint16]string{1: "tiny", 2: "", 3: "medium", 4: "long"}[tm.Meta[i]]
+		return size + text("blob", "text")
+	case tGeometry:
+		return "geometry"
+	case tJSON:
+		return "json"
+	}
+	return "unknown"
+}
+
+func isBinaryType(dataType string) bool {
+	switch dataType {
+	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "geometry":
+		return true
+	}
+	return false
+}
+
+// sameFamily reports whether a catalog column's DATA_TYPE can be the
+// column the binlog describes as derived (binlogTypeName): the same
+// storage, so that the catalog's details apply to the binlog's bytes.
+// Types weir does not know (MariaDB's uuid, inet6 ...) match anything.
+func sameFamily(dataType, derived string) bool {
+	family := func(s string) string {
+		switch s {
+		case "varchar", "varbinary":
+			return "var"
+		case "char", "binary":
+			return "fixed"
+		case "tinyblob", "blob", "mediumblob", "longblob", "tinytext", "text", "mediumtext", "longtext", "json":
+			return "blob"
+		case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection":
+			return "geometry"
+		case "tinyint", "smallint", "mediumint", "int", "bigint", "float", "double", "decimal", "year", "bit",
+			"date", "time", "datetime", "timestamp", "enum", "set":
+			return s
+		}
+		return ""
+	}
+	f := family(dataType)
+	return f == "" || f == family(derived)
 }

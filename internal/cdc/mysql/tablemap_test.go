@@ -165,5 +165,13 @@ func FuzzTableMap(f *testing.F) {
 				t.Fatalf("key column %d of %d", k, n)
 			}
 		}
+		if tm.Names == nil {
+			return
+		}
+		// what the reader builds from it must hold together too
+		def := fromMap(tm, nil, nil)
+		if len(def.Columns) != n || len(def.Shape.Columns) != n {
+			t.Fatalf("%d columns from a map of %d", len(def.Columns), n)
+		}
 	})
 }
