@@ -21,8 +21,8 @@ const MariaDBBinary = "/usr/sbin/mariadbd"
 
 // MariaDB is a private MariaDB server for one test: its own data directory
 // under t.TempDir(), its own port on 127.0.0.1, a row-based binlog with full
-// row images, server id 1 and root without a password. The test's cleanup
-// kills it.
+// row images and full row metadata (column names in TABLE_MAP events),
+// server id 1 and root without a password. The test's cleanup kills it.
 type MariaDB struct {
 	// Addr is host:port of the server.
 	Addr string
@@ -108,7 +108,7 @@ func (m *MariaDB) Start() {
 	data := filepath.Join(m.dir, "data")
 	cmd := exec.Command(MariaDBBinary, "--no-defaults", "--datadir="+data, "--port="+port,
 		"--bind-address=127.0.0.1", "--socket="+filepath.Join(m.dir, "sock"), "--tmpdir="+filepath.Join(m.dir, "tmp"), "--user=root",
-		"--log-bin="+filepath.Join(data, "binlog"), "--binlog-format=ROW", "--binlog-row-image=FULL",
+		"--log-bin="+filepath.Join(data, "binlog"), "--binlog-format=ROW", "--binlog-row-image=FULL", "--binlog-row-metadata=FULL",
 		"--server-id=1", "--skip-name-resolve", "--gtid-strict-mode=1",
 		"--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M", "--max-connections=50",
 		"--performance-schema=OFF", "--skip-log-error")

@@ -114,62 +114,6 @@ func parseQuery(body []byte) (db, stmt string, err error) {
 	return string(body[i : i+dbLen]), string(body[i+dbLen+1:]), nil
 }
 
-// tableMap is a TABLE_MAP event: the table an id stands for in the row
-// events that follow, and its columns' binlog types.
-type tableMap struct {
-	ID       uint64
-	DB, Name string
-	Types    []byte
-	Meta     []uint16
-}
-
-func parseTableMap(body []byte) (*tableMap, error) {
-	if len(body) < 8+2 {
-		return nil, errMalformed
-	}
-	t := &tableMap{ID: le48(body)}
-	b := body[8:]
-	var ok bool
-	if t.DB, b, ok = lenString(b); !ok {
-		return nil, errMalformed
-	}
-	if t.Name, b, ok = lenString(b); !ok {
-		return nil, errMalformed
-	}
-	n, b, ok := lenEncInt(b)
-	if !ok || uint64(len(b)) < n {
-		return nil, errMalformed
-	}
-	t.Types = append([]byte{}, b[:n]...)
-	b = b[n:]
-	ml, b, ok := lenEncInt(b)
-	if !ok || uint64(len(b)) < ml {
-		return nil, errMalformed
-	}
-	meta := b[:ml]
-	t.Meta = make([]uint16, n)
-	for i, typ := range t.Types {
-		switch typ {
-		case tFloat, tDouble, tBlob, tGeometry, tJSON, tTimestamp2, tDatetime2, tTime2:
-			if len(meta) < 1 {
-				return nil, errMalformed
-			}
-			t.Meta[i], meta = uint16(meta[0]), meta[1:]
-		case tVarchar, tBit, tNewDecimal, tVarString, tString, tEnum, tSet:
-			if len(meta) < 2 {
-				return nil, errMalformed
-			}
-			if typ == tVarchar || typ == tVarString {
-				t.Meta[i] = binary.LittleEndian.Uint16(meta)
-			} else {
-				t.Meta[i] = uint16(meta[0])<<8 | uint16(meta[1])
-			}
-			meta = meta[2:]
-		}
-	}
-	return t, nil
-}
-
 // rowsEvent is a WRITE, UPDATE or DELETE rows event: its rows stay encoded
 // until the table's columns are known.
 type rowsEvent struct {

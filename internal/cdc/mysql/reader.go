@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,7 +70,8 @@ type Reader struct {
 	save chan struct{} // wakes the saver: a newer confirmed position waits
 	// Streaming state, owned by the reading goroutine.
 	readPos *Position
-	defs    map[string]*table // db.table -> columns as last loaded
+	catalog map[string]*table // db.table -> columns as information_schema gave them last; nil: no such table
+	defs    map[string]*table // db.table -> columns the last rows were decoded with
 	shapes  map[string]*cdc.Table
 	maps    map[uint64]*tableMap
 }
@@ -91,10 +93,13 @@ func New(name string, spec *config.CDC, emitter cdc.Emitter, kv jetstream.KeyVal
 	}
 	return &Reader{
 		name: name, spec: spec.MySQL, emitter: emitter, kv: kv,
-		log:   log.With("cdc", name, "connector", Connector),
-		dec:   decoder{numericNumber: spec.Numeric == "number"},
-		state: "starting",
-		save:  make(chan struct{}, 1),
+		log:     log.With("cdc", name, "connector", Connector),
+		dec:     decoder{numericNumber: spec.Numeric == "number"},
+		state:   "starting",
+		save:    make(chan struct{}, 1),
+		catalog: map[string]*table{},
+		defs:    map[string]*table{},
+		shapes:  map[string]*cdc.Table{},
 	}, nil
 }
 
@@ -116,6 +121,7 @@ func (r *Reader) Start(ctx context.Context) error {
 			db.Close()
 			return nil, err
 		}
+		r.checkRowMetadata(ctx, db)
 		saved, err := r.loadPosition(ctx)
 		if err != nil {
 			db.Close()
@@ -286,4 +292,20 @@ func checkServer(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("mysql: binlog_row_image is %s: set binlog_row_image=FULL", image)
 	}
 	return nil
+}
+
+// checkRowMetadata warns when the binlog's TABLE_MAP events do not name
+// their columns: rows written before an ALTER TABLE and read after it are
+// then named after the table's current columns, which may be other ones.
+func (r *Reader) checkRowMetadata(ctx context.Context, db *sql.DB) {
+	var meta string
+	err := db.QueryRowContext(ctx, "SELECT @@global.binlog_row_metadata").Scan(&meta)
+	if err != nil {
+		// MariaDB before 10.5 (and MySQL before 8.0.1) has no such setting
+		meta = "not supported by this server"
+	}
+	if !strings.EqualFold(meta, "FULL") {
+		r.log.WarnContext(ctx, "binlog_row_metadata is not FULL: rows written before an ALTER TABLE that weir reads after it are named after the table's current columns; set binlog_row_metadata=FULL (MariaDB 10.5 and later)",
+			slog.String("binlog_row_metadata", meta))
+	}
 }

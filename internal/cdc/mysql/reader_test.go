@@ -174,13 +174,14 @@ func TestResumeFromConfirmed(t *testing.T) {
 	rec2.waitN(t, 25)
 }
 
-// Rows of a captured table dropped before the reader got to them: the
-// reader reports the table in its last error and does not skip the rows
-// (it used to dereference the missing table and crash the process).
+// Rows of a captured table dropped before the reader got to them, from a
+// binlog without column names: the reader reports the table in its last
+// error and does not skip the rows (it used to dereference the missing table
+// and crash the process).
 func TestRowsOfADroppedTable(t *testing.T) {
 	t.Parallel()
 	b := setup(t, "never", "CREATE TABLE shop.orders (id INT PRIMARY KEY)")
-	b.db.Exec(t, "INSERT INTO shop.orders VALUES (1)")
+	b.db.Exec(t, "SET GLOBAL binlog_row_metadata = NO_LOG", "INSERT INTO shop.orders VALUES (1)")
 	b.rec.waitN(t, 1)
 	weirtest.Eventually(t, 10*time.Second, func() error {
 		_, err := b.kv.Get(context.Background(), "shop.position")
@@ -197,4 +198,26 @@ func TestRowsOfADroppedTable(t *testing.T) {
 		return nil
 	})
 	require.Empty(t, rec.all())
+}
+
+// With column names in the binlog (binlog_row_metadata=FULL), rows of a
+// table dropped before the reader got to them are decoded from the binlog
+// alone.
+func TestRowsOfADroppedTableWithRowMetadata(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "never", "CREATE TABLE shop.orders (id INT UNSIGNED PRIMARY KEY, note VARCHAR(10))")
+	b.db.Exec(t, "INSERT INTO shop.orders VALUES (1, 'a')")
+	b.rec.waitN(t, 1)
+	weirtest.Eventually(t, 10*time.Second, func() error {
+		_, err := b.kv.Get(context.Background(), "shop.position")
+		return err
+	})
+	require.NoError(t, b.r.Stop(context.Background()))
+	b.db.Exec(t, "INSERT INTO shop.orders VALUES (4294967295, 'b')", "DROP TABLE shop.orders")
+	_, rec := newReader(t, b.kv, spec(b.db, "never", "shop.orders"), false)
+	cs := rec.waitN(t, 1)
+	require.Equal(t, map[string]any{"id": json.Number("4294967295"), "note": "b"}, obj(t, cs[0].Value.After))
+	require.Equal(t, []any{uint64(4294967295)}, cs[0].Key)
+	require.Len(t, rec.tables, 1)
+	require.Equal(t, []cdc.Column{{Name: "id", Type: "int", Key: true, NotNull: true}, {Name: "note", Type: "varchar"}}, rec.tables[0].Columns)
 }

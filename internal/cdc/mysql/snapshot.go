@@ -94,9 +94,6 @@ func (r *Reader) snapshot(ctx context.Context) (*Position, error) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	if r.defs == nil {
-		r.defs, r.shapes = map[string]*table{}, map[string]*cdc.Table{}
-	}
 	var held *cdc.Change
 	emit := func(c *cdc.Change) error {
 		if held != nil {

@@ -102,6 +102,11 @@ func (r *Reader) stream(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", s, err)
 		}
 	}
+	// The catalog is read before the stream starts, not at the first change
+	// of each table, where the changes behind it would wait for it.
+	if err := r.loadCatalog(ctx); err != nil {
+		return err
+	}
 	reg := binary.LittleEndian.AppendUint32([]byte{0x15}, r.spec.ServerID)
 	reg = append(reg, 0, 0, 0)    // hostname, user, password
 	reg = append(reg, 0, 0)       // port
@@ -124,9 +129,6 @@ func (r *Reader) stream(ctx context.Context) error {
 	r.setState("streaming")
 	r.log.InfoContext(ctx, "streaming the binlog", "gtid", r.readPos.GTID)
 	r.maps = map[uint64]*tableMap{}
-	if r.defs == nil {
-		r.defs, r.shapes = map[string]*table{}, map[string]*cdc.Table{}
-	}
 	crc := checksum == "CRC32"
 	file := r.readPos.File
 	set := parseGTIDSet(r.readPos.GTID)
@@ -233,7 +235,7 @@ func (r *Reader) query(ctx context.Context, h header, db, stmt, file string, set
 			}
 		}
 	case "ALTER", "CREATE", "DROP", "RENAME":
-		clear(r.defs)
+		r.forgetDefs()
 	}
 	if !tx.inGroup { // a standalone statement is its own transaction
 		set[tx.gtid.Domain] = tx.gtid
@@ -255,7 +257,7 @@ func (r *Reader) rows(ctx context.Context, h header, body []byte, file string, t
 	if _, ok := r.spec.Tables[tm.DB+"."+tm.Name]; !ok {
 		return nil
 	}
-	t, err := r.tableDef(ctx, tm.DB, tm.Name, len(tm.Types))
+	t, err := r.mapDef(ctx, tm)
 	if err != nil {
 		return err
 	}
@@ -397,38 +399,6 @@ func (r *Reader) endTx(ctx context.Context, tx *txState, set map[uint32]gtid, fi
 	}
 	held.EndOfTx, held.Position = true, pos
 	return r.emitter.Emit(ctx, held)
-}
-
-// tableDef returns a captured table's columns, loading them when the table
-// is new or the binlog shows another column count (cols -1: any), and tells
-// the emitter of a new shape before its first change.
-func (r *Reader) tableDef(ctx context.Context, db, name string, cols int) (*table, error) {
-	k := db + "." + name
-	if t := r.defs[k]; t != nil && (cols < 0 || len(t.Columns) == cols) {
-		return t, nil
-	}
-	var exclude []string
-	if ct := r.spec.Tables[k]; ct != nil {
-		exclude = ct.Columns.Exclude
-	}
-	t, err := loadTable(ctx, r.db, db, name, exclude)
-	if err != nil || t == nil {
-		return nil, err
-	}
-	if cols >= 0 && len(t.Columns) > cols {
-		// The binlog is older than a column added since: columns are added
-		// at the end (ADD COLUMN without FIRST or AFTER), so the binlog's
-		// are the first ones.
-		t = t.prefix(cols)
-	}
-	r.defs[k] = t
-	if !sameShape(r.shapes[k], t.Shape) {
-		if err := r.emitter.TableChanged(ctx, t.Shape); err != nil {
-			return nil, err
-		}
-		r.shapes[k] = t.Shape
-	}
-	return t, nil
 }
 
 // rowJSON writes a row image as a JSON object in column order, without
