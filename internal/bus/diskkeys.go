@@ -156,11 +156,12 @@ func (d *diskKeys) rememberAt(key string, value []byte, now time.Time) error {
 	return d.db.Set(recordKey(key), v, pebble.NoSync)
 }
 
-func (d *diskKeys) rememberAll(recs []Record) error {
+// rememberAll writes the records in one batch: all or none.
+func (d *diskKeys) rememberAll(recs []Record) (failed int, err error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed {
-		return ErrUnavailable
+		return len(recs), ErrUnavailable
 	}
 	now := d.now()
 	b := d.db.NewBatch()
@@ -171,10 +172,13 @@ func (d *diskKeys) rememberAll(recs []Record) error {
 		v = binary.BigEndian.AppendUint64(v[:0], uint64(now.UnixNano()))
 		v = append(v, r.Value...)
 		if err := b.Set(recordKey(r.Key), v, nil); err != nil {
-			return err
+			return len(recs), err
 		}
 	}
-	return b.Commit(pebble.NoSync)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return len(recs), err
+	}
+	return 0, nil
 }
 
 // importBucket copies the keys of a key-value bucket, with their times.

@@ -15,8 +15,9 @@ type keyIndex interface {
 	recall(ctx context.Context, key string) (value []byte, created time.Time, found bool, err error)
 	// remember records key -> value; the caller's event is already stored.
 	remember(key string, value []byte) error
-	// rememberAll records several keys at once, each with its value.
-	rememberAll(recs []Record) error
+	// rememberAll records several keys at once, each with its value; failed
+	// is how many were not recorded.
+	rememberAll(recs []Record) (failed int, err error)
 	// close releases the store; it may be called again. A closed store's
 	// recall fails with ErrUnavailable and its remember fails.
 	close() error
@@ -48,15 +49,13 @@ type Record struct {
 
 // RememberAll records several keys in one write, as Remember does for one:
 // the cheap way for a caller that stores many events in a row (cdc). A
-// failure is counted once per record.
+// record not written is counted.
 func (b *Bus) RememberAll(recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	err := b.keys.rememberAll(recs)
-	if err != nil {
-		b.rememberErrors.Add(int64(len(recs)))
-	}
+	failed, err := b.keys.rememberAll(recs)
+	b.rememberErrors.Add(int64(failed))
 	return err
 }
 
@@ -94,13 +93,17 @@ func (k bucketKeys) remember(key string, value []byte) error {
 	return err
 }
 
-func (k bucketKeys) rememberAll(recs []Record) error {
+// rememberAll publishes each record, going on past one that fails.
+func (k bucketKeys) rememberAll(recs []Record) (failed int, err error) {
 	for _, r := range recs {
-		if err := k.remember(r.Key, r.Value); err != nil {
-			return err
+		if e := k.remember(r.Key, r.Value); e != nil {
+			failed++
+			if err == nil {
+				err = e
+			}
 		}
 	}
-	return nil
+	return failed, err
 }
 
 func (bucketKeys) close() error { return nil }

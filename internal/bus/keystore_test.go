@@ -119,12 +119,15 @@ func testKeyStore(t *testing.T, open openKeyStore) {
 		for i := range recs {
 			recs[i] = Record{Key: fmt.Sprintf("batch-%d", i), Value: []byte(fmt.Sprintf("event-%d", i))}
 		}
-		require.NoError(t, k.rememberAll(recs))
+		failed, err := k.rememberAll(recs)
+		require.NoError(t, err)
+		require.Zero(t, failed)
 		for i := range recs {
 			foundWith(t, k, recs[i].Key, fmt.Sprintf("event-%d", i))
 		}
 		absent(t, k, "batch-300")
-		require.NoError(t, k.rememberAll([]Record{{Key: "empty"}}))
+		_, err = k.rememberAll([]Record{{Key: "empty"}})
+		require.NoError(t, err)
 		foundWith(t, k, "empty", "")
 	})
 
@@ -176,8 +179,10 @@ func testKeyStore(t *testing.T, open openKeyStore) {
 		require.NoError(t, k.close())
 		require.NoError(t, k.close(), "a second close is harmless")
 		require.Error(t, k.remember("key-1", nil))
-		require.Error(t, k.rememberAll([]Record{{Key: "key-1"}}))
-		_, _, _, err := k.recall(ctx, "key-1")
+		failed, err := k.rememberAll([]Record{{Key: "key-1"}, {Key: "key-2"}})
+		require.Error(t, err)
+		require.Equal(t, 2, failed)
+		_, _, _, err = k.recall(ctx, "key-1")
 		require.ErrorIs(t, err, ErrUnavailable)
 	})
 }

@@ -62,6 +62,7 @@ func (p *Publisher) ack(ctx context.Context) {
 		}
 		if retrying {
 			if !p.republish() {
+				flushRecords() // the local store may take them while the bus is down
 				if !sleep(ctx, wait) {
 					return
 				}

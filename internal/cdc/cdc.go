@@ -277,17 +277,31 @@ func (s *Source) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-// appendRaw appends raw JSON compacted, as encoding/json writes a
-// json.RawMessage: null when nil, an error when empty or invalid.
+// appendRaw appends raw JSON compacted and HTML-escaped, as encoding/json
+// writes a json.RawMessage: null when nil, an error when empty or invalid.
 func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
 	if raw == nil {
 		return append(b, "null"...), nil
 	}
 	buf := bytes.NewBuffer(b)
-	if err := json.Compact(buf, raw); err != nil {
+	if !needsHTMLEscape(raw) {
+		if err := json.Compact(buf, raw); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
 		return nil, err
 	}
+	json.HTMLEscape(buf, compact.Bytes())
 	return buf.Bytes(), nil
+}
+
+// needsHTMLEscape is true when raw holds what json.HTMLEscape changes: <, >,
+// & or U+2028 and U+2029.
+func needsHTMLEscape(raw []byte) bool {
+	return bytes.ContainsAny(raw, "<>&\u2028\u2029")
 }
 
 // AppendJSONString appends s as a JSON string the way encoding/json writes

@@ -20,18 +20,22 @@ func TestValueJSONIsWhatTheTagsSay(t *testing.T) {
 		{Before: json.RawMessage(`{"id":1}`), Op: OpDelete,
 			Source: Source{Connector: "mysql", Name: "n\u00e9e \"q\" \\ \u2028", DB: "d\x01", Table: "t",
 				ServerID: 1, File: "mariadb-bin.000001", Pos: 4242, GTID: "0-1-77", Row: 3}},
+		{After: json.RawMessage("{\"html\": \"<a href='x'>&amp;</a>\", \"ls\": \"\u2028\u2029\"}"), Op: OpCreate},
 		{Before: json.RawMessage(`null`), After: json.RawMessage(" \n{\"x\":\"\\u00e9\"}\t"), Op: OpUpdate, TsMs: -5,
 			Source: Source{TxID: -1, LSN: -2, Pos: -3, Row: -4}},
 	}
 	for _, v := range cases {
 		want, err := json.Marshal(reflected(v))
 		require.NoError(t, err)
-		got, err := json.Marshal(v)
+		got, err := v.AppendJSON(nil) // not through json.Marshal, which would escape and compact it again
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(got))
 	}
-	_, err := json.Marshal(Value{After: json.RawMessage(`{"id":`)})
-	require.Error(t, err, "invalid raw JSON is refused, as encoding/json refuses it")
+	for _, bad := range []string{`{"id":`, ``} {
+		v := Value{After: json.RawMessage(bad)}
+		_, err := v.AppendJSON(nil)
+		require.Error(t, err, "%q is refused, as encoding/json refuses it", bad)
+	}
 }
 
 func FuzzValueJSON(f *testing.F) {
@@ -41,7 +45,7 @@ func FuzzValueJSON(f *testing.F) {
 		v := Value{After: json.RawMessage(after), Before: json.RawMessage(before), Op: OpUpdate, TsMs: n,
 			Source: Source{Name: name, Schema: schema, Table: table, GTID: gtid, LSN: n, Row: row, DB: name}}
 		want, werr := json.Marshal(reflected(v))
-		got, gerr := json.Marshal(v)
+		got, gerr := v.AppendJSON(nil)
 		if (werr == nil) != (gerr == nil) {
 			t.Fatalf("encoding/json: %v; AppendJSON: %v", werr, gerr)
 		}
