@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -72,6 +73,10 @@ func openDiskKeys(dir string, ttl time.Duration, log *slog.Logger) (*diskKeys, e
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		// Keys are base64 of SHA-256 sums and values a time and an id:
+		// block compression finds next to nothing and costs CPU on every
+		// flush and compaction.
+		opts.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
 	}
 	// Pebble would make the directory 0755; the keys name every sender's
 	// deliveries, so only weir's user may list them.

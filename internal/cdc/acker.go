@@ -3,6 +3,7 @@ package cdc
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/weir-dev/weir/internal/bus"
@@ -24,6 +25,9 @@ const rememberBatch = 512
 func (p *Publisher) ack(ctx context.Context) {
 	var (
 		remember    []bus.Record // stored changes whose de-duplication records are not written yet
+		tx          string       // the transaction of the last stored change with a Tx
+		txIndex     int          // how far into tx the bus has stored
+		txDirty     bool         // tx's record is not written yet
 		confirmable any          // the position to confirm next
 		dirty       bool         // confirmable was not handed to Confirm yet
 		lastConfirm time.Time
@@ -33,6 +37,10 @@ func (p *Publisher) ack(ctx context.Context) {
 	// confirm, and every rememberBatch changes. Only after the ack: a failed
 	// publish leaves no record behind.
 	flushRecords := func() {
+		if txDirty {
+			remember = append(remember, txRecord(p.cfg.Name, tx, txIndex))
+			txDirty = false
+		}
 		_ = p.bus.RememberAll(remember)
 		clear(remember)
 		remember = remember[:0]
@@ -111,7 +119,17 @@ func (p *Publisher) ack(ctx context.Context) {
 		}
 		if !head.done {
 			p.cfg.Metrics.published(p.cfg.Name)
-			remember = append(remember, bus.Record{Key: head.key})
+			switch c := head.c; {
+			case c.Tx == "":
+				remember = append(remember, bus.Record{Key: head.key})
+			case txDirty && c.Tx != tx:
+				remember = append(remember, txRecord(p.cfg.Name, tx, txIndex))
+				fallthrough
+			default:
+				// Changes are stored in order: every change of the
+				// transaction up to this one is on the bus.
+				tx, txIndex, txDirty = c.Tx, c.TxIndex, true
+			}
 			if len(remember) >= rememberBatch {
 				flushRecords()
 			}
@@ -124,6 +142,16 @@ func (p *Publisher) ack(ctx context.Context) {
 		}
 	}
 }
+
+// txRecord is the de-duplication record saying that every change of
+// transaction tx up to index is stored.
+func txRecord(name, tx string, index int) bus.Record {
+	return bus.Record{Key: txKey(name, tx), Value: strconv.AppendInt(nil, int64(index), 10)}
+}
+
+// txKey is the record key of a transaction; change ids never hold a NUL, so
+// it is never a change's key.
+func txKey(name, tx string) string { return DedupeKey(name, "tx\x00"+tx) }
 
 // head is the oldest change waiting, whether the acker must republish from
 // it, and whether Stop began.

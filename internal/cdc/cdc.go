@@ -82,6 +82,10 @@ type Value struct {
 	Op string `json:"op"`
 	// TsMs is when weir read the change, in ms since the epoch.
 	TsMs int64 `json:"ts_ms"`
+	// Compact is set by a reader whose Before and After are valid JSON
+	// exactly as encoding/json would write them (compact, HTML-escaped):
+	// AppendJSON then copies them instead of checking and compacting them.
+	Compact bool `json:"-"`
 }
 
 // Column is one column of a captured table, as the reader knows it.
@@ -122,6 +126,14 @@ type Change struct {
 	Value Value
 	// Time is the commit time (the event's time).
 	Time time.Time
+	// Tx names the change's transaction in the log (PostgreSQL
+	// "<slot>:<commit lsn>") and TxIndex is the change's place in it, as in
+	// ID; Tx is empty for changes outside such numbering (snapshot and
+	// backfill rows). With Tx the publisher keeps one de-duplication record
+	// per transaction, saying how far into it the bus has stored, instead of
+	// one per change (see mark.go).
+	Tx      string
+	TxIndex int
 	// EndOfTx is true on the last change of a transaction (and on every
 	// snapshot row): Confirm is called with Position once every change up to
 	// and including this one is on the bus.
@@ -210,12 +222,16 @@ func (v Value) MarshalJSON() ([]byte, error) {
 // not valid JSON.
 func (v *Value) AppendJSON(b []byte) ([]byte, error) {
 	var err error
+	raw := appendRaw
+	if v.Compact {
+		raw = appendFinal
+	}
 	b = append(b, `{"before":`...)
-	if b, err = appendRaw(b, v.Before); err != nil {
+	if b, err = raw(b, v.Before); err != nil {
 		return nil, err
 	}
 	b = append(b, `,"after":`...)
-	if b, err = appendRaw(b, v.After); err != nil {
+	if b, err = raw(b, v.After); err != nil {
 		return nil, err
 	}
 	b = append(b, `,"source":`...)
@@ -296,6 +312,15 @@ func appendRaw(b []byte, raw json.RawMessage) ([]byte, error) {
 	}
 	json.HTMLEscape(buf, compact.Bytes())
 	return buf.Bytes(), nil
+}
+
+// appendFinal appends raw JSON a reader wrote final (Value.Compact): null
+// when nil.
+func appendFinal(b []byte, raw json.RawMessage) ([]byte, error) {
+	if raw == nil {
+		return append(b, "null"...), nil
+	}
+	return append(b, raw...), nil
 }
 
 // needsHTMLEscape is true when raw holds what json.HTMLEscape changes: <, >,

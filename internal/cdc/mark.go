@@ -31,6 +31,16 @@ import (
 // committed in the markLease before the crash, plus those re-read.
 //
 // A change without a commit time is always looked up.
+//
+// What is looked up: a change whose reader names its transaction
+// (Change.Tx) has no record of its own; the acker keeps one record per
+// transaction, holding the index of the last change of it the bus stored
+// (changes are stored in order, so every change before it is stored too),
+// rewritten as more are stored, at most once per batch of records. A change
+// is known stored when its index is at most that. Changes without Tx
+// (snapshot and backfill rows) get a record each, and a change whose
+// transaction record does not cover it is looked up under its own key too,
+// so records an earlier version wrote one by one still count.
 
 // markLease is how far ahead of a change's commit time a saved mark reaches.
 const markLease = 2 * time.Minute

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -91,6 +92,8 @@ type Publisher struct {
 	savedMark    time.Time // the mark stored in this run
 	maxPublished time.Time // the latest commit time published in this run
 	lookupTx     bool      // the current transaction's changes are looked up
+	lookedTx     string    // the transaction whose record was read last
+	lookedIndex  int       // how far into lookedTx the bus had stored; -1: none
 	inTx         bool      // the previous change did not end its transaction
 
 	mu       sync.Mutex
@@ -269,9 +272,29 @@ func (p *Publisher) prepare(ctx context.Context, e *entry) error {
 	}
 	p.inTx = !c.EndOfTx
 	if p.lookupTx {
-		_, _, found, err := p.recall(ctx, e.key)
-		if err != nil {
-			return err
+		found := false
+		if c.Tx != "" {
+			if c.Tx != p.lookedTx || c.TxIndex == 0 {
+				// Once per transaction (and again when it is read anew).
+				v, _, ok, err := p.recall(ctx, txKey(p.cfg.Name, c.Tx))
+				if err != nil {
+					return err
+				}
+				p.lookedTx, p.lookedIndex = c.Tx, -1
+				if n, perr := strconv.Atoi(string(v)); ok && perr == nil {
+					p.lookedIndex = n
+				}
+			}
+			found = c.TxIndex <= p.lookedIndex
+		}
+		if !found {
+			// A change's own record: changes without Tx, and those an
+			// earlier version recorded one by one.
+			_, _, ok, err := p.recall(ctx, e.key)
+			if err != nil {
+				return err
+			}
+			found = ok
 		}
 		e.done = found
 	}

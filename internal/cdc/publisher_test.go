@@ -174,6 +174,68 @@ func TestPublisherReEmissionAfterACrashIsNotDuplicated(t *testing.T) {
 	}
 }
 
+// txChange is change i with its transaction named, as readers name them:
+// transactions of size changes, the crash coming part way into one.
+func txChange(i, size int, at time.Time) *Change {
+	c := change(i, size, at)
+	c.Tx, c.TxIndex = fmt.Sprintf("slot:tx%d", i/size), i%size
+	return c
+}
+
+func TestPublisherTransactionRecordsAfterACrash(t *testing.T) {
+	t.Parallel()
+	const size = 10
+	for _, tc := range []struct {
+		name          string
+		first, second func(i, size int, at time.Time) *Change
+	}{
+		{"records per transaction", txChange, txChange},
+		// Records an earlier version kept per change still count.
+		{"records per change, then per transaction", change, txChange},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, kv := setup(t)
+			ctx := context.Background()
+			at := time.Now().UTC()
+			first := NewPublisher(b, PublisherConfig{Name: "shop", KV: kv})
+			first.streamDedupe = false // the stream's own window has passed
+			require.NoError(t, first.Start(ctx))
+			// Two whole transactions and 4 changes of the third.
+			for i := range 2*size + 4 {
+				require.NoError(t, first.Emit(ctx, tc.first(i, size, at)))
+			}
+			weirtest.EventuallyTrue(t, 10*time.Second, func() bool { return first.Pending() == 0 }, "every change acked")
+			// The crash: the acker's records are written before it waits, so
+			// they are in the store; nothing is confirmed.
+			weirtest.EventuallyTrue(t, 10*time.Second, func() bool {
+				_, _, found, _ := b.Recall(ctx, DedupeKey("shop", "slot:23"))
+				if tc.first(23, size, at).Tx != "" {
+					v, _, ok, _ := b.Recall(ctx, txKey("shop", "slot:tx2"))
+					found = ok && string(v) == "3"
+				}
+				return found
+			}, "the last change's record is written")
+			require.NoError(t, first.life.Stop(ctx))
+
+			again := NewPublisher(b, PublisherConfig{Name: "shop", KV: kv})
+			again.streamDedupe = false
+			require.NoError(t, again.Start(ctx))
+			// The reader reads every transaction again from its start, then
+			// new ones.
+			for i := range 5 * size {
+				require.NoError(t, again.Emit(ctx, tc.second(i, size, at.Add(time.Duration(i/(3*size))*time.Hour))))
+			}
+			require.NoError(t, again.Stop(ctx))
+			evs := stored(t, b)
+			require.Len(t, evs, 5*size, "each change once")
+			for i, ev := range evs {
+				require.Equal(t, fmt.Sprintf("slot:%d", i), ev.ID)
+			}
+		})
+	}
+}
+
 func TestPublisherWithoutAMarkWouldDuplicate(t *testing.T) {
 	t.Parallel()
 	// The control of the test above: with the bucket's mark gone, the

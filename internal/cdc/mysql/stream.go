@@ -350,10 +350,11 @@ func (r *Reader) change(h header, t *table, file string, tx *txState, row int, o
 		}
 	}
 	c := &cdc.Change{
-		ID:    fmt.Sprintf("%s:%s:%d", r.name, tx.gtidText, tx.index),
-		Table: r.shapes[t.DB+"."+t.Name],
-		Key:   key,
-		Time:  time.Unix(int64(h.Timestamp), 0).UTC(),
+		ID:      fmt.Sprintf("%s:%s:%d", r.name, tx.gtidText, tx.index),
+		TxIndex: tx.index,
+		Table:   r.shapes[t.DB+"."+t.Name],
+		Key:     key,
+		Time:    time.Unix(int64(h.Timestamp), 0).UTC(),
 		Value: cdc.Value{
 			Before: rowJSON(t, before),
 			After:  rowJSON(t, after),
@@ -365,6 +366,9 @@ func (r *Reader) change(h header, t *table, file string, tx *txState, row int, o
 				Pos: int64(h.LogPos) - int64(h.Size), GTID: tx.gtidText, Row: row,
 			},
 		},
+	}
+	if tx.gtidText != "" {
+		c.Tx = r.name + ":" + tx.gtidText // ids tell transactions apart only by their GTIDs
 	}
 	tx.index++
 	return c

@@ -72,10 +72,18 @@ func (d *decoder) value(oid uint32, raw []byte) (any, error) {
 	case pgtype.BoolOID:
 		return len(raw) > 0 && raw[0] == 't', nil
 	case pgtype.JSONOID, pgtype.JSONBOID:
-		if !json.Valid(raw) {
+		// Compact and HTML-escaped, as encoding/json writes JSON: the row
+		// that holds it is then final as it is (cdc.Value.Compact).
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, raw); err != nil {
 			return nil, fmt.Errorf("invalid json")
 		}
-		return json.RawMessage(bytes.Clone(raw)), nil
+		if !bytes.ContainsAny(compact.Bytes(), "<>&\u2028\u2029") {
+			return json.RawMessage(compact.Bytes()), nil
+		}
+		var escaped bytes.Buffer
+		json.HTMLEscape(&escaped, compact.Bytes())
+		return json.RawMessage(escaped.Bytes()), nil
 	case pgtype.ByteaOID:
 		if !bytes.HasPrefix(raw, []byte(`\x`)) {
 			return nil, fmt.Errorf("bytea not in hex form")

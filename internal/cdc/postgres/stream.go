@@ -134,7 +134,8 @@ type streamer struct {
 	skipTx  bool
 	txXid   uint32
 	txLSN   pglogrepl.LSN
-	txIDPre string // "<slot>:<commit lsn>:", the start of the transaction's change ids
+	txName  string // "<slot>:<commit lsn>": the transaction's Tx
+	txIDPre string // txName + ":", the start of the transaction's change ids
 	txTime  time.Time
 	txIndex int
 	held    *cdc.Change // the transaction's latest change, emitted once the next one (or the commit) comes
@@ -286,7 +287,8 @@ func (s *streamer) message(ctx context.Context, msg pglogrepl.Message) error {
 	case *pglogrepl.BeginMessage:
 		s.inTx, s.held, s.txIndex, s.anyInTx = true, nil, 0, false
 		s.txXid, s.txLSN, s.txTime = m.Xid, m.FinalLSN, m.CommitTime
-		s.txIDPre = s.r.slot + ":" + m.FinalLSN.String() + ":"
+		s.txName = s.r.slot + ":" + m.FinalLSN.String()
+		s.txIDPre = s.txName + ":"
 		// After a reconnection the server sends again what was not
 		// confirmed; what this reader already handed on is skipped.
 		s.skipTx = m.FinalLSN < s.lastEnd
@@ -392,6 +394,8 @@ func (s *streamer) change(ctx context.Context, relID uint32, op string, old *pgl
 	}
 	c := &cdc.Change{
 		ID:       s.txIDPre + strconv.Itoa(s.txIndex),
+		Tx:       s.txName,
+		TxIndex:  s.txIndex,
 		Table:    rel.table,
 		Time:     s.txTime,
 		Position: s.lastEnd,
@@ -400,8 +404,15 @@ func (s *streamer) change(ctx context.Context, relID uint32, op string, old *pgl
 	var err error
 	var after, before []byte
 	var keyFrom *pglogrepl.TupleData
+	fullOld := tuple != nil && old != nil && oldType == pglogrepl.UpdateMessageTupleTypeOld
 	if tuple != nil {
-		if after, err = s.r.row(rel, tuple, nil, false); err != nil {
+		var fallback *pglogrepl.TupleData
+		if fullOld {
+			// An unchanged TOASTed value is absent from the new tuple but
+			// present in the full old one.
+			fallback = old
+		}
+		if after, err = s.r.row(rel, tuple, fallback, false); err != nil {
 			return err
 		}
 		keyFrom = tuple
@@ -414,13 +425,6 @@ func (s *streamer) change(ctx context.Context, relID uint32, op string, old *pgl
 			keyFrom = old
 		}
 	}
-	if tuple != nil && old != nil && oldType == pglogrepl.UpdateMessageTupleTypeOld {
-		// An unchanged TOASTed value is absent from the new tuple but
-		// present in the full old one.
-		if after, err = s.r.row(rel, tuple, old, false); err != nil {
-			return err
-		}
-	}
 	if keyFrom != nil {
 		c.Key, err = s.r.key(rel, keyFrom)
 		if err != nil {
@@ -428,7 +432,7 @@ func (s *streamer) change(ctx context.Context, relID uint32, op string, old *pgl
 		}
 	}
 	c.Value = cdc.Value{
-		Before: nullable(before), After: nullable(after), Op: op, TsMs: time.Now().UnixMilli(),
+		Before: nullable(before), After: nullable(after), Compact: true, Op: op, TsMs: time.Now().UnixMilli(),
 		Source: cdc.Source{Connector: Connector, Name: s.r.name, DB: s.r.dbName, Schema: rel.schema, Table: rel.name,
 			TxID: int64(s.txXid), LSN: int64(s.txLSN), TsMs: s.txTime.UnixMilli(), Snapshot: "false"},
 	}

@@ -20,19 +20,32 @@ ALTER TABLE kinds ALTER COLUMN big SET STORAGE EXTERNAL;`)
 	e.start(t, e.spec("", "kinds"), rec)
 	big := strings.Repeat("x", 10000)
 	e.pg.Exec(t, "", `INSERT INTO kinds VALUES (9007199254740993, 12345.678, 1.5, 2.25, 'NaN', true, 'héllo "q"', 'v',
- '2026-12-07 10:11:12.5', '2026-12-07 10:11:12+02', '2026-12-07', '13:14:15.25', '{"a":[1,2]}', '{"b": {"c": null}}',
+ '2026-12-07 10:11:12.5', '2026-12-07 10:11:12+02', '2026-12-07', '13:14:15.25', '{"a":[1,2],  "h": "<b>&`+"\u2028"+`"}', '{"b": {"c": null}}',
  '{1,2,3}', '{"a b",NULL,"c,d"}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\xdeadbeef', '`+big+`')`)
 	e.pg.Exec(t, "", `UPDATE kinds SET b = false`)
 	cs := rec.waitFor(t, 2)
 	after := string(cs[0].Value.After)
 	require.JSONEq(t, `{"id":9007199254740993,"num":"12345.678","f8":1.5,"f4":2.25,"fnan":"NaN","b":true,
  "tx":"héllo \"q\"","vc":"v","ts":"2026-12-07T10:11:12.5","tz":"2026-12-07T08:11:12Z","d":"2026-12-07","tm":"13:14:15.25",
- "j":{"a":[1,2]},"jb":{"b":{"c":null}},"ai":[1,2,3],"at":["a b",null,"c,d"],"u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+ "j":{"a":[1,2],"h":"<b>&\u2028"},"jb":{"b":{"c":null}},"ai":[1,2,3],"at":["a b",null,"c,d"],"u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
  "by":"`+base64.StdEncoding.EncodeToString([]byte{0xde, 0xad, 0xbe, 0xef})+`","big":"`+big+`"}`, after)
 	require.Contains(t, after, `"id":9007199254740993`) // no float rounding
 	// The update did not touch the TOASTed text: the server did not send it.
 	require.Equal(t, cdc.Unavailable, obj(t, cs[1].Value.After)["big"])
 	require.Equal(t, false, obj(t, cs[1].Value.After)["b"])
+
+	// The rows are final as the reader wrote them (Value.Compact): the
+	// event's data is what checking and compacting them would give.
+	for _, c := range cs {
+		require.True(t, c.Value.Compact)
+		final, err := c.Value.AppendJSON(nil)
+		require.NoError(t, err)
+		v := c.Value
+		v.Compact = false
+		checked, err := v.AppendJSON(nil)
+		require.NoError(t, err)
+		require.Equal(t, string(checked), string(final))
+	}
 }
 
 func TestNumericAsNumber(t *testing.T) {
