@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -95,15 +93,5 @@ func TestPostgresCDCDDLTriggerRegistersTheContractAtOnce(t *testing.T) {
 // startLogged is start with weir's warnings written to logs.
 func startLogged(t *testing.T, cfg *config.Config, logs io.Writer) *bundle {
 	t.Helper()
-	out := &bytes.Buffer{}
-	srv := New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})), out)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	require.NoError(t, srv.Start(ctx))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Stop(ctx)
-	})
-	return &bundle{srv: srv, cfg: cfg, base: "http://" + srv.Addr(), out: out}
+	return startWithLog(t, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }

@@ -69,8 +69,13 @@ type bundle struct {
 // start runs a node on cfg and stops it when the test ends.
 func start(t *testing.T, cfg *config.Config) *bundle {
 	t.Helper()
+	return startWithLog(t, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+}
+
+// startWithLog is start with weir's log going to log.
+func startWithLog(t *testing.T, cfg *config.Config, log *slog.Logger) *bundle {
+	t.Helper()
 	out := &bytes.Buffer{}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	srv := New(cfg, log, out)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -23,11 +22,7 @@ func TestColumnNamesAcrossAnAlterWhileBehind(t *testing.T) {
 	b := setup(t, "never", "CREATE TABLE shop.orders (id INT PRIMARY KEY, a VARCHAR(10), b INT UNSIGNED NOT NULL)")
 	b.db.Exec(t, "INSERT INTO shop.orders VALUES (1, 'x', 10)")
 	b.rec.waitN(t, 1)
-	weirtest.Eventually(t, 10*time.Second, func() error {
-		_, err := b.kv.Get(context.Background(), "shop.position")
-		return err
-	})
-	require.NoError(t, b.r.Stop(context.Background()))
+	b.stopOnceSaved(t)
 
 	b.db.Exec(t,
 		"INSERT INTO shop.orders VALUES (2, 'y', 20)",

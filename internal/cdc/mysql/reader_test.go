@@ -183,11 +183,7 @@ func TestRowsOfADroppedTable(t *testing.T) {
 	b := setup(t, "never", "CREATE TABLE shop.orders (id INT PRIMARY KEY)")
 	b.db.Exec(t, "SET GLOBAL binlog_row_metadata = NO_LOG", "INSERT INTO shop.orders VALUES (1)")
 	b.rec.waitN(t, 1)
-	weirtest.Eventually(t, 10*time.Second, func() error {
-		_, err := b.kv.Get(context.Background(), "shop.position")
-		return err
-	})
-	require.NoError(t, b.r.Stop(context.Background()))
+	b.stopOnceSaved(t)
 	b.db.Exec(t, "INSERT INTO shop.orders VALUES (2)", "DROP TABLE shop.orders")
 	r, rec := newReader(t, b.kv, spec(b.db, "never", "shop.orders"), false)
 	weirtest.Eventually(t, 30*time.Second, func() error {
@@ -208,11 +204,7 @@ func TestRowsOfADroppedTableWithRowMetadata(t *testing.T) {
 	b := setup(t, "never", "CREATE TABLE shop.orders (id INT UNSIGNED PRIMARY KEY, note VARCHAR(10))")
 	b.db.Exec(t, "INSERT INTO shop.orders VALUES (1, 'a')")
 	b.rec.waitN(t, 1)
-	weirtest.Eventually(t, 10*time.Second, func() error {
-		_, err := b.kv.Get(context.Background(), "shop.position")
-		return err
-	})
-	require.NoError(t, b.r.Stop(context.Background()))
+	b.stopOnceSaved(t)
 	b.db.Exec(t, "INSERT INTO shop.orders VALUES (4294967295, 'b')", "DROP TABLE shop.orders")
 	_, rec := newReader(t, b.kv, spec(b.db, "never", "shop.orders"), false)
 	cs := rec.waitN(t, 1)

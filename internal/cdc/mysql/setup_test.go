@@ -139,6 +139,19 @@ func newReader(t testing.TB, kv jetstream.KeyValue, s *config.CDC, hold bool) (*
 	return r, rec
 }
 
+// stopOnceSaved waits until the reader saved a position, then stops it: what
+// comes after is read by the next reader.
+func (b *bundle) stopOnceSaved(t testing.TB) {
+	t.Helper()
+	weirtest.Eventually(t, 10*time.Second, func() error {
+		_, err := b.kv.Get(context.Background(), "shop.position")
+		return err
+	})
+	if err := b.r.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func setup(t testing.TB, snapshot string, ddl ...string) *bundle {
 	t.Helper()
 	m := weirtest.StartMariaDB(t)
