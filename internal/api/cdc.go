@@ -124,6 +124,10 @@ func checkBackfill(b backfillBody) (string, string) {
 
 func (a *API) backfillCDC(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if !a.cdc.Has(name) { // an unknown source is named before its body is judged
+		cdcError(w, r, name, cdc.ErrNotFound)
+		return
+	}
 	var body backfillBody
 	if !decodeBody(w, r, &body) {
 		return

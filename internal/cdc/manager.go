@@ -221,6 +221,12 @@ func (m *Manager) Resume(ctx context.Context, name string) (SourceStatus, error)
 	return m.Status(ctx, name)
 }
 
+// Has reports whether a source of that name is configured.
+func (m *Manager) Has(name string) bool {
+	_, ok := m.cfg.Sources[name]
+	return ok
+}
+
 // Status is one source's state.
 func (m *Manager) Status(ctx context.Context, name string) (SourceStatus, error) {
 	spec, ok := m.cfg.Sources[name]

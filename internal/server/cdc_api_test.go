@@ -47,7 +47,8 @@ func TestCDCRoutesAreForAdmins(t *testing.T) {
 	}
 	r = do(t, sinkRequest(t, "POST", b.base+"/v1/cdc/nope/backfill", adminSecret, `{"table":"public.orders"}`))
 	require.Equal(t, http.StatusNotFound, r.status, string(r.raw))
+	// An unknown source is named first, whatever the body.
 	r = do(t, sinkRequest(t, "POST", b.base+"/v1/cdc/nope/backfill", adminSecret, `{"table":"orders; drop table x"}`))
-	require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
-	require.Contains(t, string(r.raw), `"table"`)
+	require.Equal(t, http.StatusNotFound, r.status, string(r.raw))
+	require.Contains(t, string(r.raw), "unknown-cdc-source")
 }

@@ -73,6 +73,10 @@ func TestCDCBackfillThroughTheAPI(t *testing.T) {
 		return nil
 	})
 
+	r = do(t, sinkRequest(t, "POST", b.base+"/v1/cdc/shop/backfill", adminSecret, `{"table":"orders; drop table x"}`))
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
+	require.Contains(t, string(r.raw), "must be schema.table")
+	require.Contains(t, string(r.raw), `"field":"table"`)
 	r = do(t, sinkRequest(t, "POST", b.base+"/v1/cdc/shop/backfill", adminSecret, `{"table":"public.other"}`))
 	require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
 	require.Contains(t, string(r.raw), "public.other is not captured")
