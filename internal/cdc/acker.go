@@ -12,6 +12,10 @@ import (
 // rememberBatch is the most de-duplication records the acker writes at once.
 const rememberBatch = 512
 
+// recordsEvery is how often at most the acker writes records while it waits
+// for the bus under load; a confirm writes them at once in any case.
+const recordsEvery = 10 * time.Millisecond
+
 // ack follows the bus's acks in Emit order until Stop. A change counts as
 // stored only once it and every change before it are acked; the position of
 // the latest stored end of transaction is handed to Confirm, at most every
@@ -31,12 +35,14 @@ func (p *Publisher) ack(ctx context.Context) {
 		confirmable any          // the position to confirm next
 		dirty       bool         // confirmable was not handed to Confirm yet
 		lastConfirm time.Time
+		lastFlush   time.Time
 		wait        = 50 * time.Millisecond
 	)
-	// Records are written in batches: before the acker waits, before a
-	// confirm, and every rememberBatch changes. Only after the ack: a failed
-	// publish leaves no record behind.
+	// Records are written in batches: before a confirm, every rememberBatch
+	// changes, and when the acker waits, at most every recordsEvery. Only
+	// after the ack: a failed publish leaves no record behind.
 	flushRecords := func() {
+		lastFlush = time.Now()
 		if txDirty {
 			remember = append(remember, txRecord(p.cfg.Name, tx, txIndex))
 			txDirty = false
@@ -49,8 +55,11 @@ func (p *Publisher) ack(ctx context.Context) {
 		flushRecords()
 		if dirty {
 			p.cfg.Confirm(confirmable)
-			dirty, lastConfirm = false, time.Now()
+			dirty = false
 		}
+		// Also when there was nothing to confirm (a long transaction): the
+		// records are not written again before ConfirmEvery has passed.
+		lastConfirm = time.Now()
 	}
 	defer confirm()
 	for {
@@ -81,13 +90,16 @@ func (p *Publisher) ack(ctx context.Context) {
 		stored := head.done
 		if !stored {
 			// Most heads are acked already under load: take the ack without
-			// timers; otherwise write the records while waiting.
+			// timers; otherwise write the records while waiting (not every
+			// time: a transaction's record would be written again and again).
 			select {
 			case <-head.fut.Ok():
 				stored = true
 				wait = 50 * time.Millisecond
 			default:
-				flushRecords()
+				if time.Since(lastFlush) >= recordsEvery {
+					flushRecords()
+				}
 			}
 		}
 		if !stored {

@@ -18,8 +18,13 @@ package cdc
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -126,10 +131,11 @@ type Change struct {
 	Value Value
 	// Time is the commit time (the event's time).
 	Time time.Time
-	// Tx names the change's transaction in the log (PostgreSQL
-	// "<slot>:<commit lsn>") and TxIndex is the change's place in it, as in
-	// ID; Tx is empty for changes outside such numbering (snapshot and
-	// backfill rows). With Tx the publisher keeps one de-duplication record
+	// Tx names the change's transaction in the log, uniquely even across a
+	// restored or re-created database (PostgreSQL "<slot>:<commit lsn>:<commit
+	// time>:<TablesTag>", MariaDB "<name>:<gtid>:<time>:<TablesTag>"), and
+	// TxIndex is the change's place in it, as in ID; Tx is empty for changes
+	// outside such numbering (snapshot and backfill rows). With Tx the publisher keeps one de-duplication record
 	// per transaction, saying how far into it the bus has stored, instead of
 	// one per change (see mark.go).
 	Tx      string
@@ -210,6 +216,16 @@ type TableProgress struct {
 	Done bool `json:"done"`
 	// Error is why a backfill stopped before it was done.
 	Error string `json:"error,omitempty"`
+}
+
+// TablesTag is a short fingerprint of a source's captured tables, which
+// readers put in Change.Tx: a change's index in its transaction counts only
+// captured tables' changes, so a transaction's record must not be read
+// against a different list.
+func TablesTag[V any](tables map[string]V) string {
+	names := slices.Sorted(maps.Keys(tables))
+	sum := sha256.Sum256([]byte(strings.Join(names, "\x00")))
+	return hex.EncodeToString(sum[:6])
 }
 
 // MarshalJSON writes the value as encoding/json would from its tags, byte for

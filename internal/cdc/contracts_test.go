@@ -64,3 +64,10 @@ func TestColumnSchemas(t *testing.T) {
 	got, _ := json.Marshal(columnSchema("numeric", "number"))
 	require.JSONEq(t, `{"type":"number"}`, string(got))
 }
+
+func TestTablesTagFollowsTheCapturedTables(t *testing.T) {
+	a := TablesTag(map[string]int{"public.orders": 1, "public.items": 2})
+	require.Equal(t, a, TablesTag(map[string]int{"public.items": 0, "public.orders": 0}), "the same tables, whatever the map order")
+	require.NotEqual(t, a, TablesTag(map[string]int{"public.orders": 1}), "a table less: another tag")
+	require.Len(t, a, 12)
+}

@@ -48,13 +48,14 @@ func (p *Position) String() string {
 // Reader follows a MariaDB server's row-based binlog and hands each captured
 // row change to its Emitter (cdc.Reader).
 type Reader struct {
-	name    string
-	spec    *config.MySQLCDC
-	emitter cdc.Emitter
-	kv      jetstream.KeyValue
-	log     *slog.Logger
-	dec     decoder
-	db      *sql.DB
+	name      string
+	tablesTag string // cdc.TablesTag of the captured tables
+	spec      *config.MySQLCDC
+	emitter   cdc.Emitter
+	kv        jetstream.KeyValue
+	log       *slog.Logger
+	dec       decoder
+	db        *sql.DB
 
 	mu        sync.Mutex
 	state     string
@@ -93,13 +94,14 @@ func New(name string, spec *config.CDC, emitter cdc.Emitter, kv jetstream.KeyVal
 	}
 	return &Reader{
 		name: name, spec: spec.MySQL, emitter: emitter, kv: kv,
-		log:     log.With("cdc", name, "connector", Connector),
-		dec:     decoder{numericNumber: spec.Numeric == "number"},
-		state:   "starting",
-		save:    make(chan struct{}, 1),
-		catalog: map[string]*table{},
-		defs:    map[string]*table{},
-		shapes:  map[string]*cdc.Table{},
+		tablesTag: cdc.TablesTag(spec.MySQL.Tables),
+		log:       log.With("cdc", name, "connector", Connector),
+		dec:       decoder{numericNumber: spec.Numeric == "number"},
+		state:     "starting",
+		save:      make(chan struct{}, 1),
+		catalog:   map[string]*table{},
+		defs:      map[string]*table{},
+		shapes:    map[string]*cdc.Table{},
 	}, nil
 }
 

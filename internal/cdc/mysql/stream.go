@@ -368,7 +368,9 @@ func (r *Reader) change(h header, t *table, file string, tx *txState, row int, o
 		},
 	}
 	if tx.gtidText != "" {
-		c.Tx = r.name + ":" + tx.gtidText // ids tell transactions apart only by their GTIDs
+		// The GTID, the time and the captured tables: a GTID can come
+		// again after RESET MASTER or on a rebuilt server.
+		c.Tx = r.name + ":" + tx.gtidText + ":" + strconv.FormatUint(uint64(tx.ts), 10) + ":" + r.tablesTag
 	}
 	tx.index++
 	return c

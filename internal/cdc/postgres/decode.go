@@ -53,12 +53,32 @@ func isInteger(oid uint32) bool {
 	return false
 }
 
+// jsonInteger is true for text that is a JSON integer as it is: an
+// optional minus, then 0 or digits without a leading zero.
+func jsonInteger(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || (b[0] == '0' && len(b) > 1) {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // value decodes one non-null column value.
 func (d *decoder) value(oid uint32, raw []byte) (any, error) {
 	switch oid {
 	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.OIDOID, pgtype.XIDOID:
 		if _, err := strconv.ParseInt(string(raw), 10, 64); err != nil {
 			return nil, fmt.Errorf("integer %q: %w", raw, err)
+		}
+		if !jsonInteger(raw) { // "+1", "007": not JSON as they are
+			return nil, fmt.Errorf("integer %q: not in PostgreSQL's text form", raw)
 		}
 		return json.RawMessage(raw), nil
 	case pgtype.NumericOID:
@@ -122,7 +142,7 @@ func (d *decoder) value(oid uint32, raw []byte) (any, error) {
 }
 
 func (d *decoder) numeric(s string) any {
-	if !d.numericNumber || s == "NaN" || s == "Infinity" || s == "-Infinity" {
+	if !d.numericNumber || s == "NaN" || s == "Infinity" || s == "-Infinity" || !json.Valid([]byte(s)) {
 		return s
 	}
 	return json.RawMessage(s)

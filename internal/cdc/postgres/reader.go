@@ -57,6 +57,7 @@ type Reader struct {
 	kv          jetstream.KeyValue
 	log         *slog.Logger
 	slot        string
+	tablesTag   string // cdc.TablesTag of the captured tables
 	publication string
 	tableNames  []string // schema.table, sorted
 	exclude     map[string]map[string]bool
@@ -109,6 +110,7 @@ func New(name string, spec *config.CDC, emitter cdc.Emitter, kv jetstream.KeyVal
 		name: name, spec: spec, pg: pg, emitter: emitter, kv: kv,
 		log:           log.With("cdc", name, "connector", Connector),
 		slot:          pg.Slot,
+		tablesTag:     cdc.TablesTag(pg.Tables),
 		publication:   pg.Publication,
 		exclude:       map[string]map[string]bool{},
 		heartbeat:     pg.Heartbeat.D(),

@@ -134,8 +134,8 @@ type streamer struct {
 	skipTx  bool
 	txXid   uint32
 	txLSN   pglogrepl.LSN
-	txName  string // "<slot>:<commit lsn>": the transaction's Tx
-	txIDPre string // txName + ":", the start of the transaction's change ids
+	txIDPre string // "<slot>:<commit lsn>:", the start of the transaction's change ids
+	txName  string // the transaction's Tx (cdc.Change.Tx)
 	txTime  time.Time
 	txIndex int
 	held    *cdc.Change // the transaction's latest change, emitted once the next one (or the commit) comes
@@ -287,8 +287,8 @@ func (s *streamer) message(ctx context.Context, msg pglogrepl.Message) error {
 	case *pglogrepl.BeginMessage:
 		s.inTx, s.held, s.txIndex, s.anyInTx = true, nil, 0, false
 		s.txXid, s.txLSN, s.txTime = m.Xid, m.FinalLSN, m.CommitTime
-		s.txName = s.r.slot + ":" + m.FinalLSN.String()
-		s.txIDPre = s.txName + ":"
+		s.txIDPre = s.r.slot + ":" + m.FinalLSN.String() + ":"
+		s.txName = s.txIDPre + strconv.FormatInt(m.CommitTime.UnixNano(), 10) + ":" + s.r.tablesTag
 		// After a reconnection the server sends again what was not
 		// confirmed; what this reader already handed on is skipped.
 		s.skipTx = m.FinalLSN < s.lastEnd

@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-dev/weir/internal/cdc"
@@ -73,4 +75,20 @@ func FuzzDecodeValue(f *testing.F) {
 	f.Fuzz(func(t *testing.T, i uint16, raw []byte) {
 		_, _ = d.value(oids[int(i)%len(oids)], raw) // never panics
 	})
+}
+
+// Values go into events as they are (cdc.Value.Compact), so the decoder
+// takes only text that is JSON as it stands.
+func TestDecoderKeepsRowsJSON(t *testing.T) {
+	for _, ok := range []string{"0", "-1", "42", "-9223372036854775808"} {
+		require.True(t, jsonInteger([]byte(ok)), ok)
+	}
+	for _, bad := range []string{"", "-", "+1", "007", "-01", "1e3", " 1"} {
+		require.False(t, jsonInteger([]byte(bad)), bad)
+	}
+	d := newDecoder(true)
+	_, err := d.value(pgtype.Int8OID, []byte("+1"))
+	require.Error(t, err)
+	require.Equal(t, "1.50", string(d.numeric("1.50").(json.RawMessage)))
+	require.Equal(t, ".5", d.numeric(".5"), "not JSON as it is: kept as text")
 }

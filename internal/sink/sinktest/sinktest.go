@@ -143,7 +143,20 @@ func testBatching(t *testing.T, h Harness) {
 	ids := b.publish(t, "batch", n)
 	r := b.runner(t, b.sink)
 	b.awaitExactlyOnce(t, ids)
-	sizes := b.sink.written()
+	// The store shows a batch's rows before its Write returns and is
+	// counted: wait for the count too.
+	var sizes []int
+	weirtest.Eventually(t, within, func() error {
+		sizes = b.sink.written()
+		rows := 0
+		for _, s := range sizes {
+			rows += s
+		}
+		if rows < n {
+			return fmt.Errorf("%d rows counted in written batches, want %d", rows, n)
+		}
+		return nil
+	})
 	require.GreaterOrEqual(t, len(sizes), (n+k-1)/k, "batches of at most %d rows", k)
 	for _, s := range sizes {
 		require.LessOrEqual(t, s, k)
