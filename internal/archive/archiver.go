@@ -93,12 +93,17 @@ type Archiver struct {
 	lastMsg   time.Time
 	lastSync  time.Time
 	buf       map[string][]line
-	bufN      int
-	bufBytes  int
-	bufLast   uint64
-	bufTime   time.Time
-	acks      []jetstream.Msg // to ack once the buffer is committed
-	unsaved   []jetstream.Msg // written, waiting for a successful position save
+	// The segment path of the last event added, which most events share
+	// with the one before (same type, same hour).
+	lastSubject string
+	lastHour    time.Time
+	lastRel     string
+	bufN        int
+	bufBytes    int
+	bufLast     uint64
+	bufTime     time.Time
+	acks        []jetstream.Msg // to ack once the buffer is committed
+	unsaved     []jetstream.Msg // written, waiting for a successful position save
 }
 
 // New prepares an archiver; Start runs it.

@@ -191,8 +191,12 @@ func (a *Archiver) syncDelivered(ctx context.Context) {
 // add buffers the event at seq.
 func (a *Archiver) add(seq uint64, streamTime time.Time, subject string, data []byte) {
 	t := a.eventTime(streamTime)
-	typ := strings.TrimPrefix(subject, bus.EventsPrefix)
-	rel := segmentPath(typ, hourOf(t))
+	hour := hourOf(t)
+	if subject != a.lastSubject || !hour.Equal(a.lastHour) {
+		a.lastSubject, a.lastHour = subject, hour
+		a.lastRel = segmentPath(strings.TrimPrefix(subject, bus.EventsPrefix), hour)
+	}
+	rel := a.lastRel
 	data = a.oneLine(data, seq)
 	a.buf[rel] = append(a.buf[rel], line{seq: seq, time: t, data: data})
 	a.bufN++
