@@ -1,6 +1,9 @@
 package mysql
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // FuzzEvents feeds arbitrary bytes to the binlog event parsers and the row
 // decoder: a malformed event is an error, never a panic.
@@ -26,4 +29,14 @@ func FuzzEvents(f *testing.F) {
 		r := &Reader{}
 		_, _, _ = r.image(tm, tbl, ev.Present, ev.Rows)
 	})
+}
+
+func TestOnlyMariaDBIsRead(t *testing.T) {
+	if err := checkVersion("10.11.19-MariaDB-log"); err != nil {
+		t.Fatal(err)
+	}
+	err := checkVersion("8.0.36")
+	if err == nil || !strings.Contains(err.Error(), "not MariaDB") {
+		t.Fatalf("MySQL 8.0.36: %v", err)
+	}
 }

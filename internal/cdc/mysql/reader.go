@@ -277,12 +277,24 @@ func (r *Reader) setState(s string) {
 	r.mu.Unlock()
 }
 
+// checkVersion refuses a server that is not MariaDB: MySQL's binlog (its
+// GTID events and dump command, binary JSON) is another dialect.
+func checkVersion(version string) error {
+	if !strings.Contains(strings.ToLower(version), "mariadb") {
+		return fmt.Errorf("mysql: the server is MySQL %s, not MariaDB: weir reads MariaDB's binlog only (docs/cdc.md)", version)
+	}
+	return nil
+}
+
 // checkServer refuses a server whose binlog cannot feed row changes.
 func checkServer(ctx context.Context, db *sql.DB) error {
 	var logBin int
-	var format, image string
-	if err := db.QueryRowContext(ctx, "SELECT @@log_bin, @@binlog_format, @@binlog_row_image").Scan(&logBin, &format, &image); err != nil {
+	var version, format, image string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image").Scan(&version, &logBin, &format, &image); err != nil {
 		return fmt.Errorf("mysql: connect: %w", err)
+	}
+	if err := checkVersion(version); err != nil {
+		return err
 	}
 	if logBin != 1 {
 		return errors.New("mysql: the server has no binlog: start it with log_bin")
