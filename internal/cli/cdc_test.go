@@ -27,11 +27,7 @@ cdc:
       dsn: %q
       tables: {orders: {}}
 `, pg.DSN()), nil)
-	run := func(args ...string) (int, string, string) {
-		var stdout, stderr bytes.Buffer
-		code := Main(append(args, "--server", base, "--token", adminToken), &stdout, &stderr)
-		return code, stdout.String(), stderr.String()
-	}
+	run := runAgainst(base)
 
 	var out string
 	weirtest.Eventually(t, 30*time.Second, func() error {
@@ -108,11 +104,7 @@ cdc:
       snapshot: never
       tables: {orders: {}}
 `, pg.DSN()), nil)
-	run := func(args ...string) (int, string, string) {
-		var stdout, stderr bytes.Buffer
-		code := Main(append(args, "--server", base, "--token", adminToken), &stdout, &stderr)
-		return code, stdout.String(), stderr.String()
-	}
+	run := runAgainst(base)
 	weirtest.Eventually(t, 30*time.Second, func() error {
 		if _, o, _ := run("cdc", "status"); !strings.Contains(o, "streaming") {
 			return fmt.Errorf("not streaming yet:\n%s", o)
@@ -151,4 +143,14 @@ cdc:
 	code, _, stderr = run("cdc", "backfill", "shop", "--table", "public.orders")
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "cdc source shop is paused or not running: resume it first (weir cdc resume shop)")
+}
+
+// runAgainst runs weir's CLI against the server at base with the admin
+// token: the exit code, stdout and stderr.
+func runAgainst(base string) func(args ...string) (int, string, string) {
+	return func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := Main(append(args, "--server", base, "--token", adminToken), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
 }
