@@ -23,23 +23,15 @@ func (a *API) registerCDC(mux *http.ServeMux) {
 	if a.cdc == nil {
 		return
 	}
-	h := func(f http.HandlerFunc) http.Handler { return a.auth(a.cdcAdminOnly(f)) }
+	h := func(f http.HandlerFunc) http.Handler {
+		return a.auth(adminOnly("only admin tokens may read or change cdc sources: they carry every row of their tables", f))
+	}
 	mux.Handle("GET /v1/cdc", h(a.listCDC))
 	mux.Handle("GET /v1/cdc/{name}", h(a.getCDC))
 	mux.Handle("POST /v1/cdc/{name}/pause", h(a.pauseCDC))
 	mux.Handle("POST /v1/cdc/{name}/resume", h(a.resumeCDC))
 	mux.Handle("POST /v1/cdc/{name}/backfill", h(a.backfillCDC))
 	mux.Handle("POST /v1/cdc/{name}/drop", h(a.dropCDC))
-}
-
-func (a *API) cdcAdminOnly(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !tokenOf(r).IsAdmin() {
-			forbidden(w, r, "Authorization", "only admin tokens may read or change cdc sources: they carry every row of their tables")
-			return
-		}
-		next(w, r)
-	}
 }
 
 // cdcError answers a manager's error as a problem.

@@ -16,7 +16,9 @@ func (a *API) registerSinks(mux *http.ServeMux) {
 	if a.sinks == nil {
 		return
 	}
-	h := func(f http.HandlerFunc) http.Handler { return a.auth(a.adminOnly(f)) }
+	h := func(f http.HandlerFunc) http.Handler {
+		return a.auth(adminOnly("only admin tokens may read or change sinks: a sink holds a store's credentials", f))
+	}
 	mux.Handle("GET /v1/sinks", h(a.listSinks))
 	mux.Handle("POST /v1/sinks", h(a.createSink))
 	mux.Handle("GET /v1/sinks/{name}", h(a.getSink))
@@ -28,10 +30,11 @@ func (a *API) registerSinks(mux *http.ServeMux) {
 }
 
 // adminOnly refuses tokens without the admin role.
-func (a *API) adminOnly(next http.HandlerFunc) http.HandlerFunc {
+// adminOnly answers 403 with why to every token but an admin's.
+func adminOnly(why string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !tokenOf(r).IsAdmin() {
-			forbidden(w, r, "Authorization", "only admin tokens may read or change sinks: a sink holds a store's credentials")
+			forbidden(w, r, "Authorization", why)
 			return
 		}
 		next(w, r)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weir-dev/weir/internal/bus"
+	"github.com/weir-dev/weir/internal/lifecycle"
 )
 
 // rememberBatch is the most de-duplication records the acker writes at once.
@@ -80,7 +81,7 @@ func (p *Publisher) ack(ctx context.Context) {
 		if retrying {
 			if !p.republish() {
 				flushRecords() // the local store may take them while the bus is down
-				if !sleep(ctx, wait) {
+				if !lifecycle.Sleep(ctx, wait) {
 					return
 				}
 				wait = min(wait*2, 5*time.Second)
@@ -210,15 +211,4 @@ func (p *Publisher) republish() bool {
 	}
 	p.failing = false
 	return true
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -7,7 +7,21 @@ package lifecycle
 import (
 	"context"
 	"sync"
+	"time"
 )
+
+// Sleep waits d, or less when ctx ends first (then false): the pause of a
+// long-running part's retry loop, which Stop must be able to cut short.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
 // Once is the state of a part that starts at most once and stops once. The
 // zero value is ready to use.

@@ -59,3 +59,14 @@ func TestOnceStopGivesUpWithItsContext(t *testing.T) {
 	close(release)
 	require.NoError(t, o.Stop(context.Background()), "the work has ended by now, or Stop waits for it")
 }
+
+func TestSleepEndsWithItsContext(t *testing.T) {
+	if !Sleep(context.Background(), time.Millisecond) {
+		t.Fatal("a short sleep with a live context returned false")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if Sleep(ctx, time.Hour) {
+		t.Fatal("a sleep with an ended context returned true")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/weir-dev/weir/internal/deadletter"
 	"github.com/weir-dev/weir/internal/delivery/filter"
 	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/lifecycle"
 )
 
 // fillSlice is the longest fetch while a batch fills: how long Stop may
@@ -81,7 +82,7 @@ func (r *Runner) fill() []pending {
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, nats.ErrTimeout) {
 			r.cfg.Progress.failed(err)
 			r.log.Warn("cannot read the sink's events from the bus; trying again", slog.Any("error", err))
-			sleep(r.soft, time.Second)
+			lifecycle.Sleep(r.soft, time.Second)
 		}
 	}
 	return batch
@@ -168,7 +169,7 @@ func (r *Runner) write(ctx context.Context, batch []pending) {
 		d := r.backoff.Delay(attempt, nil)
 		r.log.Warn("the sink's store did not take the batch; writing it again", slog.Int("rows", len(batch)),
 			slog.Int("attempt", attempt), slog.Duration("retry_in", d), slog.Any("error", err))
-		if !sleep(ctx, d) {
+		if !lifecycle.Sleep(ctx, d) {
 			return
 		}
 	}
@@ -262,7 +263,7 @@ func (r *Runner) deadLetter(ctx context.Context, p pending, reason, guidance str
 			return
 		}
 		r.log.Warn("cannot store a dead letter; trying again", slog.String("event_id", d.EventID), slog.Any("error", err))
-		if !sleep(ctx, r.backoff.Delay(attempt, nil)) {
+		if !lifecycle.Sleep(ctx, r.backoff.Delay(attempt, nil)) {
 			return
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/bus"
 	"github.com/weir-dev/weir/internal/field"
+	"github.com/weir-dev/weir/internal/lifecycle"
 )
 
 // ReplayFrom is where a replay starts: at a time, or at a sequence of the
@@ -103,7 +104,7 @@ func (m *Manager) recreate(ctx context.Context, cc jetstream.ConsumerConfig) (je
 				return cons, err
 			}
 			m.log.Warn("a replay could not create the sink's consumer again; trying again", slog.String("consumer", cc.Durable), slog.Any("error", err))
-			if !sleep(ctx, DefaultBackoff.Delay(attempt, nil)) {
+			if !lifecycle.Sleep(ctx, DefaultBackoff.Delay(attempt, nil)) {
 				return nil, err
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/weir-dev/weir/internal/delivery/backoff"
 	"github.com/weir-dev/weir/internal/delivery/filter"
 	"github.com/weir-dev/weir/internal/event"
+	"github.com/weir-dev/weir/internal/lifecycle"
 )
 
 // ConsumerPrefix starts the durable consumer name of every sink: sink-<name>.
@@ -302,20 +303,8 @@ func (r *Runner) startSink() bool {
 		r.cfg.Progress.failed(err)
 		d := r.backoff.Delay(attempt, nil)
 		r.log.Warn("the sink cannot start; trying again", slog.Any("error", err), slog.Duration("retry_in", d))
-		if !sleep(r.soft, d) {
+		if !lifecycle.Sleep(r.soft, d) {
 			return false
 		}
-	}
-}
-
-// sleep waits d unless ctx ends first (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -84,7 +84,7 @@ func (r *runner) run(ctx context.Context) {
 			return
 		}
 		r.log.WarnContext(ctx, "a view stopped reading the bus; it resumes from its saved position", slog.Any("error", err), slog.Duration("retry_in", wait))
-		if !sleep(ctx, wait) {
+		if !lifecycle.Sleep(ctx, wait) {
 			return
 		}
 		wait = min(wait*2, 5*time.Second)
@@ -205,7 +205,7 @@ func (r *runner) apply(ctx context.Context, msg jetstream.Msg, meta *jetstream.M
 			return false
 		}
 		r.log.WarnContext(ctx, "a view could not write an event; retrying", slog.Uint64("seq", seq), slog.Any("error", err))
-		if !sleep(ctx, wait) {
+		if !lifecycle.Sleep(ctx, wait) {
 			return false
 		}
 		wait = min(wait*2, 5*time.Second)
@@ -240,16 +240,4 @@ func (r *runner) position(ctx context.Context) (uint64, error) {
 func (r *runner) save(ctx context.Context, pos uint64) error {
 	_, err := r.states.Put(ctx, positionKey(r.spec.Name, r.gen), binary.BigEndian.AppendUint64(nil, pos))
 	return err
-}
-
-// sleep waits d or until ctx ends (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

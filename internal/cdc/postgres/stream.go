@@ -18,6 +18,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/cdc"
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/lifecycle"
 )
 
 // statusEvery is how often the reader tells the server the confirmed
@@ -50,7 +51,7 @@ func (r *Reader) run(ctx context.Context, repl *pgconn.PgConn, snap snapshotPlan
 			if lerr == nil && st != nil {
 				snap.state = st
 			}
-			if !sleep(ctx, 2*time.Second) {
+			if !lifecycle.Sleep(ctx, 2*time.Second) {
 				_ = repl.Close(context.Background())
 				return
 			}
@@ -66,7 +67,7 @@ func (r *Reader) run(ctx context.Context, repl *pgconn.PgConn, snap snapshotPlan
 					return
 				}
 				r.fail(err)
-				if !sleep(ctx, backoff) {
+				if !lifecycle.Sleep(ctx, backoff) {
 					return
 				}
 				backoff = min(backoff*2, 30*time.Second)
@@ -86,7 +87,7 @@ func (r *Reader) run(ctx context.Context, repl *pgconn.PgConn, snap snapshotPlan
 		if time.Since(start) > time.Minute {
 			backoff = 100 * time.Millisecond
 		}
-		if !sleep(ctx, backoff) {
+		if !lifecycle.Sleep(ctx, backoff) {
 			return
 		}
 		backoff = min(backoff*2, 30*time.Second)
@@ -97,17 +98,6 @@ func (r *Reader) fail(err error) {
 	r.log.Warn("postgres cdc failed; retrying", "err", err)
 	r.setError(err)
 	r.setState("failing")
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // streamer is the state of the stream across reconnections.
@@ -359,7 +349,7 @@ func (s *streamer) relation(ctx context.Context, m *pglogrepl.RelationMessage) e
 		if try >= 50 || catalogCovers(cat, m) {
 			break
 		}
-		if !sleep(ctx, 10*time.Millisecond) {
+		if !lifecycle.Sleep(ctx, 10*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
