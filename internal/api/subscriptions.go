@@ -302,11 +302,19 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request) {
 	_ = a.deliv.Stream(r.Context(), r.PathValue("name"), last, send, notice)
 }
 
-// decodeBody reads a JSON body strictly; unknown fields are errors.
+// maxAPIBody bounds a JSON body of the management API.
+const maxAPIBody = 1 << 20
+
+// decodeBody reads a JSON body strictly; unknown fields are errors, and a
+// body over maxAPIBody is 413.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			problem.New(http.StatusRequestEntityTooLarge, "body-too-large", "the body is larger than the API's limit of 1 MiB").WithField("body").Write(w, r)
+			return false
+		}
 		problem.New(http.StatusBadRequest, "malformed-json", "the body is not the expected JSON: "+err.Error()).WithField("body").Write(w, r)
 		return false
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -47,6 +48,14 @@ func TestCDCRoutesAreForAdmins(t *testing.T) {
 	}
 	r = do(t, sinkRequest(t, "POST", b.base+"/v1/cdc/nope/backfill", adminSecret, `{"table":"public.orders"}`))
 	require.Equal(t, http.StatusNotFound, r.status, string(r.raw))
+	// A body over the API's 1 MiB is refused as too large, before the
+	// source is looked at further.
+	big := `{"table":"public.orders","where":"` + strings.Repeat("a", 2<<20) + `"}`
+	r = do(t, sinkRequest(t, "POST", b.base+"/v1/cdc/shop/backfill", adminSecret, big))
+	require.Equal(t, http.StatusNotFound, r.status, "no source shop here: named first")
+	r = do(t, sinkRequest(t, "POST", b.base+"/v1/subscriptions", adminSecret, big))
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.status, string(r.raw))
+	require.Contains(t, string(r.raw), "body-too-large")
 	// An unknown source is named first, whatever the body.
 	r = do(t, sinkRequest(t, "POST", b.base+"/v1/cdc/nope/backfill", adminSecret, `{"table":"orders; drop table x"}`))
 	require.Equal(t, http.StatusNotFound, r.status, string(r.raw))
