@@ -23,6 +23,7 @@ import (
 
 	"github.com/weir-dev/weir/internal/cdc"
 	"github.com/weir-dev/weir/internal/config"
+	"github.com/weir-dev/weir/internal/lifecycle"
 )
 
 // Connector is the Debezium connector name in source.connector.
@@ -382,18 +383,33 @@ func (r *Reader) setError(err error) {
 	r.mu.Unlock()
 }
 
+// slotReleaseWait is how long Drop waits for a stopped reader's walsender
+// to let the slot go.
+const slotReleaseWait = 10 * time.Second
+
 // Drop removes the slot (so that it pins no WAL), the DDL event triggers
 // and their function when they are there (ddl: trigger), and the
 // publication when weir created it, and forgets the snapshot progress. The
-// reader must be stopped.
+// reader must be stopped; a slot still in use after slotReleaseWait (another
+// client reading it) is an error.
 func (r *Reader) Drop(ctx context.Context) (removed []string, err error) {
 	conn, err := pgx.Connect(ctx, r.pg.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, r.slot); err != nil {
-		return nil, fmt.Errorf("postgres: drop slot %s: %w", r.slot, err)
+	// The walsender of a reader that has just stopped leaves moments after
+	// its connection closed; until then the slot is in use (55006).
+	inUse := time.Now().Add(slotReleaseWait)
+	for {
+		_, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, r.slot)
+		var pgErr *pgconn.PgError
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &pgErr) || pgErr.Code != "55006" || time.Now().After(inUse) || !lifecycle.Sleep(ctx, 100*time.Millisecond) {
+			return nil, fmt.Errorf("postgres: drop slot %s: %w", r.slot, err)
+		}
 	}
 	removed = append(removed, "replication slot "+r.slot)
 	ddl, err := r.removeDDL(ctx, conn)
